@@ -1,0 +1,31 @@
+/* config.h - the process configuration: flags and JARVIS_* environment. */
+#ifndef JARVIS_CONFIG_H
+#define JARVIS_CONFIG_H
+
+#include <stddef.h>
+
+#include "jarvis/node.h"
+
+#define CFG_DEFAULT_MAX_BODY (1024 * 1024)
+#define CFG_MIN_MAX_BODY 1024
+#define CFG_MAX_MAX_BODY (64 * 1024 * 1024)
+
+enum cfg_action { CFG_SERVE = 0, CFG_HELP, CFG_VERSION };
+
+struct config {
+    enum cfg_action action;
+    size_t max_body_bytes;       /* JARVIS_MAX_BODY_BYTES, --max-body-bytes */
+    jarvis_log_level log_level;  /* JARVIS_LOG_LEVEL, --log-level */
+};
+
+/*
+ * Fills c from the environment, then from argv (flags win). Returns 0, or -1
+ * with a one-line message in err for a bad flag or value: a worker refuses
+ * to start rather than run with a setting it did not understand.
+ */
+int cfg_load(struct config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* The --help text. */
+const char *cfg_usage(void);
+
+#endif

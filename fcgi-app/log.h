@@ -1,0 +1,47 @@
+/* log.h - the service log: one line per request, plus error lines, on stderr. */
+#ifndef JARVIS_LOG_H
+#define JARVIS_LOG_H
+
+#include <stdint.h>
+
+#include "jarvis/node.h"
+
+/* One line is written with one write(2) so that workers never interleave. */
+#define LOG_MAX_LINE 4096
+/* A logged value longer than this is cut and marked with "...". */
+#define LOG_MAX_VALUE 512
+
+/* What one request leaves in the log. Every pointer may be NULL. */
+struct log_request {
+    const char *method;
+    const char *path;
+    int status;
+    const char *node_run_id;
+    const char *node_type_id;
+    const char *state;      /* AtomicExecuteResult state, for executes */
+    const char *error_code; /* the code the client saw */
+    const char *reason;     /* why, for the operator only */
+    int64_t dur_us;
+};
+
+/* Minimum level written; messages below it are dropped. */
+void log_set_level(jarvis_log_level level);
+
+/* Writes the request line. */
+void log_request(const struct log_request *r);
+
+/* Writes a free-form line at `level`; fmt output is escaped and bounded. */
+void log_msg(jarvis_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Appends ` key=value` to buf (of size len, holding a NUL-terminated line),
+ * quoting and escaping value where needed. Used by log_request and by the
+ * handler context so plugin lines share the format.
+ */
+void log_append_kv(char *buf, size_t len, const char *key, const char *value);
+
+/* Writes a finished line (adds the newline) with the time, level and pid. */
+void log_emit(jarvis_log_level level, const char *fields);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * request.c - the FastCGI adapter: the only file that reads libfcgi's
+ * parameters and streams. It copies what the service needs out of the
+ * environment, bounded, so that everything after it is plain C.
+ *
+ * Only parameters of nginx's stock fastcgi_params are required.
+ */
+#include "request.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fcgiapp.h>
+
+static int copy_param(FCGX_Request *fr, const char *name, char *dst, size_t len)
+{
+    const char *v = FCGX_GetParam(name, fr->envp);
+
+    dst[0] = '\0';
+    if (v == NULL)
+        return 0;
+    if (strlen(v) >= len)
+        return -1;
+    memcpy(dst, v, strlen(v) + 1);
+    return 1;
+}
+
+static long long parse_length(const char *v)
+{
+    char *end;
+    long long n;
+
+    if (v == NULL || *v < '0' || *v > '9')
+        return -1;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    return (errno != 0 || *end != '\0') ? -1 : n;
+}
+
+static long read_fcgi(void *arg, char *buf, size_t len)
+{
+    FCGX_Stream *in = arg;
+    int chunk = len > (1 << 30) ? (1 << 30) : (int)len;
+
+    return FCGX_GetStr(buf, chunk, in);
+}
+
+void req_from_fcgi(FCGX_Request *fr, struct http_req *req)
+{
+    int got;
+
+    memset(req, 0, sizeof *req);
+    if (copy_param(fr, "REQUEST_METHOD", req->method, sizeof req->method) <= 0)
+        strcpy(req->method, "-");
+    /* REQUEST_URI keeps a %2F inside a node_run_id; DOCUMENT_URI has it decoded. */
+    got = copy_param(fr, "REQUEST_URI", req->path, sizeof req->path);
+    if (got == 0)
+        got = copy_param(fr, "DOCUMENT_URI", req->path, sizeof req->path);
+    if (got < 0)
+        req->too_long = 1;
+    req->path[strcspn(req->path, "?#")] = '\0';
+    if (copy_param(fr, "CONTENT_TYPE", req->content_type, sizeof req->content_type) < 0)
+        strcpy(req->content_type, "invalid/too-long");
+    req->content_length = parse_length(FCGX_GetParam("CONTENT_LENGTH", fr->envp));
+    /* An oversized header cannot be a valid token: keep it empty. */
+    if (copy_param(fr, "HTTP_AUTHORIZATION", req->authorization, sizeof req->authorization) < 0)
+        req->authorization[0] = '\0';
+    req->read_body = read_fcgi;
+    req->read_arg = fr->in;
+}
+
+int req_fcgi_write(void *arg, const char *data, size_t len)
+{
+    FCGX_Stream *out = arg;
+
+    while (len > 0) {
+        int chunk = len > (1 << 30) ? (1 << 30) : (int)len;
+        if (FCGX_PutStr(data, chunk, out) != chunk)
+            return -1;
+        data += chunk;
+        len -= (size_t)chunk;
+    }
+    return 0;
+}

@@ -1,0 +1,142 @@
+/*
+ * response.c - the only place that turns an answer into bytes.
+ *
+ * JSON goes out compact and with '/' unescaped, the way the reference's
+ * JSONResponse writes it. Every answer carries an explicit Content-Length so
+ * nginx never has to buffer or chunk, and Cache-Control: no-store because
+ * these are per-call results.
+ */
+#include "response.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+void resp_init(struct resp *r)
+{
+    memset(r, 0, sizeof *r);
+    r->status = 500;
+}
+
+void resp_cleanup(struct resp *r)
+{
+    json_object_put(r->body);
+    r->body = NULL;
+}
+
+void resp_set_json(struct resp *r, int status, json_object *body)
+{
+    json_object_put(r->body);
+    r->status = status;
+    r->body = body;
+}
+
+static json_object *error_envelope(const char *code, const char *message, json_object *details,
+                                   int retryable)
+{
+    json_object *env = json_object_new_object();
+    json_object *err = json_object_new_object();
+
+    json_object_object_add(err, "code", json_object_new_string(code));
+    json_object_object_add(err, "message", json_object_new_string(message));
+    if (details != NULL)
+        json_object_object_add(err, "details", details);
+    if (retryable)
+        json_object_object_add(err, "retryable", json_object_new_boolean(1));
+    json_object_object_add(env, "error", err);
+    return env;
+}
+
+void resp_set_error(struct resp *r, int status, const char *code, const char *message,
+                    json_object *details)
+{
+    resp_set_json(r, status, error_envelope(code, message, details, 0));
+    r->error_code = code;
+}
+
+void resp_set_retryable_error(struct resp *r, int status, const char *code,
+                              const char *message)
+{
+    resp_set_json(r, status, error_envelope(code, message, NULL, 1));
+    r->error_code = code;
+}
+
+int resp_add_header(struct resp *r, const char *name, const char *value)
+{
+    struct resp_header *h;
+
+    if (r->n_headers == RESP_MAX_HEADERS)
+        return -1;
+    h = &r->headers[r->n_headers++];
+    h->name = name;
+    snprintf(h->value, sizeof h->value, "%s", value);
+    /* A value that could end the header block would let a caller split it. */
+    for (char *p = h->value; *p; p++)
+        if ((unsigned char)*p < ' ' || *p == 0x7f)
+            *p = ' ';
+    return 0;
+}
+
+void resp_set_reason(struct resp *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+    va_end(ap);
+}
+
+const char *resp_status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+const char *resp_json_text(json_object *body, size_t *len)
+{
+    return json_object_to_json_string_length(body, JSON_FLAGS, len);
+}
+
+int resp_emit(const struct resp *r, bool head_only, resp_write_fn w, void *arg)
+{
+    char head[1024 + RESP_MAX_HEADERS * (RESP_MAX_HEADER_VALUE + 64)];
+    const char *body = NULL;
+    size_t body_len = 0, i;
+    int n;
+
+    if (r->body != NULL)
+        body = resp_json_text(r->body, &body_len);
+    n = snprintf(head, sizeof head, "Status: %d %s\r\n", r->status, resp_status_text(r->status));
+    if (body != NULL)
+        n += snprintf(head + n, sizeof head - (size_t)n,
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
+    else if (r->status != 204) /* RFC 9110: 204 carries no Content-Length */
+        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: 0\r\n");
+    n += snprintf(head + n, sizeof head - (size_t)n, "Cache-Control: no-store\r\n");
+    for (i = 0; i < r->n_headers; i++)
+        n += snprintf(head + n, sizeof head - (size_t)n, "%s: %s\r\n", r->headers[i].name,
+                      r->headers[i].value);
+    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    if (w(arg, head, (size_t)n) != 0)
+        return -1;
+    if (body != NULL && !head_only && w(arg, body, body_len) != 0)
+        return -1;
+    return 0;
+}

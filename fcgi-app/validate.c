@@ -1,0 +1,321 @@
+/*
+ * validate.c - the walker behind every schema table.
+ *
+ * Errors mirror what the reference (FastAPI + pydantic) lists, so that a
+ * client already parsing its details.errors keeps working: pydantic's type
+ * names and messages, and `loc` as the path from "body" to the field.
+ * Problems are collected, not stopped at, up to JV_MAX_ERRORS.
+ */
+#include "validate.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+struct loc_item {
+    const char *key; /* NULL for an array index */
+    size_t index;
+};
+
+struct walk {
+    json_object *errors; /* NULL: count only */
+    int count;
+    size_t depth;
+    struct loc_item loc[JV_MAX_LOC];
+};
+
+json_object *jv_error_entry(const char *type, json_object *loc, const char *msg)
+{
+    json_object *e = json_object_new_object();
+
+    json_object_object_add(e, "type", json_object_new_string(type));
+    json_object_object_add(e, "loc", loc);
+    json_object_object_add(e, "msg", json_object_new_string(msg));
+    return e;
+}
+
+void jv_set_request_invalid(struct resp *err, json_object *errors)
+{
+    json_object *details = json_object_new_object();
+
+    json_object_object_add(details, "errors", errors);
+    resp_set_error(err, 400, "invalid_request", "Request validation failed", details);
+}
+
+static void add_error(struct walk *w, const char *type, const char *msg)
+{
+    json_object *loc;
+    size_t i;
+
+    w->count++;
+    if (w->errors == NULL || json_object_array_length(w->errors) >= JV_MAX_ERRORS)
+        return;
+    loc = json_object_new_array();
+    json_object_array_add(loc, json_object_new_string("body"));
+    for (i = 0; i < w->depth && i < JV_MAX_LOC; i++)
+        json_object_array_add(loc, w->loc[i].key
+                                       ? json_object_new_string(w->loc[i].key)
+                                       : json_object_new_int64((int64_t)w->loc[i].index));
+    json_object_array_add(w->errors, jv_error_entry(type, loc, msg));
+}
+
+static void push_key(struct walk *w, const char *key)
+{
+    if (w->depth < JV_MAX_LOC)
+        w->loc[w->depth] = (struct loc_item){key, 0};
+    w->depth++;
+}
+
+static void push_index(struct walk *w, size_t index)
+{
+    if (w->depth < JV_MAX_LOC)
+        w->loc[w->depth] = (struct loc_item){NULL, index};
+    w->depth++;
+}
+
+int jv_extension_key_ok(const char *key)
+{
+    size_t i, n = strlen(key);
+
+    if (n < 3 || !isalnum((unsigned char)key[0]))
+        return 0;
+    for (i = 1; i < n; i++)
+        if (!isalnum((unsigned char)key[i]) && !strchr("_.-", key[i]))
+            return 0;
+    /* A dot somewhere after the first character with something after it. */
+    for (i = 1; i + 1 < n; i++)
+        if (key[i] == '.')
+            return 1;
+    return 0;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0, i;
+
+    for (i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int jv_is_date_time(const char *s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, se, oh, om, leap;
+
+    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
+        s[7] != '-' || digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+        digits(s + 17, 2, &se))
+        return 0;
+    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+        h > 23 || mi > 59 || se > 60)
+        return 0;
+    s += 19;
+    if (*s == '.') {
+        if (!isdigit((unsigned char)*++s))
+            return 0;
+        while (isdigit((unsigned char)*s))
+            s++;
+    }
+    if ((*s == 'Z' || *s == 'z') && s[1] == '\0')
+        return 1;
+    if ((*s != '+' && *s != '-') || strlen(s) != 6 || digits(s + 1, 2, &oh) || s[3] != ':' ||
+        digits(s + 4, 2, &om))
+        return 0;
+    return oh <= 23 && om <= 59;
+}
+
+int jv_is_uri(const char *s)
+{
+    const char *p = s;
+
+    if (!isalpha((unsigned char)*p))
+        return 0;
+    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+        p++;
+    if (*p != ':')
+        return 0;
+    for (; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+            return 0;
+    return 1;
+}
+
+static void walk_value(struct walk *w, const struct jv_schema *s, json_object *v);
+
+static const struct jv_prop *find_prop(const struct jv_prop *props, const char *key)
+{
+    for (; props != NULL && props->name != NULL; props++)
+        if (strcmp(props->name, key) == 0)
+            return props;
+    return NULL;
+}
+
+static void walk_object(struct walk *w, const struct jv_schema *s, json_object *v)
+{
+    const struct jv_prop *p;
+
+    for (p = s->props; p != NULL && p->name != NULL; p++) {
+        json_object *child;
+        push_key(w, p->name);
+        if (json_object_object_get_ex(v, p->name, &child))
+            walk_value(w, p->schema, child);
+        else if (p->required)
+            add_error(w, "missing", "Field required");
+        w->depth--;
+    }
+    json_object_object_foreach(v, key, val)
+    {
+        (void)val;
+        if (find_prop(s->props, key) != NULL || s->additional)
+            continue;
+        push_key(w, key);
+        if (s->key_ok == NULL)
+            add_error(w, "extra_forbidden", "Extra inputs are not permitted");
+        else if (!s->key_ok(key))
+            add_error(w, "extension_key_invalid",
+                      "Extension keys must be namespaced as <namespace>.<key>");
+        w->depth--;
+    }
+}
+
+static void walk_array(struct walk *w, const struct jv_schema *s, json_object *v)
+{
+    size_t i, n = json_object_array_length(v);
+    char msg[96];
+
+    if (n < s->min_items) {
+        snprintf(msg, sizeof msg, "List should have at least %zu item%s after validation, not %zu",
+                 s->min_items, s->min_items == 1 ? "" : "s", n);
+        add_error(w, "too_short", msg);
+    }
+    if (s->items == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        push_index(w, i);
+        walk_value(w, s->items, json_object_array_get_idx(v, i));
+        w->depth--;
+    }
+}
+
+static void walk_string(struct walk *w, const struct jv_schema *s, json_object *v)
+{
+    const char *str = json_object_get_string(v);
+    char msg[256];
+    size_t i, n = 0;
+
+    if (s->enum_values != NULL) {
+        for (i = 0; s->enum_values[i] != NULL; i++)
+            if (strcmp(str, s->enum_values[i]) == 0)
+                return;
+        /* pydantic's wording: "Input should be 'a', 'b' or 'c'" */
+        n = (size_t)snprintf(msg, sizeof msg, "Input should be ");
+        for (i = 0; s->enum_values[i] != NULL && n < sizeof msg; i++)
+            n += (size_t)snprintf(msg + n, sizeof msg - n, "%s'%s'",
+                                  i == 0 ? "" : s->enum_values[i + 1] ? ", " : " or ",
+                                  s->enum_values[i]);
+        add_error(w, "enum", msg);
+    }
+    if (s->format == JV_FMT_DATE_TIME && !jv_is_date_time(str))
+        add_error(w, "datetime_parsing", "Input should be a valid RFC 3339 date-time");
+    if (s->format == JV_FMT_URI && !jv_is_uri(str))
+        add_error(w, "url_parsing", "Input should be a valid URI");
+}
+
+/* JSON Schema "integer": any number with a zero fractional part. */
+static int is_integer(json_object *v)
+{
+    double d;
+
+    if (json_object_is_type(v, json_type_int))
+        return 1;
+    if (!json_object_is_type(v, json_type_double))
+        return 0;
+    d = json_object_get_double(v);
+    return isfinite(d) && floor(d) == d;
+}
+
+static void walk_number(struct walk *w, const struct jv_schema *s, json_object *v)
+{
+    char msg[96];
+    double d = json_object_get_double(v);
+
+    if (s->has_minimum && d < s->minimum) {
+        snprintf(msg, sizeof msg, "Input should be greater than or equal to %g", s->minimum);
+        add_error(w, "greater_than_equal", msg);
+    }
+}
+
+static int type_ok(const struct walk *w, const struct jv_schema *s, json_object *v,
+                   const char **type, const char **msg)
+{
+    switch (s->kind) {
+    case JV_ANY:
+        return 1;
+    case JV_STRING:
+        *type = "string_type", *msg = "Input should be a valid string";
+        return json_object_is_type(v, json_type_string);
+    case JV_INTEGER:
+        *type = "int_type", *msg = "Input should be a valid integer";
+        return is_integer(v);
+    case JV_NUMBER:
+        *type = "float_type", *msg = "Input should be a valid number";
+        return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+    case JV_BOOLEAN:
+        *type = "bool_type", *msg = "Input should be a valid boolean";
+        return json_object_is_type(v, json_type_boolean);
+    case JV_OBJECT:
+        /* pydantic names the top-level model case differently */
+        *type = w->depth == 0 ? "model_attributes_type" : "dict_type";
+        *msg = w->depth == 0 ? "Input should be a valid dictionary or object to extract fields from"
+                             : "Input should be a valid dictionary";
+        return json_object_is_type(v, json_type_object);
+    case JV_ARRAY:
+        *type = "list_type", *msg = "Input should be a valid list";
+        return json_object_is_type(v, json_type_array);
+    }
+    return 0;
+}
+
+static void walk_value(struct walk *w, const struct jv_schema *s, json_object *v)
+{
+    const char *type = NULL, *msg = NULL;
+
+    if (!type_ok(w, s, v, &type, &msg)) {
+        add_error(w, type, msg);
+        return;
+    }
+    if (s->kind == JV_STRING)
+        walk_string(w, s, v);
+    else if (s->kind == JV_INTEGER || s->kind == JV_NUMBER)
+        walk_number(w, s, v);
+    else if (s->kind == JV_OBJECT)
+        walk_object(w, s, v);
+    else if (s->kind == JV_ARRAY)
+        walk_array(w, s, v);
+}
+
+int jv_validate(const struct jv_schema *schema, json_object *value, json_object **errors)
+{
+    struct walk w;
+
+    memset(&w, 0, sizeof w);
+    if (errors != NULL)
+        w.errors = json_object_new_array();
+    walk_value(&w, schema, value);
+    if (errors != NULL) {
+        if (w.count == 0) {
+            json_object_put(w.errors);
+            w.errors = NULL;
+        }
+        *errors = w.errors;
+    }
+    return w.count;
+}

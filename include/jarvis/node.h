@@ -1,0 +1,103 @@
+/*
+ * jarvis/node.h - the plugin contract of the JARVIS Atomic Executor.
+ *
+ * This is the only header a node pack includes. A pack is a static library
+ * that exports one `const jarvis_pack jarvis_pack_<name>` listing its nodes;
+ * the build links the chosen packs into the service (cmake/JarvisPacks.cmake).
+ *
+ * A node is a const descriptor plus a handler. The service validates the
+ * request against the ARP spec before a handler ever runs, then calls the
+ * handler of the node whose node_type_id matches, in the worker process that
+ * received the request, one request at a time per worker.
+ *
+ * json-c ownership across this boundary:
+ *   - every json_object a handler receives (inputs, and what the jarvis_ctx_*
+ *     accessors return) is BORROWED: valid until the handler returns, never
+ *     to be modified or json_object_put() by the handler;
+ *   - *outputs is OWNED by the service once the handler returns JARVIS_OK:
+ *     the handler creates it (refcount 1) and hands that reference over;
+ *   - on failure the handler leaves *outputs NULL (the service drops any
+ *     object it finds there anyway).
+ */
+#ifndef JARVIS_NODE_H
+#define JARVIS_NODE_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+/* Bumped when the descriptor or the handler signature changes. */
+#define JARVIS_NODE_API_VERSION 1
+
+typedef enum jarvis_side_effect {
+    JARVIS_SIDE_EFFECT_READ = 0,
+    JARVIS_SIDE_EFFECT_WRITE,
+    JARVIS_SIDE_EFFECT_IRREVERSIBLE
+} jarvis_side_effect;
+
+/* Handler results. Anything other than JARVIS_OK ends the NodeRun `failed`. */
+typedef enum jarvis_status {
+    JARVIS_OK = 0,
+    /* failed, error.code "handler_error"; the reason goes to the log only */
+    JARVIS_ERR_HANDLER = -1
+} jarvis_status;
+
+typedef enum jarvis_log_level {
+    JARVIS_LOG_DEBUG = 0,
+    JARVIS_LOG_INFO,
+    JARVIS_LOG_WARN,
+    JARVIS_LOG_ERROR
+} jarvis_log_level;
+
+/* Per-run context, opaque to plugins; valid for the duration of the call. */
+typedef struct jarvis_ctx jarvis_ctx;
+
+/*
+ * A handler. `inputs` is the request's inputs object (borrowed, always a
+ * JSON object). On success set *outputs to a new JSON object and return
+ * JARVIS_OK; on failure return jarvis_ctx_fail(ctx, ...).
+ */
+typedef int (*jarvis_handler_fn)(jarvis_ctx *ctx, json_object *inputs,
+                                 json_object **outputs);
+
+typedef struct jarvis_node {
+    const char *node_type_id;  /* e.g. "jarvis.core.echo"; unique in a build */
+    const char *version;       /* the node type's version, e.g. "0.3.8" */
+    const char *description;   /* one sentence for a Node Registry */
+    const char *input_schema;  /* JSON Schema text for inputs, or NULL */
+    const char *output_schema; /* JSON Schema text for outputs, or NULL */
+    jarvis_side_effect side_effect;
+    jarvis_handler_fn handler;
+} jarvis_node;
+
+typedef struct jarvis_pack {
+    const char *name;                /* the folder name under plugins/ */
+    const jarvis_node *const *nodes; /* NULL-terminated */
+} jarvis_pack;
+
+/* The request's ids; never NULL, valid for the duration of the call. */
+const char *jarvis_ctx_node_run_id(const jarvis_ctx *ctx);
+const char *jarvis_ctx_run_id(const jarvis_ctx *ctx);
+
+/* Borrowed parts of the request; NULL where the request omitted them. */
+json_object *jarvis_ctx_node_type_ref(const jarvis_ctx *ctx);
+json_object *jarvis_ctx_run_context(const jarvis_ctx *ctx);
+json_object *jarvis_ctx_constraints(const jarvis_ctx *ctx);
+json_object *jarvis_ctx_extensions(const jarvis_ctx *ctx);
+
+/*
+ * Writes one line to the service log, tagged with the run's ids. The text is
+ * bounded and escaped by the service; never put secrets or whole inputs in it.
+ */
+void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt,
+                    ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Records why the handler failed and returns JARVIS_ERR_HANDLER, so that a
+ * handler ends with `return jarvis_ctx_fail(ctx, "bad %s", what);`. The
+ * reason is logged; the client sees only a generic message.
+ */
+int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif /* JARVIS_NODE_H */
