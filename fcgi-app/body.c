@@ -160,6 +160,16 @@ static int lex_literal(struct lex *l)
     return lex_fail(l, "Expecting value");
 }
 
+/* A number or literal must end at a delimiter: "01" is not "0" then "1". */
+static int lex_token_end(struct lex *l)
+{
+    char c = l->pos < l->len ? l->s[l->pos] : ' ';
+
+    if (is_ws(c) || c == ',' || c == ']' || c == '}' || c == ':')
+        return 0;
+    return lex_fail(l, "Unexpected character");
+}
+
 /* Checks every token; the grammar between tokens is left to json-c. */
 static int lex_all(struct lex *l)
 {
@@ -180,10 +190,10 @@ static int lex_all(struct lex *l)
             if (lex_string(l) != 0)
                 return -1;
         } else if (c == '-' || is_digit(c)) {
-            if (lex_number(l) != 0)
+            if (lex_number(l) != 0 || lex_token_end(l) != 0)
                 return -1;
         } else if (c == 't' || c == 'f' || c == 'n') {
-            if (lex_literal(l) != 0)
+            if (lex_literal(l) != 0 || lex_token_end(l) != 0)
                 return -1;
         } else {
             return lex_fail(l, "Unexpected character");
@@ -194,6 +204,7 @@ static int lex_all(struct lex *l)
 
 static void json_invalid(struct resp *err, size_t pos, const char *why)
 {
+    char msg[128];
     json_object *loc = json_object_new_array();
     json_object *entry, *ctx = json_object_new_object();
     json_object *errors = json_object_new_array();
@@ -201,11 +212,15 @@ static void json_invalid(struct resp *err, size_t pos, const char *why)
     json_object_array_add(loc, json_object_new_string("body"));
     json_object_array_add(loc, json_object_new_int64((int64_t)pos));
     entry = jv_error_entry("json_invalid", loc, "JSON decode error");
-    json_object_object_add(ctx, "error", json_object_new_string(why));
+    /* json-c's descriptions start lower-case, the lexer's upper-case. */
+    snprintf(msg, sizeof msg, "%s", why);
+    if (msg[0] >= 'a' && msg[0] <= 'z')
+        msg[0] = (char)(msg[0] - 'a' + 'A');
+    json_object_object_add(ctx, "error", json_object_new_string(msg));
     json_object_object_add(entry, "ctx", ctx);
     json_object_array_add(errors, entry);
     jv_set_request_invalid(err, errors);
-    resp_set_reason(err, "body is not JSON: %s at byte %zu", why, pos);
+    resp_set_reason(err, "body is not JSON: %s at byte %zu", msg, pos);
 }
 
 int body_parse_json(const char *buf, size_t len, json_object **out, struct resp *err)
@@ -290,9 +305,10 @@ int body_read_json(const struct http_req *req, size_t max_bytes, json_object **o
         goto out;
     }
     if ((unsigned long long)req->content_length > max_bytes) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "Request body exceeds %zu bytes", max_bytes);
-        resp_set_error(err, 413, "payload_too_large", msg, NULL);
+        json_object *details = json_object_new_object();
+        json_object_object_add(details, "max_bytes", json_object_new_int64((int64_t)max_bytes));
+        /* Same code and message as nginx's own 413 page, plus the limit. */
+        resp_set_error(err, 413, "payload_too_large", "Request body too large", details);
         resp_set_reason(err, "content length %lld", req->content_length);
         goto out;
     }

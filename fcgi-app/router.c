@@ -49,7 +49,7 @@ int route_percent_decode(const char *src, size_t len, char *dst, size_t dstlen)
         int c = (unsigned char)src[i];
         if (c == '%') {
             int h, l;
-            if (i + 2 >= len + 0 && i + 2 > len - 1 + 1)
+            if (i + 2 >= len)
                 return -1;
             h = hexval(src[i + 1]);
             l = hexval(src[i + 2]);

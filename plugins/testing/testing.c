@@ -1,0 +1,82 @@
+/*
+ * testing.c - the jarvis.test pack: handlers that fail on purpose or hand
+ * back what they were given, so tests can take every path of dispatch.
+ * Linked only into test binaries (tests/CMakeLists.txt).
+ */
+#include <unistd.h>
+
+#include "jarvis/node.h"
+
+/* Always fails; the reason must reach the log and not the client. */
+static int fail_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    (void)inputs;
+    (void)outputs;
+    return jarvis_ctx_fail(ctx, "jarvis.test.fail failed on purpose (secret detail)");
+}
+
+/* Returns an array where an object is required. */
+static int bad_outputs_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    (void)ctx;
+    (void)inputs;
+    *outputs = json_object_new_array();
+    return JARVIS_OK;
+}
+
+static void add_copy(json_object *to, const char *key, json_object *v)
+{
+    if (v != NULL)
+        json_object_object_add(to, key, json_object_get(v));
+}
+
+/* Returns everything the context exposes, plus the worker's pid. */
+static int context_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "node_run_id", json_object_new_string(jarvis_ctx_node_run_id(ctx)));
+    json_object_object_add(o, "run_id", json_object_new_string(jarvis_ctx_run_id(ctx)));
+    add_copy(o, "node_type_ref", jarvis_ctx_node_type_ref(ctx));
+    add_copy(o, "inputs", inputs);
+    add_copy(o, "run_context", jarvis_ctx_run_context(ctx));
+    add_copy(o, "constraints", jarvis_ctx_constraints(ctx));
+    add_copy(o, "extensions", jarvis_ctx_extensions(ctx));
+    json_object_object_add(o, "pid", json_object_new_int64((int64_t)getpid()));
+    jarvis_ctx_log(ctx, JARVIS_LOG_INFO, "context handler ran");
+    *outputs = o;
+    return JARVIS_OK;
+}
+
+static const jarvis_node node_fail = {
+    .node_type_id = "jarvis.test.fail",
+    .version = "1.0.0",
+    .description = "Fails on purpose.",
+    .handler = fail_handler,
+};
+
+static const jarvis_node node_bad_outputs = {
+    .node_type_id = "jarvis.test.bad_outputs",
+    .version = "1.0.0",
+    .description = "Returns outputs that are not an object.",
+    .handler = bad_outputs_handler,
+};
+
+static const jarvis_node node_context = {
+    .node_type_id = "jarvis.test.context",
+    .version = "1.0.0",
+    .description = "Returns the request as its handler sees it.",
+    .handler = context_handler,
+};
+
+static const jarvis_node *const testing_nodes[] = {
+    &node_fail,
+    &node_bad_outputs,
+    &node_context,
+    NULL,
+};
+
+const jarvis_pack jarvis_pack_testing = {
+    .name = "testing",
+    .nodes = testing_nodes,
+};

@@ -1,0 +1,199 @@
+/*
+ * test_app.c - whole requests through the pipeline (no FastCGI): each
+ * endpoint's status and body, validated against the spec's schemas too.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "schemas.h"
+#include "testutil.h"
+
+extern const jarvis_pack jarvis_pack_core;
+extern const jarvis_pack jarvis_pack_testing;
+
+static struct config cfg;
+static struct app app;
+
+static int setup(void)
+{
+    static const jarvis_pack *const packs[] = {&jarvis_pack_core, &jarvis_pack_testing, NULL};
+    char err[128];
+
+    cfg.max_body_bytes = 4096;
+    cfg.log_level = JARVIS_LOG_ERROR;
+    log_set_level(JARVIS_LOG_ERROR);
+    return app_init(&app, &cfg, packs, err, sizeof err);
+}
+
+struct fake_body {
+    const char *data;
+    size_t pos;
+};
+
+static long fake_read(void *arg, char *buf, size_t len)
+{
+    struct fake_body *f = arg;
+    size_t n = strlen(f->data + f->pos);
+
+    if (n > len)
+        n = len;
+    memcpy(buf, f->data + f->pos, n);
+    f->pos += n;
+    return (long)n;
+}
+
+static void handle(const char *method, const char *path, const char *body, struct exchange *x)
+{
+    static struct http_req req;
+    static struct fake_body f;
+
+    memset(&req, 0, sizeof req);
+    snprintf(req.method, sizeof req.method, "%s", method);
+    snprintf(req.path, sizeof req.path, "%s", path);
+    req.content_length = body ? (long long)strlen(body) : -1;
+    if (body)
+        strcpy(req.content_type, "application/json");
+    f = (struct fake_body){body ? body : "", 0};
+    req.read_body = fake_read;
+    req.read_arg = &f;
+    app_handle(&app, &req, x);
+}
+
+/* Removes a timestamp member after checking its form. */
+static void take_time(json_object *o, const char *key)
+{
+    json_object *t = NULL;
+
+    CU_ASSERT_TRUE_FATAL(json_object_object_get_ex(o, key, &t));
+    CU_ASSERT_TRUE(jv_is_date_time(json_object_get_string(t)));
+    CU_ASSERT_EQUAL(json_object_get_string_len(t), 24);
+    json_object_object_del(o, key);
+}
+
+static void test_health_version(void)
+{
+    struct exchange x;
+
+    handle("GET", "/v1/health", NULL, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 200);
+    CU_ASSERT_EQUAL(jv_validate(&sch_health, x.resp.body, NULL), 0);
+    take_time(x.resp.body, "time");
+    TU_ASSERT_JSON(x.resp.body, "{\"status\":\"ok\"}");
+    app_exchange_cleanup(&x);
+
+    handle("HEAD", "/v1/version", NULL, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 200);
+    CU_ASSERT_TRUE(x.head_only);
+    CU_ASSERT_EQUAL(jv_validate(&sch_version_info, x.resp.body, NULL), 0);
+    json_object_object_del(x.resp.body, "build");
+    TU_ASSERT_JSON(x.resp.body, "{\"service_name\":\"jarvis-atomic-executor\",\"service_version\":"
+                                "\"0.1.0\",\"supported_api_versions\":[\"v1\"]}");
+    app_exchange_cleanup(&x);
+}
+
+#define EXEC(type, inputs)                                                                     \
+    "{\"node_run_id\":\"nr-7\",\"run_id\":\"r-7\",\"node_type_ref\":{\"node_type_id\":\"" type \
+    "\",\"version\":\"1\"},\"inputs\":" inputs "}"
+
+static void expect_result(const char *body, const char *want)
+{
+    struct exchange x;
+
+    handle("POST", "/v1/atomic-node-runs:execute", body, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 200);
+    CU_ASSERT_EQUAL(jv_validate(&sch_atomic_execute_result, x.resp.body, NULL), 0);
+    take_time(x.resp.body, "started_at");
+    take_time(x.resp.body, "ended_at");
+    TU_ASSERT_JSON(x.resp.body, want);
+    CU_ASSERT_STRING_EQUAL(x.log.node_run_id, "nr-7");
+    app_exchange_cleanup(&x);
+}
+
+static void test_execute(void)
+{
+    expect_result(EXEC("jarvis.core.echo", "{\"echo\":\"hi\"}"),
+                  "{\"node_run_id\":\"nr-7\",\"state\":\"succeeded\",\"outputs\":{\"echo\":\"hi\"}}");
+    expect_result(EXEC("no.such", "{}"),
+                  "{\"node_run_id\":\"nr-7\",\"state\":\"failed\",\"error\":{\"code\":"
+                  "\"unknown_node_type\",\"message\":\"Unknown node_type_id: no.such\"}}");
+    expect_result(EXEC("jarvis.test.fail", "{}"),
+                  "{\"node_run_id\":\"nr-7\",\"state\":\"failed\",\"error\":{\"code\":"
+                  "\"handler_error\",\"message\":\"Atomic handler failed\"}}");
+}
+
+static void expect_error(const char *method, const char *path, const char *body, int status,
+                         const char *code)
+{
+    struct exchange x;
+    json_object *err = NULL, *c = NULL;
+
+    handle(method, path, body, &x);
+    CU_ASSERT_EQUAL(x.resp.status, status);
+    CU_ASSERT_EQUAL(jv_validate(&sch_error_envelope, x.resp.body, NULL), 0);
+    CU_ASSERT_TRUE(json_object_object_get_ex(x.resp.body, "error", &err));
+    CU_ASSERT_TRUE(json_object_object_get_ex(err, "code", &c));
+    CU_ASSERT_STRING_EQUAL(json_object_get_string(c), code);
+    CU_ASSERT_STRING_EQUAL(x.log.error_code, code);
+    CU_ASSERT_EQUAL(x.log.status, status);
+    app_exchange_cleanup(&x);
+}
+
+static void test_errors(void)
+{
+    static char big[5000];
+
+    memset(big, ' ', sizeof big - 1);
+    expect_error("POST", "/v1/atomic-node-runs:execute", "{}", 400, "invalid_request");
+    expect_error("POST", "/v1/atomic-node-runs:execute", "{", 400, "invalid_request");
+    expect_error("POST", "/v1/atomic-node-runs:execute", NULL, 411, "length_required");
+    expect_error("POST", "/v1/atomic-node-runs:execute", big, 413, "payload_too_large");
+    expect_error("GET", "/v1/atomic-node-runs:execute", NULL, 405, "method_not_allowed");
+    expect_error("GET", "/nope", NULL, 404, "not_found");
+    expect_error("POST", "/v1/atomic-node-runs/%zz:cancel", NULL, 400, "invalid_request");
+}
+
+static void test_cancel(void)
+{
+    struct exchange x;
+
+    handle("POST", "/v1/atomic-node-runs/a%2Fb:cancel", NULL, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 204);
+    CU_ASSERT_PTR_NULL(x.resp.body);
+    CU_ASSERT_STRING_EQUAL(x.log.node_run_id, "a/b");
+    app_exchange_cleanup(&x);
+}
+
+static void test_uri_too_long(void)
+{
+    struct exchange x;
+    struct http_req req;
+
+    memset(&req, 0, sizeof req);
+    strcpy(req.method, "GET");
+    req.too_long = 1;
+    app_handle(&app, &req, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 414);
+    TU_ASSERT_JSON(x.resp.body,
+                   "{\"error\":{\"code\":\"uri_too_long\",\"message\":\"Request URI too long\"}}");
+    app_exchange_cleanup(&x);
+}
+
+static CU_TestInfo tests[] = {
+    {"health and version", test_health_version},
+    {"execute", test_execute},
+    {"errors are envelopes", test_errors},
+    {"cancel", test_cancel},
+    {"URI too long", test_uri_too_long},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"app", setup, NULL, NULL, NULL, tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void)
+{
+    return tu_main(suites);
+}

@@ -1,0 +1,270 @@
+/*
+ * test_body.c - strict JSON decoding and request body framing: what json-c
+ * alone would let through must be refused, with the reference's 400 shape.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "body.h"
+#include "testutil.h"
+
+/* Parses text; returns the 400's details.errors[0] as text, or NULL if OK. */
+static int parse(const char *text, json_object **out, struct resp *r)
+{
+    size_t n = strlen(text);
+    char *copy = malloc(n + 1);
+    int rc;
+
+    memcpy(copy, text, n + 1);
+    resp_init(r);
+    rc = body_parse_json(copy, n, out, r);
+    free(copy);
+    return rc;
+}
+
+static void accepts(const char *text)
+{
+    json_object *o = NULL;
+    struct resp r;
+
+    CU_ASSERT_EQUAL(parse(text, &o, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(o);
+    CU_ASSERT_PTR_NULL(r.body);
+    json_object_put(o);
+    resp_cleanup(&r);
+}
+
+/* Expects a 400 json_invalid at byte `pos` whose ctx.error is `why`. */
+static void rejects(const char *text, long pos, const char *why)
+{
+    json_object *o = NULL;
+    struct resp r;
+    char want[512];
+
+    CU_ASSERT_EQUAL(parse(text, &o, &r), -1);
+    CU_ASSERT_PTR_NULL(o);
+    CU_ASSERT_EQUAL(r.status, 400);
+    snprintf(want, sizeof want,
+             "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request validation failed\","
+             "\"details\":{\"errors\":[{\"type\":\"json_invalid\",\"loc\":[\"body\",%ld],"
+             "\"msg\":\"JSON decode error\",\"ctx\":{\"error\":\"%s\"}}]}}}",
+             pos, why);
+    if (!tu_json_equal(r.body, want))
+        fprintf(stderr, "    for input: %s\n", text);
+    CU_ASSERT_TRUE(tu_json_equal(r.body, want));
+    resp_cleanup(&r);
+}
+
+static void test_accepts_rfc8259(void)
+{
+    accepts("{}");
+    accepts(" \t\r\n{\"a\":[1,-0,0.5,1e5,1E+2,-1.5e-3,true,false,null,\"\\u00e9\\n\\/\"]} \n");
+    accepts("[]");
+    accepts("\"str\"");
+    accepts("0");
+    accepts("{\"k\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}");
+    accepts("9223372036854775807");
+    accepts("-9223372036854775808");
+    accepts("18446744073709551615");
+    accepts("1.7976931348623157e308");
+}
+
+static void test_rejects_what_json_c_allows(void)
+{
+    rejects("NaN", 0, "Unexpected character");
+    rejects("{\"a\":Infinity}", 5, "Unexpected character");
+    rejects("{'a':1}", 1, "Unexpected character");
+    rejects("[1.]", 1, "Invalid number");
+    rejects("[.5]", 1, "Unexpected character");
+    rejects("[01]", 2, "Unexpected character");
+    rejects("[+1]", 1, "Unexpected character");
+    rejects("[1e]", 1, "Invalid number");
+    rejects("{\"a\":\"x\ty\"}", 7, "Invalid control character in string");
+    rejects("\"\\x41\"", 1, "Invalid escape in string");
+    rejects("\"\\u12g4\"", 1, "Invalid \\\\uXXXX escape");
+    rejects("[tru]", 1, "Expecting value");
+    rejects("[nulll]", 5, "Unexpected character");
+    rejects("99999999999999999999", 0, "Number out of range");
+    rejects("-9223372036854775809", 0, "Number out of range");
+    rejects("[1e400]", 1, "Number out of range");
+    rejects("\"\xc3\x28\"", 1, "Invalid UTF-8 in string");
+    rejects("\"\xed\xa0\x80\"", 1, "Invalid UTF-8 in string"); /* encoded surrogate */
+    rejects("\"\xc0\xaf\"", 1, "Invalid UTF-8 in string");     /* overlong '/' */
+    rejects("\"abc", 4, "Unterminated string");
+}
+
+static void test_rejects_bad_structure(void)
+{
+    rejects("{\"a\":1", 6, "Unexpected end of data");
+    rejects("[1,]", 3, "Unexpected character");
+    rejects("{} x", 3, "Unexpected character");
+    rejects("{}{}", 2, "Unexpected character");
+    rejects("{\"a\" 1}", 5, "Object property name separator ':' expected");
+    rejects("[truefalse]", 5, "Unexpected character");
+    rejects("[1 2]", 3, "Array value separator ',' expected");
+}
+
+static void test_nul_byte(void)
+{
+    char text[] = "{\"a\":\"x\"}\0";
+    json_object *o = NULL;
+    struct resp r;
+
+    /* A raw NUL inside the body, before its declared end. */
+    text[5] = '\0';
+    resp_init(&r);
+    CU_ASSERT_EQUAL(body_parse_json(text, 9, &o, &r), -1);
+    CU_ASSERT_EQUAL(r.status, 400);
+    resp_cleanup(&r);
+}
+
+static char *nested(int levels)
+{
+    char *s = malloc((size_t)levels * 8 + 16);
+    int i, o = 0;
+
+    for (i = 0; i < levels; i++)
+        o += sprintf(s + o, i % 2 ? "[" : "{\"k\":");
+    o += sprintf(s + o, "1");
+    for (i = levels - 1; i >= 0; i--)
+        s[o++] = i % 2 ? ']' : '}';
+    s[o] = '\0';
+    return s;
+}
+
+static void test_depth_bound(void)
+{
+    char *ok = nested(BODY_MAX_DEPTH), *deep = nested(BODY_MAX_DEPTH + 1);
+    json_object *o = NULL;
+    struct resp r;
+
+    accepts(ok);
+    CU_ASSERT_EQUAL(parse(deep, &o, &r), -1);
+    CU_ASSERT_EQUAL(r.status, 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json_object_to_json_string(r.body), "Nesting too deep"));
+    resp_cleanup(&r);
+    free(ok);
+    free(deep);
+}
+
+static void test_empty_body(void)
+{
+    json_object *o = NULL;
+    struct resp r;
+
+    CU_ASSERT_EQUAL(parse(" \n", &o, &r), -1);
+    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request "
+                           "validation failed\",\"details\":{\"errors\":[{\"type\":\"missing\","
+                           "\"loc\":[\"body\"],\"msg\":\"Field required\"}]}}}");
+    resp_cleanup(&r);
+}
+
+static void test_json_content_types(void)
+{
+    CU_ASSERT_TRUE(body_is_json_type("application/json"));
+    CU_ASSERT_TRUE(body_is_json_type("Application/JSON; charset=utf-8"));
+    CU_ASSERT_TRUE(body_is_json_type(" application/json ;charset=UTF-8"));
+    CU_ASSERT_TRUE(body_is_json_type("application/merge-patch+json"));
+    CU_ASSERT_FALSE(body_is_json_type("text/plain"));
+    CU_ASSERT_FALSE(body_is_json_type("application/jsonx"));
+    CU_ASSERT_FALSE(body_is_json_type("application/x-www-form-urlencoded"));
+    CU_ASSERT_FALSE(body_is_json_type("text/json+json/x"));
+    CU_ASSERT_FALSE(body_is_json_type("application/+json"));
+    CU_ASSERT_FALSE(body_is_json_type(""));
+}
+
+/* A body reader over a string, delivering at most `chunk` bytes a call. */
+struct fake_body {
+    const char *data;
+    size_t len, pos, chunk;
+};
+
+static long fake_read(void *arg, char *buf, size_t len)
+{
+    struct fake_body *f = arg;
+    size_t n = f->len - f->pos;
+
+    if (n > len)
+        n = len;
+    if (n > f->chunk)
+        n = f->chunk;
+    memcpy(buf, f->data + f->pos, n);
+    f->pos += n;
+    return (long)n;
+}
+
+static int read_json(const char *ct, long long cl, const char *data, json_object **out,
+                     struct resp *r)
+{
+    static struct fake_body f;
+    struct http_req req;
+
+    memset(&req, 0, sizeof req);
+    snprintf(req.content_type, sizeof req.content_type, "%s", ct);
+    req.content_length = cl;
+    f = (struct fake_body){data, strlen(data), 0, 3};
+    req.read_body = fake_read;
+    req.read_arg = &f;
+    resp_init(r);
+    return body_read_json(&req, 64, out, r);
+}
+
+static void test_framing(void)
+{
+    json_object *o = NULL;
+    struct resp r;
+
+    CU_ASSERT_EQUAL(read_json("application/json", 9, "{\"a\":[1]}", &o, &r), 0);
+    TU_ASSERT_JSON(o, "{\"a\":[1]}");
+    json_object_put(o);
+    resp_cleanup(&r);
+    /* A missing Content-Type is parsed as JSON, as the reference does. */
+    CU_ASSERT_EQUAL(read_json("", 2, "{}", &o, &r), 0);
+    json_object_put(o);
+    resp_cleanup(&r);
+
+    CU_ASSERT_EQUAL(read_json("text/plain", 2, "{}", &o, &r), -1);
+    CU_ASSERT_EQUAL(r.status, 415);
+    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"unsupported_media_type\",\"message\":"
+                           "\"Content-Type must be application/json\"}}");
+    resp_cleanup(&r);
+
+    CU_ASSERT_EQUAL(read_json("application/json", -1, "{}", &o, &r), -1);
+    CU_ASSERT_EQUAL(r.status, 411);
+    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"length_required\",\"message\":"
+                           "\"Content-Length required\"}}");
+    resp_cleanup(&r);
+
+    CU_ASSERT_EQUAL(read_json("application/json", 65, "{}", &o, &r), -1);
+    CU_ASSERT_EQUAL(r.status, 413);
+    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"payload_too_large\",\"message\":"
+                           "\"Request body too large\",\"details\":{\"max_bytes\":64}}}");
+    resp_cleanup(&r);
+
+    /* The stream ends before Content-Length bytes arrived. */
+    CU_ASSERT_EQUAL(read_json("application/json", 10, "{}", &o, &r), -1);
+    CU_ASSERT_EQUAL(r.status, 400);
+    resp_cleanup(&r);
+}
+
+static CU_TestInfo tests[] = {
+    {"accepts RFC 8259 JSON", test_accepts_rfc8259},
+    {"rejects what json-c would allow", test_rejects_what_json_c_allows},
+    {"rejects bad structure", test_rejects_bad_structure},
+    {"rejects a NUL byte", test_nul_byte},
+    {"depth bound", test_depth_bound},
+    {"empty body", test_empty_body},
+    {"JSON content types", test_json_content_types},
+    {"body framing 411/413/415", test_framing},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"body", NULL, NULL, NULL, NULL, tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void)
+{
+    return tu_main(suites);
+}

@@ -1,0 +1,111 @@
+/* test_response.c - the exact bytes of answers as FastCGI/CGI responses. */
+#include <string.h>
+
+#include "response.h"
+#include "testutil.h"
+
+struct sink {
+    char buf[4096];
+    size_t len;
+    int fail_after; /* fail the n-th write; 0 never */
+    int writes;
+};
+
+static int sink_write(void *arg, const char *data, size_t len)
+{
+    struct sink *s = arg;
+
+    if (++s->writes == s->fail_after)
+        return -1;
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    s->buf[s->len] = '\0';
+    return 0;
+}
+
+static void test_json_answer(void)
+{
+    struct resp r;
+    struct sink s = {.len = 0};
+
+    resp_init(&r);
+    resp_set_json(&r, 200, tu_json("{\"a\":\"x/y\",\"b\":[1]}"));
+    CU_ASSERT_EQUAL(resp_emit(&r, false, sink_write, &s), 0);
+    CU_ASSERT_STRING_EQUAL(s.buf, "Status: 200 OK\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: 19\r\nCache-Control: no-store\r\n\r\n"
+                                  "{\"a\":\"x/y\",\"b\":[1]}");
+    resp_cleanup(&r);
+}
+
+static void test_head_and_204(void)
+{
+    struct resp r;
+    struct sink s = {.len = 0};
+
+    resp_init(&r);
+    resp_set_json(&r, 200, tu_json("{}"));
+    CU_ASSERT_EQUAL(resp_emit(&r, true, sink_write, &s), 0);
+    CU_ASSERT_STRING_EQUAL(s.buf, "Status: 200 OK\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: 2\r\nCache-Control: no-store\r\n\r\n");
+    resp_cleanup(&r);
+
+    s.len = 0;
+    resp_init(&r);
+    resp_set_json(&r, 204, NULL);
+    CU_ASSERT_EQUAL(resp_emit(&r, false, sink_write, &s), 0);
+    CU_ASSERT_STRING_EQUAL(s.buf, "Status: 204 No Content\r\nCache-Control: no-store\r\n\r\n");
+    resp_cleanup(&r);
+}
+
+static void test_error_with_header(void)
+{
+    struct resp r;
+    struct sink s = {.len = 0};
+
+    resp_init(&r);
+    resp_set_error(&r, 405, "method_not_allowed", "Method Not Allowed", NULL);
+    CU_ASSERT_EQUAL(resp_add_header(&r, "Allow", "GET,\r\nX-Evil: 1"), 0);
+    CU_ASSERT_EQUAL(resp_emit(&r, false, sink_write, &s), 0);
+    CU_ASSERT_STRING_EQUAL(
+        s.buf, "Status: 405 Method Not Allowed\r\nContent-Type: application/json\r\n"
+               "Content-Length: 70\r\nCache-Control: no-store\r\nAllow: GET,  X-Evil: 1\r\n\r\n"
+               "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Method Not Allowed\"}}");
+    CU_ASSERT_STRING_EQUAL(r.error_code, "method_not_allowed");
+    resp_cleanup(&r);
+}
+
+static void test_limits_and_failures(void)
+{
+    struct resp r;
+    struct sink s = {.len = 0, .fail_after = 2};
+    int i;
+
+    resp_init(&r);
+    resp_set_retryable_error(&r, 503, "busy", "Busy");
+    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"busy\",\"message\":\"Busy\",\"retryable\":true}}");
+    for (i = 0; i < RESP_MAX_HEADERS; i++)
+        CU_ASSERT_EQUAL(resp_add_header(&r, "X", "y"), 0);
+    CU_ASSERT_EQUAL(resp_add_header(&r, "X", "y"), -1);
+    CU_ASSERT_EQUAL(resp_emit(&r, false, sink_write, &s), -1);
+    CU_ASSERT_STRING_EQUAL(resp_status_text(413), "Content Too Large");
+    CU_ASSERT_STRING_EQUAL(resp_status_text(299), "Unknown");
+    resp_cleanup(&r);
+}
+
+static CU_TestInfo tests[] = {
+    {"JSON answer bytes", test_json_answer},
+    {"HEAD and 204", test_head_and_204},
+    {"error with a header", test_error_with_header},
+    {"limits and write failures", test_limits_and_failures},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"response", NULL, NULL, NULL, NULL, tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void)
+{
+    return tu_main(suites);
+}
