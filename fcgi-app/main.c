@@ -43,8 +43,10 @@ static int install_signals(void)
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_stop; /* no SA_RESTART: accept must return EINTR */
+    /* USR1 is multiwatch's "stop gracefully"; libfcgi also claims it, and
+     * its handler would only make accept() fail with EINTR forever. */
     if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0 ||
-        sigaction(SIGHUP, &sa, NULL) != 0)
+        sigaction(SIGHUP, &sa, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0)
         return -1;
     /* A client that went away is a failed write, not a dead worker. */
     sa.sa_handler = SIG_IGN;
