@@ -3,8 +3,9 @@
  *
  * json-c alone is too lenient for a wire contract (it takes NaN, 'single'
  * quotes, raw control characters, "1.", and clamps integers that overflow),
- * so a lexer here checks every token against RFC 8259 first and bounds the
- * nesting; json-c then builds the tree. Errors are reported the way the
+ * so a lexer here checks every token against RFC 8259 and bounds the
+ * nesting, while json-c checks the grammar and builds the tree; the first
+ * problem either finds is the one reported. Errors are reported the way the
  * reference reports them: 400 invalid_request with a pydantic-style entry.
  */
 #include "body.h"
@@ -228,7 +229,8 @@ int body_parse_json(const char *buf, size_t len, json_object **out, struct resp 
     struct lex l = {buf, len, 0, NULL};
     struct json_tokener *tok;
     json_object *obj;
-    size_t i;
+    size_t i, jpos;
+    int lex_rc;
 
     *out = NULL;
     for (i = 0; i < len && is_ws(buf[i]); i++)
@@ -241,10 +243,7 @@ int body_parse_json(const char *buf, size_t len, json_object **out, struct resp 
         resp_set_reason(err, "empty body");
         return -1;
     }
-    if (lex_all(&l) != 0) {
-        json_invalid(err, l.pos, l.why);
-        return -1;
-    }
+    lex_rc = lex_all(&l);
     /* +1: the depth json-c counts includes the value itself. */
     tok = json_tokener_new_ex(BODY_MAX_DEPTH + 1);
     if (tok == NULL) {
@@ -255,14 +254,23 @@ int body_parse_json(const char *buf, size_t len, json_object **out, struct resp 
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     /* Including the NUL terminator tells json-c the input ends there. */
     obj = json_tokener_parse_ex(tok, buf, (int)len + 1);
+    jpos = json_tokener_get_parse_end(tok);
     if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-        json_invalid(err, json_tokener_get_parse_end(tok),
-                     json_tokener_error_desc(json_tokener_get_error(tok)));
+        /* Report the first problem in the text, whichever check saw it. */
+        if (lex_rc == 0 || jpos < l.pos)
+            json_invalid(err, jpos, json_tokener_error_desc(json_tokener_get_error(tok)));
+        else
+            json_invalid(err, l.pos, l.why);
         json_object_put(obj);
         json_tokener_free(tok);
         return -1;
     }
     json_tokener_free(tok);
+    if (lex_rc != 0) {
+        json_invalid(err, l.pos, l.why);
+        json_object_put(obj);
+        return -1;
+    }
     *out = obj;
     return 0;
 }

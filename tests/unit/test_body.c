@@ -102,6 +102,9 @@ static void test_rejects_bad_structure(void)
     rejects("{\"a\" 1}", 5, "Object property name separator ':' expected");
     rejects("[truefalse]", 5, "Unexpected character");
     rejects("[1 2]", 3, "Array value separator ',' expected");
+    /* the first problem wins, whichever check finds it */
+    rejects("{\"a\" 1, \"b\": NaN}", 5, "Object property name separator ':' expected");
+    rejects("[1 \"\x01\"]", 3, "Array value separator ',' expected");
 }
 
 static void test_nul_byte(void)
