@@ -8,6 +8,7 @@
  */
 #include "app.h"
 
+#include <signal.h>
 #include <string.h>
 
 #include "body.h"
@@ -17,11 +18,26 @@
 #include "timefmt.h"
 
 int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const *packs,
-             char *err, size_t errlen)
+             int with_run_table, char *err, size_t errlen)
 {
     memset(app, 0, sizeof *app);
     app->cfg = cfg;
-    return dsp_registry_init(&app->reg, packs, err, errlen);
+    app->limits.default_timeout_secs = cfg->default_timeout_secs;
+    app->limits.max_concurrency = cfg->max_concurrency;
+    if (dsp_registry_init(&app->reg, packs, err, errlen) != 0)
+        return -1;
+    if (with_run_table) {
+        app->limits.rt = rt_open(cfg->run_table, cfg->run_table_slots, err, errlen);
+        if (app->limits.rt == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+void app_cleanup(struct app *app)
+{
+    rt_close(app->limits.rt);
+    app->limits.rt = NULL;
 }
 
 static void ep_health(struct exchange *x)
@@ -50,7 +66,34 @@ static void ep_execute(struct app *app, const struct http_req *req, struct excha
     dsp_request_from_json(x->body, &er);
     x->log.node_run_id = er.node_run_id;
     x->log.node_type_id = er.node_type_id;
-    dsp_execute(&app->reg, &er, &res);
+    if (strlen(er.node_run_id) > RT_MAX_ID) {
+        json_object *loc = json_object_new_array(), *list = json_object_new_array();
+        json_object_array_add(loc, json_object_new_string("body"));
+        json_object_array_add(loc, json_object_new_string("node_run_id"));
+        json_object_array_add(list, jv_error_entry("string_too_long", loc,
+                                                   "String should have at most " RT_MAX_ID_TEXT
+                                                   " characters"));
+        jv_set_request_invalid(&x->resp, list);
+        resp_set_reason(&x->resp, "node_run_id longer than %d bytes", RT_MAX_ID);
+        return;
+    }
+    switch (dsp_execute(&app->reg, &app->limits, &er, &res)) {
+    case DSP_OK: break;
+    case DSP_DUPLICATE:
+        resp_set_error(&x->resp, 409, "node_run_in_progress",
+                       "A NodeRun with this node_run_id is already executing", NULL);
+        return;
+    case DSP_BUSY:
+        resp_set_retryable_error(&x->resp, 503, "executor_busy",
+                                 "No run slot is free; retry later");
+        resp_set_reason(&x->resp, "run table full");
+        return;
+    default:
+        resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
+        resp_set_reason(&x->resp, "run table unusable");
+        return;
+    }
+    x->exit_after = res.abandoned;
     x->log.state = res_state_name(res.state);
     x->log.error_code = res.error_code;
     if (res.reason[0] != '\0')
@@ -59,10 +102,20 @@ static void ep_execute(struct app *app, const struct http_req *req, struct excha
     dsp_result_cleanup(&res);
 }
 
-static void ep_cancel(const char *node_run_id, struct exchange *x)
+static void ep_cancel(struct app *app, const char *node_run_id, struct exchange *x)
 {
-    /* Accepted for any id, as the reference does: 204, no body. */
+    pid_t owner = 0;
+
     x->log.node_run_id = node_run_id;
+    /* 204 for any id, as the reference: an unknown one leaves a tombstone
+     * so that an execute arriving after its cancel answers canceled. */
+    if (app->limits.rt != NULL && rt_cancel(app->limits.rt, node_run_id, &owner) == 1) {
+        /* The owner's main thread sleeps in ppoll with SIGUSR2 unblocked. */
+        if (kill(owner, SIGUSR2) != 0)
+            resp_set_reason(&x->resp, "cannot signal owner %ld", (long)owner);
+        else
+            resp_set_reason(&x->resp, "cancel sent to worker %ld", (long)owner);
+    }
     resp_set_json(&x->resp, 204, NULL);
 }
 
@@ -73,6 +126,7 @@ void app_handle(struct app *app, const struct http_req *req, struct exchange *x)
     resp_init(&x->resp);
     x->body = NULL;
     x->head_only = 0;
+    x->exit_after = 0;
     memset(&x->log, 0, sizeof x->log);
     x->log.method = req->method;
     x->log.path = req->path;
@@ -87,7 +141,7 @@ void app_handle(struct app *app, const struct http_req *req, struct exchange *x)
     case EP_HEALTH: ep_health(x); break;
     case EP_VERSION: ep_version(x); break;
     case EP_EXECUTE: ep_execute(app, req, x); break;
-    case EP_CANCEL: ep_cancel(m->param, x); break;
+    case EP_CANCEL: ep_cancel(app, m->param, x); break;
     case EP_NONE: break;
     }
 out:

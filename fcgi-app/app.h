@@ -15,6 +15,7 @@
 struct app {
     const struct config *cfg; /* borrowed, outlives the app */
     struct dsp_registry reg;
+    struct dsp_limits limits; /* limits.rt: the run table, owned; NULL in tools */
 };
 
 /* One request/response exchange; the log record borrows from body. */
@@ -24,11 +25,19 @@ struct exchange {
     json_object *body; /* the parsed request body, owned */
     struct route_match route;
     struct log_request log;
+    int exit_after; /* a handler was abandoned: end the worker after answering */
 };
 
-/* Returns 0, or -1 with a message in err when the linked packs are unusable. */
+/*
+ * Returns 0, or -1 with a message in err when the linked packs or the run
+ * table are unusable. With_run_table 0 skips the table (tools, unit tests):
+ * then cancel reaches nothing and there is no pool-wide cap.
+ */
 int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const *packs,
-             char *err, size_t errlen);
+             int with_run_table, char *err, size_t errlen);
+
+/* Releases what app_init took. */
+void app_cleanup(struct app *app);
 
 /* Answers req into x (always: errors become ErrorEnvelope answers). */
 void app_handle(struct app *app, const struct http_req *req, struct exchange *x);

@@ -5,11 +5,15 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "runtable.h"
 
 static const char usage[] =
     "usage: jarvis-atomic-executor [options]\n"
@@ -19,6 +23,12 @@ static const char usage[] =
     "\n"
     "  --max-body-bytes N   largest request body (default 1048576; env JARVIS_MAX_BODY_BYTES)\n"
     "  --log-level L        debug|info|warn|error (default info; env JARVIS_LOG_LEVEL)\n"
+    "  --default-timeout-secs S  time limit of a run, 0 none (env JARVIS_DEFAULT_TIMEOUT_SECS)\n"
+    "  --max-concurrency N  runs at once across the pool, 0 no cap (env JARVIS_MAX_CONCURRENCY)\n"
+    "  --run-table PATH     the pool's shared run table file (env JARVIS_RUN_TABLE,\n"
+    "                       default " CFG_DEFAULT_RUN_TABLE ")\n"
+    "  --run-table-slots N  runs in flight plus queued, pool-wide (default 1024;\n"
+    "                       env JARVIS_RUN_TABLE_SLOTS)\n"
     "  --version            print the version and exit\n"
     "  --help               print this text and exit\n";
 
@@ -56,6 +66,28 @@ static int parse_level(const char *s, jarvis_log_level *out)
     return -1;
 }
 
+/* Python's float()/int() of the reference, after strip(): what they reject,
+ * and anything not above zero, means "none" (returns 0). */
+static double reference_number(const char *s, int integer)
+{
+    char buf[64], *end;
+    size_t n;
+    double v;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    snprintf(buf, sizeof buf, "%s", s);
+    for (n = strlen(buf); n > 0 && isspace((unsigned char)buf[n - 1]); n--)
+        buf[n - 1] = '\0';
+    if (buf[0] == '\0')
+        return 0;
+    errno = 0;
+    v = integer ? (double)strtoll(buf, &end, 10) : strtod(buf, &end);
+    if (*end != '\0' || errno != 0 || isnan(v) || v <= 0)
+        return 0;
+    return v;
+}
+
 static int apply(struct config *c, const char *name, const char *value, char *err, size_t errlen)
 {
     if (strcmp(name, "max-body-bytes") == 0) {
@@ -72,24 +104,69 @@ static int apply(struct config *c, const char *name, const char *value, char *er
                  value ? value : "");
         return -1;
     }
+    if (strcmp(name, "default-timeout-secs") == 0) {
+        double v = value ? reference_number(value, 0) : 0;
+        /* inf passes float() in the reference and means no limit */
+        c->default_timeout_secs = isinf(v) ? 0 : v;
+        return 0;
+    }
+    if (strcmp(name, "max-concurrency") == 0) {
+        double v = value ? reference_number(value, 1) : 0;
+        c->max_concurrency = v > RT_MAX_SLOTS ? RT_MAX_SLOTS : (unsigned)v;
+        return 0;
+    }
+    if (strcmp(name, "run-table") == 0) {
+        if (value != NULL && *value == '/' && strlen(value) < sizeof c->run_table) {
+            memcpy(c->run_table, value, strlen(value) + 1);
+            return 0;
+        }
+        snprintf(err, errlen, "run table must be an absolute path under %d bytes",
+                 CFG_MAX_PATH);
+        return -1;
+    }
+    if (strcmp(name, "run-table-slots") == 0) {
+        char *end;
+        unsigned long v = value ? strtoul(value, &end, 10) : 0;
+        if (value != NULL && *value && *end == '\0' && v >= RT_MIN_SLOTS && v <= RT_MAX_SLOTS) {
+            c->run_table_slots = (unsigned)v;
+            return 0;
+        }
+        snprintf(err, errlen, "run table slots must be an integer from %d to %d, not '%s'",
+                 RT_MIN_SLOTS, RT_MAX_SLOTS, value ? value : "");
+        return -1;
+    }
     snprintf(err, errlen, "unknown option --%s (see --help)", name);
     return -1;
 }
+
+static const struct {
+    const char *env;
+    const char *option;
+} env_options[] = {
+    {"JARVIS_MAX_BODY_BYTES", "max-body-bytes"},
+    {"JARVIS_LOG_LEVEL", "log-level"},
+    {"JARVIS_DEFAULT_TIMEOUT_SECS", "default-timeout-secs"},
+    {"JARVIS_MAX_CONCURRENCY", "max-concurrency"},
+    {"JARVIS_RUN_TABLE", "run-table"},
+    {"JARVIS_RUN_TABLE_SLOTS", "run-table-slots"},
+};
 
 int cfg_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
     const char *env;
     int i;
 
+    size_t e;
+
     memset(c, 0, sizeof *c);
     c->max_body_bytes = CFG_DEFAULT_MAX_BODY;
     c->log_level = JARVIS_LOG_INFO;
-    if ((env = getenv("JARVIS_MAX_BODY_BYTES")) != NULL && *env &&
-        apply(c, "max-body-bytes", env, err, errlen) != 0)
-        return -1;
-    if ((env = getenv("JARVIS_LOG_LEVEL")) != NULL && *env &&
-        apply(c, "log-level", env, err, errlen) != 0)
-        return -1;
+    snprintf(c->run_table, sizeof c->run_table, "%s", CFG_DEFAULT_RUN_TABLE);
+    c->run_table_slots = RT_DEFAULT_SLOTS;
+    for (e = 0; e < sizeof env_options / sizeof env_options[0]; e++)
+        if ((env = getenv(env_options[e].env)) != NULL && *env &&
+            apply(c, env_options[e].option, env, err, errlen) != 0)
+            return -1;
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i], *eq;
         char name[64];

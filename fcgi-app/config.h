@@ -7,6 +7,8 @@
 #include "jarvis/node.h"
 
 #define CFG_DEFAULT_MAX_BODY (1024 * 1024)
+#define CFG_DEFAULT_RUN_TABLE "/dev/shm/jarvis-atomic-executor.runtable"
+#define CFG_MAX_PATH 1024
 #define CFG_MIN_MAX_BODY 1024
 #define CFG_MAX_MAX_BODY (64 * 1024 * 1024)
 
@@ -16,6 +18,11 @@ struct config {
     enum cfg_action action;
     size_t max_body_bytes;       /* JARVIS_MAX_BODY_BYTES, --max-body-bytes */
     jarvis_log_level log_level;  /* JARVIS_LOG_LEVEL, --log-level */
+    /* As the reference: unset, invalid or <= 0 means none / no cap. */
+    double default_timeout_secs; /* JARVIS_DEFAULT_TIMEOUT_SECS, 0 = none */
+    unsigned max_concurrency;    /* JARVIS_MAX_CONCURRENCY, pool-wide, 0 = none */
+    char run_table[CFG_MAX_PATH]; /* JARVIS_RUN_TABLE, shared by the pool */
+    unsigned run_table_slots;    /* JARVIS_RUN_TABLE_SLOTS */
 };
 
 /*

@@ -9,17 +9,28 @@
  */
 #include "dispatch.h"
 
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "log.h"
+#include "runner.h"
 #include "timefmt.h"
+
+/* Longest max_wall_time_ms honoured (about 31 years): keeps sums in range. */
+#define DSP_MAX_BUDGET_MS 1000000000000LL
 
 struct jarvis_ctx {
     const struct exec_req *req;
     const jarvis_node *node;
+    struct rt_table *rt; /* NULL without a run table */
+    int slot;
+    int64_t deadline_ms; /* 0: none */
     char fail_reason[DSP_MAX_MESSAGE];
 };
 
@@ -107,42 +118,124 @@ static void fail(struct exec_result *res, enum run_state state, const char *code
     snprintf(res->message, sizeof res->message, "%s", message);
 }
 
-void dsp_execute(const struct dsp_registry *reg, const struct exec_req *req,
-                 struct exec_result *res)
+int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req,
+                     int64_t started_ms)
+{
+    json_object *budgets = NULL, *wall = NULL;
+    int64_t deadline = 0;
+
+    if (lim->default_timeout_secs > 0) {
+        double ms = ceil(lim->default_timeout_secs * 1000.0);
+        deadline = started_ms + (ms > DSP_MAX_BUDGET_MS ? DSP_MAX_BUDGET_MS : (int64_t)ms);
+    }
+    if (req->constraints != NULL &&
+        json_object_object_get_ex(req->constraints, "budgets", &budgets) &&
+        json_object_object_get_ex(budgets, "max_wall_time_ms", &wall)) {
+        /* validated: a non-negative integer, possibly written 5.0 or > INT64_MAX */
+        double ms = json_object_get_double(wall);
+        int64_t d = started_ms + (ms > DSP_MAX_BUDGET_MS ? DSP_MAX_BUDGET_MS : (int64_t)ms);
+        if (deadline == 0 || d < deadline)
+            deadline = d;
+        /* A zero budget is already spent: a deadline of "now", never "none". */
+        if (deadline == 0)
+            deadline = 1;
+    }
+    return deadline;
+}
+
+static int cancel_check(const void *arg)
+{
+    const jarvis_ctx *ctx = arg;
+
+    return ctx->rt != NULL && rt_cancel_requested(ctx->rt, ctx->slot);
+}
+
+/* Runs the handler under the watch and turns how it ended into res. */
+static void run_handler(jarvis_ctx *ctx, const struct exec_req *req, struct exec_result *res)
+{
+    struct rn_job job = {ctx->node->handler, ctx, req->inputs, NULL, 0};
+    enum rn_outcome outcome;
+
+    outcome = rn_run(&job, ctx->deadline_ms, cancel_check, ctx, &res->abandoned);
+    if (res->abandoned)
+        snprintf(res->reason, sizeof res->reason,
+                 "handler did not return within %d ms of being stopped; worker will exit",
+                 RN_GRACE_MS);
+    if (outcome == RN_CANCELED || (outcome == RN_RETURNED && job.rc == JARVIS_ERR_CANCELED)) {
+        fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
+    } else if (outcome == RN_TIMEOUT || (outcome == RN_RETURNED && job.rc == JARVIS_ERR_TIMEOUT)) {
+        fail(res, RUN_FAILED, "timeout", "Atomic execution timed out");
+    } else if (job.rc != JARVIS_OK) {
+        fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
+        snprintf(res->reason, sizeof res->reason, "%s",
+                 ctx->fail_reason[0] ? ctx->fail_reason : "handler returned an error");
+    } else if (!json_object_is_type(job.outputs, json_type_object)) {
+        fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
+        snprintf(res->reason, sizeof res->reason, "handler returned outputs that are not an object");
+    } else {
+        res->state = RUN_SUCCEEDED;
+        res->outputs = job.outputs;
+        job.outputs = NULL;
+    }
+    if (!res->abandoned)
+        json_object_put(job.outputs);
+}
+
+int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
+                const struct exec_req *req, struct exec_result *res)
 {
     struct jarvis_ctx ctx;
-    json_object *outputs = NULL;
-    int rc;
+    int rc = DSP_OK, claimed = 0;
 
     memset(res, 0, sizeof *res);
     res->node_run_id = req->node_run_id;
     res->started_ms = ts_now_ms();
     memset(&ctx, 0, sizeof ctx);
     ctx.req = req;
+    ctx.rt = lim->rt;
+    ctx.slot = -1;
+    ctx.deadline_ms = dsp_deadline(lim, req, res->started_ms);
+    /* As the reference: an unknown type fails before it takes any place. */
     ctx.node = dsp_lookup(reg, req->node_type_id);
     if (ctx.node == NULL) {
         fail(res, RUN_FAILED, "unknown_node_type", "");
         snprintf(res->message, sizeof res->message, "Unknown node_type_id: %s", req->node_type_id);
         goto out;
     }
-    rc = ctx.node->handler(&ctx, req->inputs, &outputs);
-    if (rc != JARVIS_OK) {
-        fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
-        snprintf(res->reason, sizeof res->reason, "%s",
-                 ctx.fail_reason[0] ? ctx.fail_reason : "handler returned an error");
-        goto out;
+    if (ctx.rt != NULL) {
+        ctx.slot = rt_claim(ctx.rt, req->node_run_id, ctx.deadline_ms);
+        switch (ctx.slot) {
+        case RT_DUPLICATE: rc = DSP_DUPLICATE; goto out;
+        case RT_FULL: rc = DSP_BUSY; goto out;
+        case RT_PRECANCELED:
+            fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
+            snprintf(res->reason, sizeof res->reason, "canceled before it started");
+            goto out;
+        default:
+            if (ctx.slot < 0) {
+                rc = DSP_INTERNAL;
+                goto out;
+            }
+        }
+        claimed = 1;
+        switch (rt_acquire_permit(ctx.rt, ctx.slot, lim->max_concurrency, ctx.deadline_ms)) {
+        case RT_OK: break;
+        case RT_CANCELED:
+            fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
+            snprintf(res->reason, sizeof res->reason, "canceled while queued");
+            goto out;
+        default:
+            fail(res, RUN_FAILED, "timeout", "Atomic execution timed out");
+            snprintf(res->reason, sizeof res->reason, "timed out while queued");
+            goto out;
+        }
     }
-    if (!json_object_is_type(outputs, json_type_object)) {
-        fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
-        snprintf(res->reason, sizeof res->reason, "handler returned outputs that are not an object");
-        goto out;
-    }
-    res->state = RUN_SUCCEEDED;
-    res->outputs = outputs;
-    outputs = NULL;
+    run_handler(&ctx, req, res);
 out:
-    json_object_put(outputs);
+    if (claimed)
+        rt_release(ctx.rt, ctx.slot);
     res->ended_ms = ts_now_ms();
+    return rc;
 }
 
 void dsp_result_cleanup(struct exec_result *res)
@@ -196,6 +289,80 @@ void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt, ..
     log_append_kv(f, sizeof f, "node_type_id", ctx->req->node_type_id);
     log_append_kv(f, sizeof f, "msg", msg);
     log_emit(level, f);
+}
+
+int jarvis_ctx_cancelled(const jarvis_ctx *ctx)
+{
+    return cancel_check(ctx);
+}
+
+long long jarvis_ctx_remaining_ms(const jarvis_ctx *ctx)
+{
+    int64_t left;
+
+    if (ctx->deadline_ms == 0)
+        return -1;
+    left = ctx->deadline_ms - ts_now_ms();
+    return left > 0 ? left : 0;
+}
+
+int jarvis_ctx_wake_fd(const jarvis_ctx *ctx)
+{
+    (void)ctx;
+    return rn_wake_fd();
+}
+
+/* Why the run must stop now, or JARVIS_OK. */
+static int stop_reason(const jarvis_ctx *ctx)
+{
+    if (jarvis_ctx_cancelled(ctx))
+        return JARVIS_ERR_CANCELED;
+    if (ctx->deadline_ms != 0 && ts_now_ms() >= ctx->deadline_ms)
+        return JARVIS_ERR_TIMEOUT;
+    /* The watch stopped the run but neither shows yet: treat as canceled. */
+    if (rn_stop_requested())
+        return JARVIS_ERR_CANCELED;
+    return JARVIS_OK;
+}
+
+int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_ms,
+                       short *revents)
+{
+    int64_t until = timeout_ms < 0 ? 0 : ts_now_ms() + timeout_ms;
+
+    if (revents != NULL)
+        *revents = 0;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = rn_wake_fd(), .events = POLLIN},
+                              {.fd = fd, .events = events}};
+        int64_t now = ts_now_ms(), wait = -1;
+        int stop = stop_reason(ctx), n;
+
+        if (stop != JARVIS_OK)
+            return stop;
+        if (until != 0) {
+            if (now >= until)
+                return JARVIS_WAIT_ELAPSED;
+            wait = until - now;
+        }
+        if (ctx->deadline_ms != 0 && (wait < 0 || ctx->deadline_ms - now < wait))
+            wait = ctx->deadline_ms - now;
+        n = poll(p, fd >= 0 ? 2 : 1, wait > INT32_MAX ? INT32_MAX : (int)wait);
+        if (n < 0 && errno != EINTR)
+            return jarvis_ctx_fail(ctx, "poll: %s", strerror(errno));
+        if (n > 0 && fd >= 0 && p[1].revents != 0 && !(p[0].revents & POLLIN)) {
+            if (revents != NULL)
+                *revents = p[1].revents;
+            return JARVIS_OK;
+        }
+    }
+}
+
+int jarvis_ctx_sleep_ms(jarvis_ctx *ctx, long long ms)
+{
+    int rc = jarvis_ctx_wait_fd(ctx, -1, 0, ms < 0 ? 0 : ms, NULL);
+
+    return rc == JARVIS_WAIT_ELAPSED ? JARVIS_OK : rc;
 }
 
 int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...)

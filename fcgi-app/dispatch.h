@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "jarvis/node.h"
+#include "runtable.h"
 
 /* Most node types one build can link. */
 #define DSP_MAX_NODES 256
@@ -34,6 +35,21 @@ struct exec_req {
 
 enum run_state { RUN_SUCCEEDED = 0, RUN_FAILED, RUN_CANCELED };
 
+/* What bounds a run besides its handler. */
+struct dsp_limits {
+    struct rt_table *rt;         /* the pool's run table; NULL: none (tools, tests) */
+    double default_timeout_secs; /* 0: none */
+    unsigned max_concurrency;    /* pool-wide permits, 0: no cap */
+};
+
+/* dsp_execute's answers that are not an AtomicExecuteResult. */
+enum dsp_rc {
+    DSP_OK = 0,
+    DSP_DUPLICATE = -1, /* 409: this node_run_id is in flight */
+    DSP_BUSY = -2,      /* 503: the run table is full */
+    DSP_INTERNAL = -3   /* 500: the run table is unusable */
+};
+
 struct exec_result {
     const char *node_run_id; /* borrowed from the request */
     enum run_state state;
@@ -43,6 +59,7 @@ struct exec_result {
     const char *error_code;  /* static; NULL when succeeded */
     char message[DSP_MAX_MESSAGE]; /* client-facing error message */
     char reason[DSP_MAX_MESSAGE];  /* operator-facing, log only */
+    int abandoned; /* the handler never returned: exit after answering */
 };
 
 /*
@@ -56,9 +73,21 @@ int dsp_registry_init(struct dsp_registry *reg, const jarvis_pack *const *packs,
 /* The node linked for node_type_id, or NULL. */
 const jarvis_node *dsp_lookup(const struct dsp_registry *reg, const char *node_type_id);
 
-/* Runs req to completion and fills res (caller calls dsp_result_cleanup). */
-void dsp_execute(const struct dsp_registry *reg, const struct exec_req *req,
-                 struct exec_result *res);
+/*
+ * Runs req and fills res (caller calls dsp_result_cleanup): looks up the
+ * node, claims the run's slot in the run table, waits for a concurrency
+ * permit, runs the handler under the deadline and cancel watch, releases
+ * the slot. Returns DSP_OK (res filled), or DSP_DUPLICATE / DSP_BUSY /
+ * DSP_INTERNAL when the run could not even be registered.
+ */
+int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
+                const struct exec_req *req, struct exec_result *res);
+
+/* The run's deadline in wall-clock ms (0: none): the default timeout and
+ * constraints.budgets.max_wall_time_ms counted from started_ms, the
+ * smaller wins. */
+int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req,
+                     int64_t started_ms);
 
 void dsp_result_cleanup(struct exec_result *res);
 

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "request.h"
+#include "runner.h"
 #include "timefmt.h"
 
 /* Generated per binary from the linked packs (cmake/JarvisPacks.cmake). */
@@ -53,7 +54,8 @@ static int install_signals(void)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
-static void serve_one(struct app *app, FCGX_Request *fr)
+/* Returns 1 when the worker must end (a handler it could not stop). */
+static int serve_one(struct app *app, FCGX_Request *fr)
 {
     struct http_req req;
     struct exchange x;
@@ -66,7 +68,14 @@ static void serve_one(struct app *app, FCGX_Request *fr)
     FCGX_Finish_r(fr);
     x.log.dur_us = ts_mono_us() - t0;
     log_request(&x.log);
+    if (x.exit_after) {
+        /* The handler thread still uses the request: free nothing, just go;
+         * the pool (multiwatch, systemd) starts a fresh worker. */
+        log_msg(JARVIS_LOG_ERROR, "abandoning a handler that would not stop; worker exits");
+        return 1;
+    }
     app_exchange_cleanup(&x);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -89,7 +98,7 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level(cfg.log_level);
-    if (app_init(&app, &cfg, jarvis_linked_packs, err, sizeof err) != 0) {
+    if (app_init(&app, &cfg, jarvis_linked_packs, 1, err, sizeof err) != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot start: %s", err);
         return 1;
     }
@@ -98,12 +107,16 @@ int main(int argc, char **argv)
                                   "spawn-fcgi or systemd (see README)");
         return 1;
     }
-    if (install_signals() != 0 || FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+    if (install_signals() != 0 || rn_init() != 0 ||
+        FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up the worker: %s", strerror(errno));
         return 1;
     }
-    log_msg(JARVIS_LOG_INFO, "worker ready: version %s, %zu node types, max body %zu bytes",
-            jarvis_build_version, app.reg.count, cfg.max_body_bytes);
+    log_msg(JARVIS_LOG_INFO,
+            "worker ready: version %s, %zu node types, max body %zu bytes, timeout %gs, "
+            "max concurrency %u, run table %s (%u slots)",
+            jarvis_build_version, app.reg.count, cfg.max_body_bytes, cfg.default_timeout_secs,
+            cfg.max_concurrency, cfg.run_table, cfg.run_table_slots);
     while (!stop_requested) {
         int rc;
 
@@ -118,8 +131,10 @@ int main(int argc, char **argv)
             log_msg(JARVIS_LOG_ERROR, "accept failed: %d", rc);
             break;
         }
-        serve_one(&app, &fr);
+        if (serve_one(&app, &fr) != 0)
+            _exit(3);
     }
     log_msg(JARVIS_LOG_INFO, "worker stopping");
+    app_cleanup(&app);
     return 0;
 }

@@ -3,9 +3,10 @@
 #define JARVIS_ROUTER_H
 
 #include "response.h"
+#include "runtable.h"
 
 /* Longest node_run_id accepted in a path, after percent-decoding. */
-#define ROUTE_MAX_PARAM 1024
+#define ROUTE_MAX_PARAM RT_MAX_ID
 
 enum route_ep {
     EP_NONE = 0,

@@ -38,8 +38,14 @@ typedef enum jarvis_side_effect {
 /* Handler results. Anything other than JARVIS_OK ends the NodeRun `failed`. */
 typedef enum jarvis_status {
     JARVIS_OK = 0,
+    /* jarvis_ctx_wait_fd: the caller's own timeout elapsed first */
+    JARVIS_WAIT_ELAPSED = 1,
     /* failed, error.code "handler_error"; the reason goes to the log only */
-    JARVIS_ERR_HANDLER = -1
+    JARVIS_ERR_HANDLER = -1,
+    /* the run was canceled: return it as is (state "canceled") */
+    JARVIS_ERR_CANCELED = -2,
+    /* the run's deadline passed: return it as is (failed, "timeout") */
+    JARVIS_ERR_TIMEOUT = -3
 } jarvis_status;
 
 typedef enum jarvis_log_level {
@@ -99,5 +105,40 @@ void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt,
  */
 int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- cancellation and deadlines ----
+ *
+ * A run ends early when a cancel for its node_run_id reaches any worker of
+ * the pool, or when its deadline passes (JARVIS_DEFAULT_TIMEOUT_SECS and the
+ * request's constraints.budgets.max_wall_time_ms, the smaller wins). A
+ * handler that blocks should do so through these calls, which return at
+ * once when either happens; a handler that ignores them is given a short
+ * grace period, then abandoned (its worker exits after answering).
+ */
+
+/* 1 once the run has been canceled, else 0. Cheap: poll it in loops. */
+int jarvis_ctx_cancelled(const jarvis_ctx *ctx);
+
+/* Milliseconds left before the deadline: -1 when there is none, 0 when it
+ * has passed. */
+long long jarvis_ctx_remaining_ms(const jarvis_ctx *ctx);
+
+/* Sleeps ms milliseconds. Returns JARVIS_OK, or JARVIS_ERR_CANCELED /
+ * JARVIS_ERR_TIMEOUT as soon as the run is canceled or out of time. */
+int jarvis_ctx_sleep_ms(jarvis_ctx *ctx, long long ms);
+
+/*
+ * Waits until fd has one of `events` (poll(2) bits), at most timeout_ms
+ * (-1: no limit of the caller's own). Returns JARVIS_OK with *revents set,
+ * JARVIS_WAIT_ELAPSED when timeout_ms passed, JARVIS_ERR_CANCELED or
+ * JARVIS_ERR_TIMEOUT, or JARVIS_ERR_HANDLER if poll failed.
+ */
+int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_ms,
+                       short *revents);
+
+/* An fd that becomes readable when the run is canceled or out of time, for
+ * handlers that poll several fds themselves (e.g. curl_multi_poll). Never
+ * read or close it. */
+int jarvis_ctx_wake_fd(const jarvis_ctx *ctx);
 
 #endif /* JARVIS_NODE_H */

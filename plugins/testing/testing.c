@@ -3,9 +3,62 @@
  * back what they were given, so tests can take every path of dispatch.
  * Linked only into test binaries (tests/CMakeLists.txt).
  */
+#include <time.h>
 #include <unistd.h>
 
 #include "jarvis/node.h"
+
+/* inputs.ms as a non-negative integer, or -1. */
+static long long input_ms(json_object *inputs)
+{
+    json_object *ms = NULL;
+
+    if (!json_object_object_get_ex(inputs, "ms", &ms) || !json_object_is_type(ms, json_type_int) ||
+        json_object_get_int64(ms) < 0)
+        return -1;
+    return json_object_get_int64(ms);
+}
+
+static json_object *pid_outputs(long long ms)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "slept_ms", json_object_new_int64(ms));
+    json_object_object_add(o, "pid", json_object_new_int64((int64_t)getpid()));
+    return o;
+}
+
+/* Sleeps inputs.ms cooperatively: returns at once on cancel or deadline. */
+static int sleep_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    long long ms = input_ms(inputs);
+    int rc;
+
+    if (ms < 0)
+        return jarvis_ctx_fail(ctx, "inputs.ms must be a non-negative integer");
+    rc = jarvis_ctx_sleep_ms(ctx, ms);
+    if (rc != JARVIS_OK)
+        return rc;
+    *outputs = pid_outputs(ms);
+    return JARVIS_OK;
+}
+
+/* Burns CPU for inputs.ms without ever looking at cancel or deadline: the
+ * handler the runner has to abandon. */
+static int spin_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    long long ms = input_ms(inputs);
+    struct timespec start, now;
+
+    if (ms < 0)
+        return jarvis_ctx_fail(ctx, "inputs.ms must be a non-negative integer");
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000LL + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+    *outputs = pid_outputs(ms);
+    return JARVIS_OK;
+}
 
 /* Always fails; the reason must reach the log and not the client. */
 static int fail_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
@@ -69,7 +122,23 @@ static const jarvis_node node_context = {
     .handler = context_handler,
 };
 
+static const jarvis_node node_sleep = {
+    .node_type_id = "jarvis.test.sleep",
+    .version = "1.0.0",
+    .description = "Sleeps inputs.ms milliseconds, cooperatively; outputs the worker's pid.",
+    .handler = sleep_handler,
+};
+
+static const jarvis_node node_spin = {
+    .node_type_id = "jarvis.test.spin",
+    .version = "1.0.0",
+    .description = "Busy-loops inputs.ms milliseconds, ignoring cancel and deadline.",
+    .handler = spin_handler,
+};
+
 static const jarvis_node *const testing_nodes[] = {
+    &node_sleep,
+    &node_spin,
     &node_fail,
     &node_bad_outputs,
     &node_context,

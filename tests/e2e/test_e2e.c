@@ -720,7 +720,7 @@ static const char full_request[] =
     "\"max_total_nodes_per_run\":50,\"max_decomposition_rounds_per_node\":2},"
     "\"candidates\":{\"max_candidates_per_subtask\":1,"
     "\"allowed_node_type_ids\":[\"jarvis.core.echo\"],\"denied_node_type_ids\":[]},"
-    "\"budgets\":{\"max_wall_time_ms\":0,\"max_steps\":10,\"max_external_calls\":0,"
+    "\"budgets\":{\"max_wall_time_ms\":60000,\"max_steps\":10,\"max_external_calls\":0,"
     "\"max_cost\":1.5},"
     "\"gates\":{\"side_effect_class\":\"irreversible\",\"require_approval\":false},"
     "\"extensions\":{\"com.example.k\":\"v\"}},"

@@ -23,7 +23,7 @@ static int setup(void)
     cfg.max_body_bytes = 4096;
     cfg.log_level = JARVIS_LOG_ERROR;
     log_set_level(JARVIS_LOG_ERROR);
-    return app_init(&app, &cfg, packs, err, sizeof err);
+    return app_init(&app, &cfg, packs, 0, err, sizeof err);
 }
 
 struct fake_body {

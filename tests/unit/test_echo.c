@@ -96,7 +96,9 @@ static void run_echo(const char *inputs, struct exec_result *res)
     req.run_id = "r";
     req.node_type_id = "jarvis.core.echo";
     req.inputs = in;
-    dsp_execute(&reg, &req, res);
+    static const struct dsp_limits none = {NULL, 0, 0};
+
+    CU_ASSERT_EQUAL(dsp_execute(&reg, &none, &req, res), DSP_OK);
     json_object_put(in);
 }
 

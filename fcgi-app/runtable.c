@@ -1,0 +1,483 @@
+/*
+ * runtable.c - owns the shared run table (see runtable.h): its file layout,
+ * its creation by the first worker, locking, and every slot transition.
+ *
+ * Liveness of an owner is its pid plus the process start time read from
+ * /proc, so a recycled pid never keeps a dead worker's slot. Waiters for a
+ * concurrency permit sleep on a futex in the shared header that releases
+ * and cancels bump; they also wake every RT_WAIT_SLICE_MS to notice permits
+ * held by workers that died without releasing them.
+ */
+#define _GNU_SOURCE
+#include "runtable.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "timefmt.h"
+
+#define RT_MAGIC 0x314254524a52414aULL /* "JARJRTB1" */
+#define RT_VERSION 1
+#define RT_WAIT_SLICE_MS 100
+
+enum slot_state { S_FREE = 0, S_QUEUED, S_RUNNING, S_TOMB };
+
+struct rt_slot {
+    uint32_t state; /* enum slot_state, under the lock */
+    _Atomic uint32_t cancel;
+    uint32_t hash;
+    pid_t owner;
+    uint64_t owner_start;
+    int64_t since_ms;
+    int64_t deadline_ms; /* runs: 0 = none; tombstones: expiry */
+    char id[RT_MAX_ID + 1];
+};
+
+struct rt_header {
+    uint64_t magic; /* written last: a table without it is re-initialised */
+    uint32_t version;
+    uint32_t nslots;
+    uint32_t slot_size;
+    _Atomic uint32_t wake_seq; /* futex word: bumped by release and cancel */
+    pthread_mutex_t lock;      /* process-shared, robust */
+};
+
+struct rt_table {
+    struct rt_header *h;
+    struct rt_slot *slots;
+    size_t map_len;
+    pid_t self;
+    uint64_t self_start;
+};
+
+#define HEADER_SPACE ((sizeof(struct rt_header) + 63) & ~(size_t)63)
+
+uint64_t rt_proc_start_time(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long start = 0;
+    FILE *f;
+    int field;
+    size_t n;
+
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces and ')': fields start after the last ')'. */
+    p = strrchr(buf, ')');
+    if (p == NULL)
+        return 0;
+    /* p + 2 is field 3 (state); starttime is field 22. */
+    for (p += 2, field = 3; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    if (sscanf(p, "%llu", &start) != 1)
+        return 0;
+    return start;
+}
+
+static uint32_t hash_id(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+static int owner_alive(const struct rt_table *t, const struct rt_slot *s)
+{
+    if (s->owner == t->self)
+        return s->owner_start == t->self_start;
+    if (kill(s->owner, 0) != 0 && errno != EPERM)
+        return 0;
+    return rt_proc_start_time(s->owner) == s->owner_start;
+}
+
+static int lock(struct rt_table *t)
+{
+    int rc = pthread_mutex_lock(&t->h->lock);
+
+    if (rc == EOWNERDEAD) {
+        /* A worker died holding the lock: slot writes are single stores of
+         * state last, so the table is consistent; take it over. */
+        log_msg(JARVIS_LOG_WARN, "run table: previous lock holder died; recovering");
+        pthread_mutex_consistent(&t->h->lock);
+        rc = 0;
+    }
+    if (rc != 0)
+        log_msg(JARVIS_LOG_ERROR, "run table: lock failed: %s", strerror(rc));
+    return rc;
+}
+
+static void unlock(struct rt_table *t)
+{
+    pthread_mutex_unlock(&t->h->lock);
+}
+
+static void free_slot(struct rt_slot *s)
+{
+    s->state = S_FREE;
+    atomic_store(&s->cancel, 0);
+    s->id[0] = '\0';
+}
+
+static void wake_all(struct rt_table *t)
+{
+    atomic_fetch_add(&t->h->wake_seq, 1);
+    syscall(SYS_futex, &t->h->wake_seq, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+static int init_header(struct rt_header *h, unsigned nslots)
+{
+    pthread_mutexattr_t a;
+    int rc;
+
+    memset(h, 0, HEADER_SPACE);
+    if ((rc = pthread_mutexattr_init(&a)) != 0)
+        return rc;
+    rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (rc == 0)
+        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (rc == 0)
+        rc = pthread_mutex_init(&h->lock, &a);
+    pthread_mutexattr_destroy(&a);
+    if (rc != 0)
+        return rc;
+    h->version = RT_VERSION;
+    h->nslots = nslots;
+    h->slot_size = sizeof(struct rt_slot);
+    atomic_thread_fence(memory_order_release);
+    h->magic = RT_MAGIC;
+    return 0;
+}
+
+struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t errlen)
+{
+    size_t len = HEADER_SPACE + (size_t)nslots * sizeof(struct rt_slot);
+    struct rt_table *t = NULL;
+    struct stat st;
+    void *map = MAP_FAILED;
+    int fd = -1, rc;
+
+    if (nslots < RT_MIN_SLOTS || nslots > RT_MAX_SLOTS) {
+        snprintf(err, errlen, "run table slots must be %d to %d", RT_MIN_SLOTS, RT_MAX_SLOTS);
+        goto fail;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* The first worker to hold the file lock creates the layout. */
+    if (fd < 0 || flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "run table %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (st.st_size == 0 && ftruncate(fd, (off_t)len) != 0) {
+        snprintf(err, errlen, "run table %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (st.st_size != 0 && (size_t)st.st_size != len) {
+        snprintf(err, errlen,
+                 "run table %s has another size than %u slots need; every worker must use the "
+                 "same JARVIS_RUN_TABLE_SLOTS (remove the file while the pool is stopped)",
+                 path, nslots);
+        goto fail;
+    }
+    map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        snprintf(err, errlen, "run table %s: mmap: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (((struct rt_header *)map)->magic != RT_MAGIC) {
+        memset(map, 0, len);
+        if ((rc = init_header(map, nslots)) != 0) {
+            snprintf(err, errlen, "run table %s: mutex: %s", path, strerror(rc));
+            goto fail;
+        }
+    } else if (((struct rt_header *)map)->version != RT_VERSION ||
+               ((struct rt_header *)map)->nslots != nslots ||
+               ((struct rt_header *)map)->slot_size != sizeof(struct rt_slot)) {
+        snprintf(err, errlen, "run table %s has another layout (version or slots)", path);
+        goto fail;
+    }
+    t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    t->h = map;
+    t->slots = (struct rt_slot *)((char *)map + HEADER_SPACE);
+    t->map_len = len;
+    t->self = getpid();
+    t->self_start = rt_proc_start_time(t->self);
+    flock(fd, LOCK_UN);
+    close(fd);
+    return t;
+fail:
+    if (map != MAP_FAILED)
+        munmap(map, len);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+void rt_close(struct rt_table *t)
+{
+    if (t == NULL)
+        return;
+    munmap(t->h, t->map_len);
+    free(t);
+}
+
+/* Frees dead owners' runs and expired tombstones. Call with the lock held. */
+static unsigned reclaim_locked(struct rt_table *t, int64_t now)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < t->h->nslots; i++) {
+        struct rt_slot *s = &t->slots[i];
+        if ((s->state == S_TOMB && s->deadline_ms <= now) ||
+            ((s->state == S_QUEUED || s->state == S_RUNNING) && !owner_alive(t, s))) {
+            if (s->state != S_TOMB)
+                log_msg(JARVIS_LOG_WARN, "run table: reclaimed run %s of dead worker %ld", s->id,
+                        (long)s->owner);
+            free_slot(s);
+            n++;
+        }
+    }
+    return n;
+}
+
+unsigned rt_reclaim(struct rt_table *t)
+{
+    unsigned n;
+
+    if (lock(t) != 0)
+        return 0;
+    n = reclaim_locked(t, ts_now_ms());
+    unlock(t);
+    if (n > 0)
+        wake_all(t);
+    return n;
+}
+
+static int matches(const struct rt_slot *s, uint32_t h, const char *id)
+{
+    return s->hash == h && strcmp(s->id, id) == 0;
+}
+
+/* A slot for a new entry: a free one, else the oldest tombstone, else one a
+ * dead owner left. Call with the lock held; -1 when all hold live runs. */
+static int find_space(struct rt_table *t, int64_t now)
+{
+    int i, oldest = -1;
+
+    for (i = 0; i < (int)t->h->nslots; i++) {
+        struct rt_slot *s = &t->slots[i];
+        if (s->state == S_FREE || (s->state == S_TOMB && s->deadline_ms <= now))
+            return i;
+        if (s->state == S_TOMB && (oldest < 0 || s->since_ms < t->slots[oldest].since_ms))
+            oldest = i;
+    }
+    if (oldest >= 0)
+        return oldest;
+    if (reclaim_locked(t, now) == 0)
+        return -1;
+    return find_space(t, now);
+}
+
+int rt_claim(struct rt_table *t, const char *id, int64_t deadline_ms)
+{
+    uint32_t h = hash_id(id);
+    int64_t now = ts_now_ms();
+    int i, rc = RT_OK;
+    struct rt_slot *s;
+
+    if (strlen(id) > RT_MAX_ID || lock(t) != 0)
+        return RT_ERROR;
+    for (i = 0; i < (int)t->h->nslots; i++) {
+        s = &t->slots[i];
+        if (s->state == S_FREE || !matches(s, h, id))
+            continue;
+        if (s->state == S_TOMB) {
+            if (s->deadline_ms > now)
+                rc = RT_PRECANCELED;
+            free_slot(s);
+        } else if (owner_alive(t, s)) {
+            rc = RT_DUPLICATE;
+        } else {
+            free_slot(s);
+        }
+    }
+    if (rc != RT_OK)
+        goto out;
+    i = find_space(t, now);
+    if (i < 0) {
+        rc = RT_FULL;
+        goto out;
+    }
+    s = &t->slots[i];
+    atomic_store(&s->cancel, 0);
+    s->hash = h;
+    s->owner = t->self;
+    s->owner_start = t->self_start;
+    s->since_ms = now;
+    s->deadline_ms = deadline_ms;
+    memcpy(s->id, id, strlen(id) + 1);
+    s->state = S_QUEUED;
+    rc = i;
+out:
+    unlock(t);
+    return rc;
+}
+
+static unsigned count_running(struct rt_table *t, int check_owners)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < t->h->nslots; i++) {
+        struct rt_slot *s = &t->slots[i];
+        if (s->state != S_RUNNING)
+            continue;
+        if (check_owners && !owner_alive(t, s)) {
+            free_slot(s);
+            continue;
+        }
+        n++;
+    }
+    return n;
+}
+
+static void futex_wait_ms(_Atomic uint32_t *word, uint32_t seen, int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    /* EAGAIN (the word moved), EINTR (a signal) and ETIMEDOUT all mean: look again. */
+    syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
+}
+
+int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadline_ms)
+{
+    struct rt_slot *s = &t->slots[slot];
+    int check_owners = 0;
+
+    for (;;) {
+        uint32_t seen;
+        int64_t now, wait;
+
+        if (lock(t) != 0)
+            return RT_TIMEOUT;
+        if (atomic_load(&s->cancel)) {
+            unlock(t);
+            return RT_CANCELED;
+        }
+        if (cap == 0 || count_running(t, check_owners) < cap) {
+            s->state = S_RUNNING;
+            unlock(t);
+            return RT_OK;
+        }
+        seen = atomic_load(&t->h->wake_seq);
+        unlock(t);
+        now = ts_now_ms();
+        if (deadline_ms > 0 && now >= deadline_ms)
+            return RT_TIMEOUT;
+        wait = RT_WAIT_SLICE_MS;
+        if (deadline_ms > 0 && deadline_ms - now < wait)
+            wait = deadline_ms - now;
+        futex_wait_ms(&t->h->wake_seq, seen, wait);
+        /* After a slice with no wake-up, suspect a permit holder that died. */
+        check_owners = 1;
+    }
+}
+
+void rt_release(struct rt_table *t, int slot)
+{
+    if (lock(t) != 0)
+        return;
+    free_slot(&t->slots[slot]);
+    unlock(t);
+    wake_all(t);
+}
+
+int rt_cancel(struct rt_table *t, const char *id, pid_t *owner)
+{
+    uint32_t h = hash_id(id);
+    int64_t now = ts_now_ms();
+    int i, found = 0;
+
+    if (strlen(id) > RT_MAX_ID || lock(t) != 0)
+        return RT_ERROR;
+    for (i = 0; i < (int)t->h->nslots && !found; i++) {
+        struct rt_slot *s = &t->slots[i];
+        if (s->state == S_FREE || !matches(s, h, id))
+            continue;
+        if (s->state == S_TOMB) {
+            s->deadline_ms = now + RT_TOMBSTONE_MS;
+            found = -1;
+        } else if (owner_alive(t, s)) {
+            atomic_store(&s->cancel, 1);
+            *owner = s->owner;
+            found = 1;
+        }
+    }
+    if (found == 0) {
+        i = find_space(t, now);
+        if (i >= 0) {
+            struct rt_slot *s = &t->slots[i];
+            s->hash = h;
+            s->owner = t->self;
+            s->owner_start = t->self_start;
+            s->since_ms = now;
+            s->deadline_ms = now + RT_TOMBSTONE_MS;
+            memcpy(s->id, id, strlen(id) + 1);
+            s->state = S_TOMB;
+        } else {
+            log_msg(JARVIS_LOG_WARN, "run table full: no tombstone for cancel of %s", id);
+        }
+    }
+    unlock(t);
+    if (found == 1)
+        wake_all(t);
+    return found == 1 ? 1 : 0;
+}
+
+int rt_cancel_requested(const struct rt_table *t, int slot)
+{
+    return atomic_load(&t->slots[slot].cancel) != 0;
+}
+
+void rt_stats(struct rt_table *t, struct rt_stats *st)
+{
+    int64_t now = ts_now_ms();
+    unsigned i;
+
+    memset(st, 0, sizeof *st);
+    if (lock(t) != 0)
+        return;
+    for (i = 0; i < t->h->nslots; i++) {
+        const struct rt_slot *s = &t->slots[i];
+        if (s->state == S_RUNNING)
+            st->running++;
+        else if (s->state == S_QUEUED)
+            st->queued++;
+        else if (s->state == S_TOMB && s->deadline_ms > now)
+            st->tombstones++;
+    }
+    unlock(t);
+}

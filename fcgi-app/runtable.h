@@ -1,0 +1,96 @@
+/*
+ * runtable.h - the run table every worker of the pool shares: a fixed array
+ * of slots in a MAP_SHARED file mapping, one per NodeRun in flight (or
+ * queued for a concurrency permit), plus tombstones of cancels that came
+ * before their execute. It is how a cancel that lands on one worker finds
+ * and stops the run another worker owns.
+ *
+ * All mutation happens under one process-shared robust mutex, so a worker
+ * killed while holding it never wedges the others; slots whose owner died
+ * are reclaimed by whoever looks next. The cancel flag of a slot is read
+ * without the lock (an atomic), so handlers can poll it cheaply.
+ */
+#ifndef JARVIS_RUNTABLE_H
+#define JARVIS_RUNTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Longest node_run_id, in bytes; longer ids are refused at the API (400). */
+#define RT_MAX_ID 256
+#define RT_MAX_ID_TEXT "256"
+#define RT_DEFAULT_SLOTS 1024
+#define RT_MIN_SLOTS 1
+#define RT_MAX_SLOTS 65536
+/* How long a cancel that found no run waits for its execute. */
+#define RT_TOMBSTONE_MS 60000
+
+enum rt_status {
+    RT_OK = 0,
+    RT_DUPLICATE = -1,   /* a live run already has this node_run_id */
+    RT_FULL = -2,        /* every slot holds a live run */
+    RT_PRECANCELED = -3, /* a tombstone said: canceled before it started */
+    RT_CANCELED = -4,    /* canceled while waiting */
+    RT_TIMEOUT = -5,     /* the deadline passed while waiting */
+    RT_ERROR = -6        /* the table is unusable (see the log) */
+};
+
+struct rt_table;
+
+/*
+ * Opens (creating and initialising if needed) the table file at path with
+ * nslots slots. Every worker of a pool must use the same path and nslots;
+ * a table of another layout is refused. Returns a new handle, or NULL with
+ * the reason in err.
+ */
+struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t errlen);
+
+/* Unmaps the table; the file stays for the other workers. NULL is fine. */
+void rt_close(struct rt_table *t);
+
+/*
+ * Claims a slot for node_run_id (owned by this process) and returns its
+ * index (>= 0), or RT_DUPLICATE, RT_FULL, RT_PRECANCELED (the tombstone is
+ * consumed) or RT_ERROR. deadline_ms: wall-clock ms, 0 for none.
+ */
+int rt_claim(struct rt_table *t, const char *node_run_id, int64_t deadline_ms);
+
+/*
+ * Waits until fewer than cap claimed runs hold a permit, then takes one for
+ * slot. cap 0 means no cap. Returns RT_OK, RT_CANCELED or RT_TIMEOUT (at
+ * deadline_ms, 0 for none). Woken by releases and cancels; dead owners'
+ * permits are reclaimed while waiting.
+ */
+int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadline_ms);
+
+/* Frees slot (and its permit). */
+void rt_release(struct rt_table *t, int slot);
+
+/*
+ * Requests cancellation of node_run_id. If a live run has it, sets its flag,
+ * wakes waiters and returns 1 with *owner its pid (the caller signals it).
+ * Otherwise leaves a tombstone (expiring after RT_TOMBSTONE_MS) and returns
+ * 0, or RT_ERROR.
+ */
+int rt_cancel(struct rt_table *t, const char *node_run_id, pid_t *owner);
+
+/* 1 once a cancel reached slot. Lock-free; safe from any thread. */
+int rt_cancel_requested(const struct rt_table *t, int slot);
+
+/* Frees the slots of dead owners and expired tombstones; returns how many. */
+unsigned rt_reclaim(struct rt_table *t);
+
+/* Counts of the slots in use, for logs and tests. */
+struct rt_stats {
+    unsigned running;    /* holding a permit */
+    unsigned queued;     /* claimed, waiting for a permit */
+    unsigned tombstones; /* unexpired */
+};
+void rt_stats(struct rt_table *t, struct rt_stats *st);
+
+/* Start time of a process (clock ticks since boot, from /proc), 0 if gone.
+ * With the pid it identifies an owner even after pid reuse. */
+uint64_t rt_proc_start_time(pid_t pid);
+
+#endif
