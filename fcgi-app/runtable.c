@@ -62,6 +62,7 @@ struct rt_table {
     size_t map_len;
     pid_t self;
     uint64_t self_start;
+    int64_t tomb_ttl_ms;
 };
 
 #define HEADER_SPACE ((sizeof(struct rt_header) + 63) & ~(size_t)63)
@@ -226,6 +227,7 @@ struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t er
     t->map_len = len;
     t->self = getpid();
     t->self_start = rt_proc_start_time(t->self);
+    t->tomb_ttl_ms = RT_TOMBSTONE_MS;
     flock(fd, LOCK_UN);
     close(fd);
     return t;
@@ -428,7 +430,7 @@ int rt_cancel(struct rt_table *t, const char *id, pid_t *owner)
         if (s->state == S_FREE || !matches(s, h, id))
             continue;
         if (s->state == S_TOMB) {
-            s->deadline_ms = now + RT_TOMBSTONE_MS;
+            s->deadline_ms = now + t->tomb_ttl_ms;
             found = -1;
         } else if (owner_alive(t, s)) {
             atomic_store(&s->cancel, 1);
@@ -444,7 +446,7 @@ int rt_cancel(struct rt_table *t, const char *id, pid_t *owner)
             s->owner = t->self;
             s->owner_start = t->self_start;
             s->since_ms = now;
-            s->deadline_ms = now + RT_TOMBSTONE_MS;
+            s->deadline_ms = now + t->tomb_ttl_ms;
             memcpy(s->id, id, strlen(id) + 1);
             s->state = S_TOMB;
         } else {
@@ -455,6 +457,11 @@ int rt_cancel(struct rt_table *t, const char *id, pid_t *owner)
     if (found == 1)
         wake_all(t);
     return found == 1 ? 1 : 0;
+}
+
+void rt_set_tombstone_ttl(struct rt_table *t, int64_t ms)
+{
+    t->tomb_ttl_ms = ms;
 }
 
 int rt_cancel_requested(const struct rt_table *t, int slot)

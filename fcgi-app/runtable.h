@@ -75,6 +75,9 @@ void rt_release(struct rt_table *t, int slot);
  */
 int rt_cancel(struct rt_table *t, const char *node_run_id, pid_t *owner);
 
+/* Changes how long this process's tombstones live (default RT_TOMBSTONE_MS). */
+void rt_set_tombstone_ttl(struct rt_table *t, int64_t ms);
+
 /* 1 once a cancel reached slot. Lock-free; safe from any thread. */
 int rt_cancel_requested(const struct rt_table *t, int slot);
 
