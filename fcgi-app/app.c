@@ -18,7 +18,7 @@
 #include "timefmt.h"
 
 int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const *packs,
-             int with_run_table, char *err, size_t errlen)
+             unsigned what, char *err, size_t errlen)
 {
     memset(app, 0, sizeof *app);
     app->cfg = cfg;
@@ -26,7 +26,12 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
     app->limits.max_concurrency = cfg->max_concurrency;
     if (dsp_registry_init(&app->reg, packs, err, errlen) != 0)
         return -1;
-    if (with_run_table) {
+    if (what & APP_AUTH) {
+        if (auth_init(&app->auth, err, errlen) != 0)
+            return -1;
+        app->with_auth = 1;
+    }
+    if (what & APP_RUN_TABLE) {
         app->limits.rt = rt_open(cfg->run_table, cfg->run_table_slots, err, errlen);
         if (app->limits.rt == NULL)
             return -1;
@@ -38,6 +43,8 @@ void app_cleanup(struct app *app)
 {
     rt_close(app->limits.rt);
     app->limits.rt = NULL;
+    if (app->with_auth)
+        auth_cleanup(&app->auth);
 }
 
 static void ep_health(struct exchange *x)
@@ -64,6 +71,8 @@ static void ep_execute(struct app *app, const struct http_req *req, struct excha
         return;
     }
     dsp_request_from_json(x->body, &er);
+    er.subject = x->who.subject;
+    er.claims = x->who.claims;
     x->log.node_run_id = er.node_run_id;
     x->log.node_type_id = er.node_type_id;
     if (strlen(er.node_run_id) > RT_MAX_ID) {
@@ -127,12 +136,20 @@ void app_handle(struct app *app, const struct http_req *req, struct exchange *x)
     x->body = NULL;
     x->head_only = 0;
     x->exit_after = 0;
+    memset(&x->who, 0, sizeof x->who);
     memset(&x->log, 0, sizeof x->log);
     x->log.method = req->method;
     x->log.path = req->path;
     if (req->too_long) {
         resp_set_error(&x->resp, 414, "uri_too_long", "Request URI too long", NULL);
         goto out;
+    }
+    /* As the SDK's middleware: before routing, so an unknown path without
+     * a token is a 401, not a 404; only exact exempt paths skip it. */
+    if (app->with_auth && !auth_path_exempt(&app->auth.s, req->path)) {
+        if (auth_check(&app->auth, req->authorization, ts_now_ms() / 1000, &x->who, &x->resp) != 0)
+            goto out;
+        x->log.subject = x->who.subject;
     }
     if (route_lookup(req->method, req->path, m, &x->resp) != 0)
         goto out;
@@ -155,6 +172,7 @@ out:
 void app_exchange_cleanup(struct exchange *x)
 {
     resp_cleanup(&x->resp);
+    auth_principal_cleanup(&x->who);
     json_object_put(x->body);
     x->body = NULL;
 }

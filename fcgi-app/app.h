@@ -5,6 +5,7 @@
 #ifndef JARVIS_APP_H
 #define JARVIS_APP_H
 
+#include "auth.h"
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
@@ -16,25 +17,33 @@ struct app {
     const struct config *cfg; /* borrowed, outlives the app */
     struct dsp_registry reg;
     struct dsp_limits limits; /* limits.rt: the run table, owned; NULL in tools */
+    struct auth auth;
+    int with_auth; /* 0 in tools and unit tests: no authentication step */
 };
+
+/* What app_init sets up besides the registry. */
+#define APP_RUN_TABLE 0x1
+#define APP_AUTH 0x2
 
 /* One request/response exchange; the log record borrows from body. */
 struct exchange {
     struct resp resp;
     int head_only;
     json_object *body; /* the parsed request body, owned */
+    struct auth_principal who;
     struct route_match route;
     struct log_request log;
     int exit_after; /* a handler was abandoned: end the worker after answering */
 };
 
 /*
- * Returns 0, or -1 with a message in err when the linked packs or the run
- * table are unusable. With_run_table 0 skips the table (tools, unit tests):
- * then cancel reaches nothing and there is no pool-wide cap.
+ * Returns 0, or -1 with a message in err when the linked packs, the run
+ * table or the auth settings are unusable. `what` is APP_RUN_TABLE and/or
+ * APP_AUTH; tools and unit tests leave them out (no cross-worker cancel,
+ * no pool-wide cap, no authentication).
  */
 int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const *packs,
-             int with_run_table, char *err, size_t errlen);
+             unsigned what, char *err, size_t errlen);
 
 /* Releases what app_init took. */
 void app_cleanup(struct app *app);

@@ -276,6 +276,16 @@ json_object *jarvis_ctx_extensions(const jarvis_ctx *ctx)
     return ctx->req->extensions;
 }
 
+const char *jarvis_ctx_subject(const jarvis_ctx *ctx)
+{
+    return ctx->req->subject != NULL ? ctx->req->subject : "";
+}
+
+json_object *jarvis_ctx_claims(const jarvis_ctx *ctx)
+{
+    return ctx->req->claims;
+}
+
 void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt, ...)
 {
     char msg[LOG_MAX_LINE / 2];

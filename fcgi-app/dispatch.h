@@ -31,6 +31,8 @@ struct exec_req {
     json_object *run_context; /* NULL when absent */
     json_object *constraints; /* NULL when absent */
     json_object *extensions;  /* NULL when absent */
+    const char *subject;      /* authenticated subject, "" when none */
+    json_object *claims;      /* its verified claims, NULL when none */
 };
 
 enum run_state { RUN_SUCCEEDED = 0, RUN_FAILED, RUN_CANCELED };

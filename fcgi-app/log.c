@@ -105,6 +105,7 @@ void log_request(const struct log_request *r)
     log_append_kv(f, sizeof f, "status", num);
     log_append_kv(f, sizeof f, "node_run_id", r->node_run_id);
     log_append_kv(f, sizeof f, "node_type_id", r->node_type_id);
+    log_append_kv(f, sizeof f, "sub", r->subject);
     log_append_kv(f, sizeof f, "state", r->state);
     log_append_kv(f, sizeof f, "error", r->error_code);
     log_append_kv(f, sizeof f, "reason", r->reason);

@@ -18,6 +18,7 @@ struct log_request {
     int status;
     const char *node_run_id;
     const char *node_type_id;
+    const char *subject;    /* the authenticated subject */
     const char *state;      /* AtomicExecuteResult state, for executes */
     const char *error_code; /* the code the client saw */
     const char *reason;     /* why, for the operator only */

@@ -98,7 +98,8 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level(cfg.log_level);
-    if (app_init(&app, &cfg, jarvis_linked_packs, 1, err, sizeof err) != 0) {
+    if (app_init(&app, &cfg, jarvis_linked_packs, APP_RUN_TABLE | APP_AUTH, err, sizeof err) !=
+        0) {
         log_msg(JARVIS_LOG_ERROR, "cannot start: %s", err);
         return 1;
     }

@@ -91,6 +91,13 @@ json_object *jarvis_ctx_run_context(const jarvis_ctx *ctx);
 json_object *jarvis_ctx_constraints(const jarvis_ctx *ctx);
 json_object *jarvis_ctx_extensions(const jarvis_ctx *ctx);
 
+/* Who asked: the verified token's "sub" ("" when it has none), or the
+ * configured dev/anonymous subject when auth is disabled/optional. */
+const char *jarvis_ctx_subject(const jarvis_ctx *ctx);
+
+/* The verified token's claims (borrowed), or NULL when no token was given. */
+json_object *jarvis_ctx_claims(const jarvis_ctx *ctx);
+
 /*
  * Writes one line to the service log, tagged with the run's ids. The text is
  * bounded and escaped by the service; never put secrets or whole inputs in it.

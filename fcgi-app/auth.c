@@ -1,0 +1,309 @@
+/*
+ * auth.c - owns the decision "who is this request from, and may it pass".
+ *
+ * libjwt 1.10 verifies with the algorithm the token names and checks no
+ * claim (../shared/NOTES.md), so everything it would trust blindly is
+ * checked here first: the JOSE header is parsed by us, `alg` must be in the
+ * configured list, the key is chosen by kid AND by the algorithm's family
+ * (an RSA key never verifies HS256 or ES256), and only then is the
+ * signature checked. Claims follow PyJWT's order and the SDK's messages.
+ */
+#include "auth.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "timefmt.h"
+
+#define MSG_INVALID "Invalid token"
+#define MSG_EXPIRED "Token expired"
+#define MSG_AUDIENCE "Invalid token audience"
+#define MSG_ISSUER "Invalid token issuer"
+#define MSG_JWKS "Unable to fetch JWKS"
+
+int auth_init(struct auth *a, char *err, size_t errlen)
+{
+    char why[512];
+
+    memset(a, 0, sizeof *a);
+    if (auth_settings_from_env(&a->s, err, errlen) != 0)
+        return -1;
+    if (a->s.mode == AUTH_DISABLED) {
+        log_msg(JARVIS_LOG_WARN, "AUTH DISABLED (ARP_AUTH_MODE=disabled%s): every request is "
+                                 "served as subject '%s'; never expose this worker beyond loopback",
+                a->s.profile[0] ? ", profile dev-insecure" : "", a->s.dev_subject);
+        return 0;
+    }
+    if (jwks_global_init() != 0) {
+        snprintf(err, errlen, "cannot initialise libcurl");
+        return -1;
+    }
+    if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0)
+        log_msg(JARVIS_LOG_ERROR, "auth: no verification keys yet (%s); answering 401 until they "
+                                  "can be fetched", why);
+    else
+        log_msg(JARVIS_LOG_INFO, "auth: mode %s, issuer '%s', audience '%s', %zu keys",
+                auth_mode_name(a->s.mode), a->s.issuer, a->s.audience, a->keys.n);
+    return 0;
+}
+
+void auth_cleanup(struct auth *a)
+{
+    jwks_clear(&a->keys);
+}
+
+void auth_principal_cleanup(struct auth_principal *p)
+{
+    json_object_put(p->claims);
+    p->claims = NULL;
+}
+
+static void principal_subject_only(struct auth_principal *p, const char *subject)
+{
+    snprintf(p->subject, sizeof p->subject, "%s", subject);
+    p->claims = json_object_new_object();
+    json_object_object_add(p->claims, "sub", json_object_new_string(subject));
+}
+
+/* Parses the JOSE header (first segment) for alg and kid. */
+static int parse_header(const char *token, size_t hlen, jwt_alg_t *alg, char *kid, size_t kidlen)
+{
+    unsigned char raw[AUTH_MAX_HEADER_B64];
+    struct json_tokener *tok;
+    json_object *h = NULL, *v = NULL;
+    long n;
+    int rc = -1;
+
+    if (hlen == 0 || hlen > AUTH_MAX_HEADER_B64)
+        return -1;
+    n = jwks_b64url_decode(token, hlen, raw, sizeof raw - 1);
+    if (n <= 0 || (tok = json_tokener_new_ex(8)) == NULL)
+        return -1;
+    h = json_tokener_parse_ex(tok, (const char *)raw, (int)n);
+    json_tokener_free(tok);
+    if (!json_object_is_type(h, json_type_object) || !json_object_object_get_ex(h, "alg", &v) ||
+        !json_object_is_type(v, json_type_string))
+        goto out;
+    *alg = jwt_str_alg(json_object_get_string(v));
+    kid[0] = '\0';
+    if (json_object_object_get_ex(h, "kid", &v)) {
+        if (!json_object_is_type(v, json_type_string) ||
+            (size_t)json_object_get_string_len(v) >= kidlen)
+            goto out;
+        memcpy(kid, json_object_get_string(v), (size_t)json_object_get_string_len(v) + 1);
+    }
+    rc = 0;
+out:
+    json_object_put(h);
+    return rc;
+}
+
+static int alg_allowed(const struct auth_settings *s, jwt_alg_t alg)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_algs; i++)
+        if (s->algs[i] == alg)
+            return 1;
+    return 0;
+}
+
+/* The key for (kid, alg), refetching the JWKS once if it is not known yet. */
+static const struct jwks_key *key_for(struct auth *a, const char *kid, jwt_alg_t alg,
+                                      const char **detail)
+{
+    const struct jwks_key *key = jwks_find(&a->keys, kid, alg);
+    char why[512];
+
+    if (key != NULL)
+        return key;
+    if (a->keys.last_attempt_ms != 0 &&
+        ts_now_ms() - a->keys.last_attempt_ms < JWKS_REFETCH_MIN_MS) {
+        *detail = "no key for this kid and alg (refetch rate-limited)";
+        return NULL;
+    }
+    if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0) {
+        log_msg(JARVIS_LOG_ERROR, "auth: JWKS refetch failed: %s", why);
+        *detail = "JWKS fetch failed";
+        return NULL;
+    }
+    key = jwks_find(&a->keys, kid, alg);
+    if (key == NULL)
+        *detail = "no key for this kid and alg";
+    return key;
+}
+
+/* A NumericDate claim: -1 absent, 0 present and numeric (*out), 1 malformed. */
+static int numeric_claim(json_object *claims, const char *name, double *out)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(claims, name, &v))
+        return -1;
+    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+        return 1;
+    *out = json_object_get_double(v);
+    return isfinite(*out) ? 0 : 1;
+}
+
+static int audience_matches(json_object *aud, const char *want)
+{
+    size_t i;
+
+    if (json_object_is_type(aud, json_type_string))
+        return strcmp(json_object_get_string(aud), want) == 0;
+    if (!json_object_is_type(aud, json_type_array))
+        return 0;
+    for (i = 0; i < json_object_array_length(aud); i++) {
+        json_object *e = json_object_array_get_idx(aud, i);
+        if (json_object_is_type(e, json_type_string) && strcmp(json_object_get_string(e), want) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* PyJWT's order: required (exp), iat, nbf, exp, iss, aud. */
+static const char *check_claims(const struct auth_settings *s, json_object *claims, int64_t now,
+                                const char **detail)
+{
+    double exp, iat, nbf;
+    long skew = s->clock_skew_secs;
+    json_object *v = NULL;
+    int rc;
+
+    if ((rc = numeric_claim(claims, "exp", &exp)) != 0)
+        return *detail = rc < 0 ? "no exp claim" : "exp is not a number", MSG_INVALID;
+    if ((rc = numeric_claim(claims, "iat", &iat)) > 0 || (rc == 0 && iat > (double)(now + skew)))
+        return *detail = "iat malformed or in the future", MSG_INVALID;
+    if ((rc = numeric_claim(claims, "nbf", &nbf)) > 0 || (rc == 0 && nbf > (double)(now + skew)))
+        return *detail = "nbf malformed or not yet valid", MSG_INVALID;
+    if (exp <= (double)(now - skew))
+        return *detail = "exp passed", MSG_EXPIRED;
+    if (s->issuer[0] != '\0') {
+        if (!json_object_object_get_ex(claims, "iss", &v))
+            return *detail = "no iss claim", MSG_INVALID;
+        if (!json_object_is_type(v, json_type_string) ||
+            strcmp(json_object_get_string(v), s->issuer) != 0)
+            return *detail = "iss differs", MSG_ISSUER;
+    }
+    if (s->audience[0] != '\0') {
+        if (!json_object_object_get_ex(claims, "aud", &v))
+            return *detail = "no aud claim", MSG_INVALID;
+        if (!audience_matches(v, s->audience))
+            return *detail = "aud differs", MSG_AUDIENCE;
+    }
+    return NULL;
+}
+
+int auth_verify_token(struct auth *a, const char *token, int64_t now_s,
+                      struct auth_principal *p, const char **why, const char **detail)
+{
+    const struct jwks_key *key;
+    const char *dot1, *dot2, *problem;
+    char kid[JWKS_MAX_KID + 1], *grants = NULL;
+    jwt_alg_t alg = JWT_ALG_INVAL;
+    jwt_t *jwt = NULL;
+    json_object *claims = NULL, *sub = NULL;
+    int rc = -1;
+
+    memset(p, 0, sizeof *p);
+    *why = MSG_INVALID;
+    *detail = "malformed token";
+    if (strlen(token) > AUTH_MAX_TOKEN || (dot1 = strchr(token, '.')) == NULL ||
+        (dot2 = strchr(dot1 + 1, '.')) == NULL || strchr(dot2 + 1, '.') != NULL ||
+        parse_header(token, (size_t)(dot1 - token), &alg, kid, sizeof kid) != 0)
+        goto out;
+    if (!alg_allowed(&a->s, alg)) {
+        *detail = "alg not allowed";
+        goto out;
+    }
+    key = key_for(a, kid, alg, detail);
+    if (key == NULL) {
+        *why = MSG_JWKS;
+        goto out;
+    }
+    if (jwt_decode(&jwt, token, (const unsigned char *)key->pem, key->pem_len) != 0 ||
+        jwt_get_alg(jwt) != alg) {
+        *detail = "bad signature";
+        goto out;
+    }
+    grants = jwt_get_grants_json(jwt, NULL);
+    claims = grants ? json_tokener_parse(grants) : NULL;
+    if (!json_object_is_type(claims, json_type_object)) {
+        *detail = "claims are not an object";
+        goto out;
+    }
+    if ((problem = check_claims(&a->s, claims, now_s, detail)) != NULL) {
+        *why = problem;
+        goto out;
+    }
+    if (json_object_object_get_ex(claims, "sub", &sub) && json_object_is_type(sub, json_type_string))
+        snprintf(p->subject, sizeof p->subject, "%s", json_object_get_string(sub));
+    p->claims = claims;
+    claims = NULL;
+    *why = *detail = NULL;
+    rc = 0;
+out:
+    json_object_put(claims);
+    free(grants);
+    jwt_free(jwt);
+    return rc;
+}
+
+static void unauthorized(struct resp *err, const char *error, const char *message,
+                         const char *detail)
+{
+    char challenge[RESP_MAX_HEADER_VALUE], escaped[256];
+    size_t i, o = 0;
+
+    /* The SDK escapes '"' in the description; nothing else needs it. */
+    for (i = 0; message[i] && o + 2 < sizeof escaped; i++) {
+        if (message[i] == '"')
+            escaped[o++] = '\\';
+        escaped[o++] = message[i];
+    }
+    escaped[o] = '\0';
+    snprintf(challenge, sizeof challenge, "Bearer error=\"%s\", error_description=\"%s\"", error,
+             escaped);
+    resp_set_error(err, 401, "unauthorized", message, NULL);
+    resp_add_header(err, "WWW-Authenticate", challenge);
+    resp_set_reason(err, "%s", detail ? detail : message);
+}
+
+int auth_check(struct auth *a, const char *authorization, int64_t now_s,
+               struct auth_principal *p, struct resp *err)
+{
+    char scheme[16], token[AUTH_MAX_TOKEN + 2], extra[2];
+    const char *why = NULL, *detail = NULL;
+    int parts;
+
+    memset(p, 0, sizeof *p);
+    if (a->s.mode == AUTH_DISABLED) {
+        principal_subject_only(p, a->s.dev_subject);
+        return 0;
+    }
+    if (authorization[0] == '\0') {
+        if (a->s.mode == AUTH_OPTIONAL) {
+            principal_subject_only(p, a->s.anonymous_subject);
+            return 0;
+        }
+        unauthorized(err, "invalid_request", "Missing Authorization header", NULL);
+        return -1;
+    }
+    /* header.strip().split() must give exactly ["Bearer"(any case), token]. */
+    parts = sscanf(authorization, "%15s %8193s %1s", scheme, token, extra);
+    if (parts != 2 || strcasecmp(scheme, "bearer") != 0 || strlen(token) > AUTH_MAX_TOKEN) {
+        unauthorized(err, "invalid_request", "Invalid Authorization header", NULL);
+        return -1;
+    }
+    if (auth_verify_token(a, token, now_s, p, &why, &detail) != 0) {
+        unauthorized(err, "invalid_token", why, detail);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * jwks.h - the verification keys: a JWKS fetched (http, https or file URI,
+ * or found through OIDC discovery) and turned into PEM public keys once, so
+ * that each request only looks a key up.
+ */
+#ifndef JARVIS_JWKS_H
+#define JARVIS_JWKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jwt.h>
+
+#include "authcfg.h"
+
+#define JWKS_MAX_KEYS 32
+#define JWKS_MAX_KID 256
+#define JWKS_MAX_BYTES (1024 * 1024)
+#define JWKS_FETCH_TIMEOUT_MS 5000
+/* A token with an unknown kid triggers at most one refetch per this long. */
+#define JWKS_REFETCH_MIN_MS 10000
+/* RSA keys shorter than this are ignored. */
+#define JWKS_MIN_RSA_BITS 2048
+
+enum jwks_kty { JWKS_RSA = 1, JWKS_EC };
+
+struct jwks_key {
+    char kid[JWKS_MAX_KID + 1]; /* "" when the JWK has none */
+    enum jwks_kty kty;
+    jwt_alg_t curve_alg; /* EC: the ES alg of its curve; RSA: JWT_ALG_INVAL */
+    jwt_alg_t alg;       /* the JWK's "alg", JWT_ALG_INVAL when absent */
+    char *pem;           /* SubjectPublicKeyInfo PEM, owned */
+    int pem_len;
+};
+
+struct jwks {
+    struct jwks_key keys[JWKS_MAX_KEYS];
+    size_t n;
+    int loaded;              /* a JWKS was parsed at least once */
+    int64_t last_attempt_ms; /* of the last fetch, for the refetch limit */
+};
+
+/* Decodes in[0..n) as base64url (padding optional) into out (cap bytes).
+ * Returns the decoded length, or -1 on a bad character, length or overflow. */
+long jwks_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap);
+
+/* Calls curl_global_init; once per process, before any thread starts. */
+int jwks_global_init(void);
+
+/*
+ * Replaces k's keys with the usable ones of a JWKS document ("use":"sig" or
+ * no "use"; RSA >= JWKS_MIN_RSA_BITS; EC on P-256/384/521 with a valid
+ * point). Returns the number of keys, or -1 with err set if the document is
+ * not a JWKS. Unusable keys are skipped (and logged).
+ */
+int jwks_parse(struct jwks *k, const char *json, size_t len, char *err, size_t errlen);
+
+/*
+ * Fetches url (http, https or file) into a new NUL-terminated buffer (caller
+ * frees), at most JWKS_MAX_BYTES, within JWKS_FETCH_TIMEOUT_MS. Returns 0,
+ * or -1 with err set.
+ */
+int jwks_fetch(const char *url, char **body, size_t *len, char *err, size_t errlen);
+
+/*
+ * (Re)loads the keys the settings point at: jwks_uri, else the discovery
+ * document's jwks_uri (discovery_url, else <issuer>/.well-known/openid-
+ * configuration). Returns 0, or -1 with err set (k keeps its old keys).
+ */
+int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t errlen);
+
+/* The key for a token's kid ("" when it has none) and alg, or NULL. */
+const struct jwks_key *jwks_find(const struct jwks *k, const char *kid, jwt_alg_t alg);
+
+void jwks_clear(struct jwks *k);
+
+#endif
