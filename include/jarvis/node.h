@@ -66,6 +66,19 @@ typedef struct jarvis_ctx jarvis_ctx;
 typedef int (*jarvis_handler_fn)(jarvis_ctx *ctx, json_object *inputs,
                                  json_object **outputs);
 
+/*
+ * input_schema / output_schema: JSON Schema text (NULL: any object). The
+ * service compiles both when the worker starts (a schema it cannot enforce
+ * stops the worker), validates `inputs` before calling the handler (a
+ * mismatch ends the run failed / "invalid_inputs" with the field paths in
+ * error.details.errors) and the handler's outputs after (a mismatch is a
+ * handler_error). Supported keywords: type (a name or an array of names,
+ * "null" included), properties, required, additionalProperties (boolean or
+ * schema), items, enum (strings), minimum, maximum, exclusiveMinimum,
+ * exclusiveMaximum, minLength, maxLength, minItems, maxItems, format
+ * ("date-time" and "uri" are checked, others ignored), and the annotations
+ * title, description, default, examples, $schema, $id, $comment.
+ */
 typedef struct jarvis_node {
     const char *node_type_id;  /* e.g. "jarvis.core.echo"; unique in a build */
     const char *version;       /* the node type's version, e.g. "0.3.8" */
