@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "jschema.h"
 #include "log.h"
 #include "runner.h"
 #include "timefmt.h"
@@ -60,6 +61,15 @@ int dsp_registry_init(struct dsp_registry *reg, const jarvis_pack *const *packs,
                 return -1;
             }
             reg->nodes[reg->count++] = *n;
+        }
+    }
+    for (i = 0; i < reg->count; i++) {
+        char why[256];
+        const jarvis_node *n = reg->nodes[i];
+        if (js_compile_cached(n->input_schema, why, sizeof why) == NULL ||
+            js_compile_cached(n->output_schema, why, sizeof why) == NULL) {
+            snprintf(err, errlen, "node %s: %s", n->node_type_id, why);
+            return -1;
         }
     }
     qsort(reg->nodes, reg->count, sizeof reg->nodes[0], node_cmp);
@@ -150,35 +160,115 @@ static int cancel_check(const void *arg)
     return ctx->rt != NULL && rt_cancel_requested(ctx->rt, ctx->slot);
 }
 
-/* Runs the handler under the watch and turns how it ended into res. */
-static void run_handler(jarvis_ctx *ctx, const struct exec_req *req, struct exec_result *res)
+/* The node's compiled schema (compiled at registry init, so never NULL). */
+static const struct jv_schema *schema_of(const char *text)
 {
-    struct rn_job job = {ctx->node->handler, ctx, req->inputs, NULL, 0};
+    char why[8];
+
+    return js_compile_cached(text, why, sizeof why);
+}
+
+/* 1 if outputs match the node's output schema; else the reason in res. */
+static int outputs_ok(const jarvis_node *node, json_object *outputs, struct exec_result *res)
+{
+    json_object *errors = NULL, *first;
+    int n = jv_validate_at(schema_of(node->output_schema), outputs, "outputs", &errors);
+
+    if (n > 0) {
+        first = json_object_array_get_idx(errors, 0);
+        snprintf(res->reason, sizeof res->reason, "outputs do not match the output schema: %s",
+                 json_object_to_json_string_ext(first, JSON_C_TO_STRING_PLAIN));
+    }
+    json_object_put(errors);
+    return n == 0;
+}
+
+/* 1 if inputs match the node's input schema; else res says invalid_inputs. */
+static int inputs_ok(const jarvis_node *node, json_object *inputs, struct exec_result *res)
+{
+    json_object *errors = NULL;
+
+    if (jv_validate_at(schema_of(node->input_schema), inputs, "inputs", &errors) == 0)
+        return 1;
+    fail(res, RUN_FAILED, "invalid_inputs", "Inputs do not match the node's input schema");
+    res->error_details = json_object_new_object();
+    json_object_object_add(res->error_details, "errors", errors);
+    snprintf(res->reason, sizeof res->reason, "inputs rejected by the input schema");
+    return 0;
+}
+
+static void run_outcome(const jarvis_ctx *ctx, struct rn_job *job, enum rn_outcome outcome,
+                        struct exec_result *res);
+
+/*
+ * Everything the handler thread may touch. On the heap, not the stack: an
+ * abandoned handler keeps using it after dsp_execute has returned, so it is
+ * then deliberately never freed (the worker exits right after answering).
+ */
+struct run_mem {
+    struct rn_job job;
+    struct jarvis_ctx ctx;
+    struct exec_req req;
+};
+
+/* Runs the handler under the watch and turns how it ended into res. */
+static void run_handler(const jarvis_ctx *proto, const struct exec_req *req,
+                        struct exec_result *res)
+{
+    struct run_mem *m = calloc(1, sizeof *m);
+    jarvis_ctx *ctx;
     enum rn_outcome outcome;
 
-    outcome = rn_run(&job, ctx->deadline_ms, cancel_check, ctx, &res->abandoned);
+    if (m == NULL) {
+        fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
+        snprintf(res->reason, sizeof res->reason, "out of memory");
+        return;
+    }
+    m->req = *req;
+    m->ctx = *proto;
+    m->ctx.req = &m->req;
+    ctx = &m->ctx;
+    m->job = (struct rn_job){ctx->node->handler, ctx, req->inputs, NULL, 0};
+    outcome = rn_run(&m->job, ctx->deadline_ms, cancel_check, ctx, &res->abandoned);
+    run_outcome(ctx, &m->job, outcome, res);
+    if (!res->abandoned)
+        free(m);
+}
+
+/* Turns how the run ended into res; takes job->outputs when it returned. */
+static void run_outcome(const jarvis_ctx *ctx, struct rn_job *job, enum rn_outcome outcome,
+                        struct exec_result *res)
+{
+    /* After RN_CANCELED / RN_TIMEOUT the job is the handler thread's (an
+     * abandoned one may still write it): look only at the outcome. */
+    int rc = outcome == RN_RETURNED ? job->rc : JARVIS_OK;
+
     if (res->abandoned)
         snprintf(res->reason, sizeof res->reason,
                  "handler did not return within %d ms of being stopped; worker will exit",
                  RN_GRACE_MS);
-    if (outcome == RN_CANCELED || (outcome == RN_RETURNED && job.rc == JARVIS_ERR_CANCELED)) {
+    if (outcome == RN_CANCELED || rc == JARVIS_ERR_CANCELED) {
         fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
-    } else if (outcome == RN_TIMEOUT || (outcome == RN_RETURNED && job.rc == JARVIS_ERR_TIMEOUT)) {
+    } else if (outcome == RN_TIMEOUT || rc == JARVIS_ERR_TIMEOUT) {
         fail(res, RUN_FAILED, "timeout", "Atomic execution timed out");
-    } else if (job.rc != JARVIS_OK) {
+    } else if (rc != JARVIS_OK) {
         fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
         snprintf(res->reason, sizeof res->reason, "%s",
                  ctx->fail_reason[0] ? ctx->fail_reason : "handler returned an error");
-    } else if (!json_object_is_type(job.outputs, json_type_object)) {
+    } else if (!json_object_is_type(job->outputs, json_type_object)) {
         fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
         snprintf(res->reason, sizeof res->reason, "handler returned outputs that are not an object");
+    } else if (!outputs_ok(ctx->node, job->outputs, res)) {
+        fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
     } else {
         res->state = RUN_SUCCEEDED;
-        res->outputs = job.outputs;
-        job.outputs = NULL;
+        res->outputs = job->outputs;
+        job->outputs = NULL;
     }
-    if (!res->abandoned)
-        json_object_put(job.outputs);
+    if (outcome == RN_RETURNED) {
+        json_object_put(job->outputs);
+        job->outputs = NULL;
+    }
 }
 
 int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
@@ -202,6 +292,9 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
         snprintf(res->message, sizeof res->message, "Unknown node_type_id: %s", req->node_type_id);
         goto out;
     }
+    /* Bad inputs fail at once, without taking a place (as an unknown type). */
+    if (!inputs_ok(ctx.node, req->inputs, res))
+        goto out;
     if (ctx.rt != NULL) {
         ctx.slot = rt_claim(ctx.rt, req->node_run_id, ctx.deadline_ms);
         switch (ctx.slot) {
@@ -242,6 +335,8 @@ void dsp_result_cleanup(struct exec_result *res)
 {
     json_object_put(res->outputs);
     res->outputs = NULL;
+    json_object_put(res->error_details);
+    res->error_details = NULL;
 }
 
 /* ---- the handler context (include/jarvis/node.h) ---- */

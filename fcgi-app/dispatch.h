@@ -61,13 +61,15 @@ struct exec_result {
     const char *error_code;  /* static; NULL when succeeded */
     char message[DSP_MAX_MESSAGE]; /* client-facing error message */
     char reason[DSP_MAX_MESSAGE];  /* operator-facing, log only */
+    json_object *error_details;    /* owned; error.details, or NULL */
     int abandoned; /* the handler never returned: exit after answering */
 };
 
 /*
- * Indexes the nodes of a NULL-terminated pack list. Returns 0, or -1 (with
- * a message in err) on a duplicate node_type_id, a node without id, version
- * or handler, or more than DSP_MAX_NODES nodes.
+ * Indexes the nodes of a NULL-terminated pack list and compiles their input
+ * and output schemas. Returns 0, or -1 (with a message in err) on a
+ * duplicate node_type_id, a node without id, version or handler, a schema
+ * the validator cannot enforce, or more than DSP_MAX_NODES nodes.
  */
 int dsp_registry_init(struct dsp_registry *reg, const jarvis_pack *const *packs, char *err,
                       size_t errlen);

@@ -44,6 +44,10 @@ json_object *res_execute_result(struct exec_result *res)
         json_object *e = json_object_new_object();
         json_object_object_add(e, "code", json_object_new_string(res->error_code));
         json_object_object_add(e, "message", json_object_new_string(res->message));
+        if (res->error_details != NULL) {
+            json_object_object_add(e, "details", res->error_details);
+            res->error_details = NULL;
+        }
         json_object_object_add(o, "error", e);
     }
     return o;

@@ -8,7 +8,8 @@
 
 #include "dispatch.h"
 
-/* AtomicExecuteResult for res. Takes over res->outputs (left NULL). */
+/* AtomicExecuteResult for res. Takes over res->outputs and
+ * res->error_details (left NULL). */
 json_object *res_execute_result(struct exec_result *res);
 
 /* Health {"status":"ok","time":...} at now_ms. */

@@ -19,6 +19,7 @@ struct loc_item {
 };
 
 struct walk {
+    const char *root;    /* first element of every loc */
     json_object *errors; /* NULL: count only */
     int count;
     size_t depth;
@@ -52,7 +53,7 @@ static void add_error(struct walk *w, const char *type, const char *msg)
     if (w->errors == NULL || json_object_array_length(w->errors) >= JV_MAX_ERRORS)
         return;
     loc = json_object_new_array();
-    json_object_array_add(loc, json_object_new_string("body"));
+    json_object_array_add(loc, json_object_new_string(w->root));
     for (i = 0; i < w->depth && i < JV_MAX_LOC; i++)
         json_object_array_add(loc, w->loc[i].key
                                        ? json_object_new_string(w->loc[i].key)
@@ -173,11 +174,12 @@ static void walk_object(struct walk *w, const struct jv_schema *s, json_object *
     }
     json_object_object_foreach(v, key, val)
     {
-        (void)val;
         if (find_prop(s->props, key) != NULL || s->additional)
             continue;
         push_key(w, key);
-        if (s->key_ok == NULL)
+        if (s->additional_schema != NULL)
+            walk_value(w, s->additional_schema, val);
+        else if (s->key_ok == NULL)
             add_error(w, "extra_forbidden", "Extra inputs are not permitted");
         else if (!s->key_ok(key))
             add_error(w, "extension_key_invalid",
@@ -195,6 +197,11 @@ static void walk_array(struct walk *w, const struct jv_schema *s, json_object *v
         snprintf(msg, sizeof msg, "List should have at least %zu item%s after validation, not %zu",
                  s->min_items, s->min_items == 1 ? "" : "s", n);
         add_error(w, "too_short", msg);
+    }
+    if (s->has_max_items && n > s->max_items) {
+        snprintf(msg, sizeof msg, "List should have at most %zu item%s after validation, not %zu",
+                 s->max_items, s->max_items == 1 ? "" : "s", n);
+        add_error(w, "too_long", msg);
     }
     if (s->items == NULL)
         return;
@@ -223,6 +230,21 @@ static void walk_string(struct walk *w, const struct jv_schema *s, json_object *
                                   s->enum_values[i]);
         add_error(w, "enum", msg);
     }
+    if (s->has_min_length || s->has_max_length) {
+        size_t cps = 0, i2;
+        for (i2 = 0; str[i2]; i2++)
+            cps += ((unsigned char)str[i2] & 0xC0) != 0x80; /* count UTF-8 lead bytes */
+        if (s->has_min_length && cps < s->min_length) {
+            snprintf(msg, sizeof msg, "String should have at least %zu character%s", s->min_length,
+                     s->min_length == 1 ? "" : "s");
+            add_error(w, "string_too_short", msg);
+        }
+        if (s->has_max_length && cps > s->max_length) {
+            snprintf(msg, sizeof msg, "String should have at most %zu character%s", s->max_length,
+                     s->max_length == 1 ? "" : "s");
+            add_error(w, "string_too_long", msg);
+        }
+    }
     if (s->format == JV_FMT_DATE_TIME && !jv_is_date_time(str))
         add_error(w, "datetime_parsing", "Input should be a valid RFC 3339 date-time");
     if (s->format == JV_FMT_URI && !jv_is_uri(str))
@@ -247,66 +269,98 @@ static void walk_number(struct walk *w, const struct jv_schema *s, json_object *
     char msg[96];
     double d = json_object_get_double(v);
 
-    if (s->has_minimum && d < s->minimum) {
-        snprintf(msg, sizeof msg, "Input should be greater than or equal to %g", s->minimum);
-        add_error(w, "greater_than_equal", msg);
+    if (s->has_minimum && (s->exclusive_minimum ? d <= s->minimum : d < s->minimum)) {
+        snprintf(msg, sizeof msg, "Input should be greater than %s%g",
+                 s->exclusive_minimum ? "" : "or equal to ", s->minimum);
+        add_error(w, s->exclusive_minimum ? "greater_than" : "greater_than_equal", msg);
+    }
+    if (s->has_maximum && (s->exclusive_maximum ? d >= s->maximum : d > s->maximum)) {
+        snprintf(msg, sizeof msg, "Input should be less than %s%g",
+                 s->exclusive_maximum ? "" : "or equal to ", s->maximum);
+        add_error(w, s->exclusive_maximum ? "less_than" : "less_than_equal", msg);
     }
 }
 
-static int type_ok(const struct walk *w, const struct jv_schema *s, json_object *v,
-                   const char **type, const char **msg)
+/* The kind a JSON value is checked as ("integer" when a number is integral). */
+static enum jv_kind kind_of(json_object *v)
 {
-    switch (s->kind) {
-    case JV_ANY:
-        return 1;
-    case JV_STRING:
-        *type = "string_type", *msg = "Input should be a valid string";
-        return json_object_is_type(v, json_type_string);
-    case JV_INTEGER:
-        *type = "int_type", *msg = "Input should be a valid integer";
-        return is_integer(v);
-    case JV_NUMBER:
-        *type = "float_type", *msg = "Input should be a valid number";
-        return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
-    case JV_BOOLEAN:
-        *type = "bool_type", *msg = "Input should be a valid boolean";
-        return json_object_is_type(v, json_type_boolean);
-    case JV_OBJECT:
-        /* pydantic names the top-level model case differently */
-        *type = w->depth == 0 ? "model_attributes_type" : "dict_type";
-        *msg = w->depth == 0 ? "Input should be a valid dictionary or object to extract fields from"
-                             : "Input should be a valid dictionary";
-        return json_object_is_type(v, json_type_object);
-    case JV_ARRAY:
-        *type = "list_type", *msg = "Input should be a valid list";
-        return json_object_is_type(v, json_type_array);
+    switch (json_object_get_type(v)) {
+    case json_type_null: return JV_NULL;
+    case json_type_boolean: return JV_BOOLEAN;
+    case json_type_int: return JV_INTEGER;
+    case json_type_double: return is_integer(v) ? JV_INTEGER : JV_NUMBER;
+    case json_type_string: return JV_STRING;
+    case json_type_object: return JV_OBJECT;
+    case json_type_array: return JV_ARRAY;
     }
-    return 0;
+    return JV_ANY;
+}
+
+static int type_ok(const struct jv_schema *s, enum jv_kind actual)
+{
+    unsigned allowed = JV_ALSO(s->kind) | s->also;
+
+    if (s->kind == JV_ANY)
+        return 1;
+    /* Every integer is a number. */
+    if (actual == JV_INTEGER && (allowed & JV_ALSO(JV_NUMBER)))
+        return 1;
+    return (allowed & JV_ALSO(actual)) != 0;
+}
+
+static void type_error(struct walk *w, const struct jv_schema *s)
+{
+    static const struct {
+        const char *type, *msg;
+    } errs[] = {
+        [JV_STRING] = {"string_type", "Input should be a valid string"},
+        [JV_INTEGER] = {"int_type", "Input should be a valid integer"},
+        [JV_NUMBER] = {"float_type", "Input should be a valid number"},
+        [JV_BOOLEAN] = {"bool_type", "Input should be a valid boolean"},
+        [JV_OBJECT] = {"dict_type", "Input should be a valid dictionary"},
+        [JV_ARRAY] = {"list_type", "Input should be a valid list"},
+        [JV_NULL] = {"none_required", "Input should be None"},
+    };
+
+    /* pydantic names the top-level model case differently */
+    if (s->kind == JV_OBJECT && w->depth == 0)
+        add_error(w, "model_attributes_type",
+                  "Input should be a valid dictionary or object to extract fields from");
+    else
+        add_error(w, errs[s->kind].type, errs[s->kind].msg);
 }
 
 static void walk_value(struct walk *w, const struct jv_schema *s, json_object *v)
 {
-    const char *type = NULL, *msg = NULL;
+    enum jv_kind actual = kind_of(v);
 
-    if (!type_ok(w, s, v, &type, &msg)) {
-        add_error(w, type, msg);
+    if (!type_ok(s, actual)) {
+        type_error(w, s);
         return;
     }
-    if (s->kind == JV_STRING)
-        walk_string(w, s, v);
-    else if (s->kind == JV_INTEGER || s->kind == JV_NUMBER)
-        walk_number(w, s, v);
-    else if (s->kind == JV_OBJECT)
-        walk_object(w, s, v);
-    else if (s->kind == JV_ARRAY)
-        walk_array(w, s, v);
+    /* Each constraint applies to the JSON type it is about. */
+    switch (actual) {
+    case JV_STRING: walk_string(w, s, v); break;
+    case JV_INTEGER:
+    case JV_NUMBER: walk_number(w, s, v); break;
+    case JV_OBJECT: walk_object(w, s, v); break;
+    case JV_ARRAY: walk_array(w, s, v); break;
+    default: break;
+    }
 }
 
 int jv_validate(const struct jv_schema *schema, json_object *value, json_object **errors)
 {
+    return jv_validate_at(schema, value, "body", errors);
+}
+
+int jv_validate_at(const struct jv_schema *schema, json_object *value, const char *root,
+                   json_object **errors)
+{
     struct walk w;
 
     memset(&w, 0, sizeof w);
+    w.root = root;
     if (errors != NULL)
         w.errors = json_object_new_array();
     walk_value(&w, schema, value);

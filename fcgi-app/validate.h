@@ -20,7 +20,19 @@
 /* Deepest location path reported (the body nesting bound is smaller). */
 #define JV_MAX_LOC 80
 
-enum jv_kind { JV_ANY = 0, JV_STRING, JV_INTEGER, JV_NUMBER, JV_BOOLEAN, JV_OBJECT, JV_ARRAY };
+enum jv_kind {
+    JV_ANY = 0,
+    JV_STRING,
+    JV_INTEGER,
+    JV_NUMBER,
+    JV_BOOLEAN,
+    JV_OBJECT,
+    JV_ARRAY,
+    JV_NULL
+};
+
+/* jv_schema.also: further JSON types accepted besides kind ("type" arrays). */
+#define JV_ALSO(kind) (1u << (kind))
 
 enum jv_format { JV_FMT_NONE = 0, JV_FMT_DATE_TIME, JV_FMT_URI };
 
@@ -48,6 +60,17 @@ struct jv_schema {
     /* numbers */
     int has_minimum;
     double minimum;
+    /* what compiled plugin schemas need beyond the spec's (jschema.c) */
+    unsigned also;                           /* JV_ALSO() bits */
+    const struct jv_schema *additional_schema; /* additionalProperties: {schema} */
+    int has_maximum;
+    double maximum;
+    int exclusive_minimum; /* minimum itself is refused */
+    int exclusive_maximum;
+    int has_min_length, has_max_length;
+    size_t min_length, max_length; /* in code points */
+    int has_max_items;
+    size_t max_items;
 };
 
 /*
@@ -56,6 +79,10 @@ struct jv_schema {
  * {"type","loc":["body",...],"msg"} that the caller puts.
  */
 int jv_validate(const struct jv_schema *schema, json_object *value, json_object **errors);
+
+/* jv_validate with another first element of every loc ("inputs", ...). */
+int jv_validate_at(const struct jv_schema *schema, json_object *value, const char *root,
+                   json_object **errors);
 
 /* A new {"type","loc","msg"} entry; takes ownership of loc. */
 json_object *jv_error_entry(const char *type, json_object *loc, const char *msg);

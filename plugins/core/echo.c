@@ -37,8 +37,8 @@ const jarvis_node core_node_echo = {
     .node_type_id = "jarvis.core.echo",
     .version = "0.3.8",
     .description = "Echoes its inputs: the `echo` string, or the inputs as sorted-key JSON.",
-    .input_schema = "{\"type\":\"object\",\"properties\":{\"echo\":{\"type\":\"string\"}},"
-                    "\"additionalProperties\":true}",
+    /* Any object: a string `echo` comes back as is, anything else as JSON text. */
+    .input_schema = "{\"type\":\"object\",\"additionalProperties\":true}",
     .output_schema = "{\"type\":\"object\",\"properties\":{\"echo\":{\"type\":\"string\"}},"
                      "\"required\":[\"echo\"],\"additionalProperties\":false}",
     .side_effect = JARVIS_SIDE_EFFECT_READ,

@@ -1,0 +1,27 @@
+/*
+ * jschema.h - JSON Schema text (as plugins declare it) compiled into the
+ * validator's tables (validate.h), once per process.
+ */
+#ifndef JARVIS_JSCHEMA_H
+#define JARVIS_JSCHEMA_H
+
+#include <stddef.h>
+
+#include "validate.h"
+
+/* Deepest schema nesting compiled. */
+#define JS_MAX_DEPTH 32
+
+/*
+ * The compiled form of `text` (the subset documented in jarvis/node.h).
+ * Compiled on first use and kept for the life of the process, keyed by the
+ * text's address (plugin schemas are static strings). NULL text means "any
+ * JSON object". Returns NULL with a message in err when the text is not
+ * JSON or uses what the validator cannot enforce.
+ */
+const struct jv_schema *js_compile_cached(const char *text, char *err, size_t errlen);
+
+/* The schema text as a new json_object (for NodeType listings), or NULL. */
+json_object *js_schema_json(const char *text);
+
+#endif

@@ -1,0 +1,721 @@
+/*
+ * test_runner.c - the handler thread and its watch (runner.h), driven the
+ * way the service drives them, through dsp_execute with a real run table:
+ * runs that finish, time out (default timeout, budget, the smaller of the
+ * two), are canceled while running (from a thread and from another
+ * process, with SIGUSR2 as ep_cancel sends it), are canceled or time out
+ * while queued for a permit, were canceled before they started, collide
+ * with a live run or find the table full; the handler context's wait API
+ * (jarvis_ctx_wait_fd, remaining_ms, wake_fd) through a node defined here;
+ * and last, a handler that never returns and is abandoned.
+ *
+ * rn_init runs in the suite init, on the main thread, before any helper
+ * thread exists: helpers inherit SIGUSR2 blocked, so the signal is only
+ * ever taken by the main thread inside the runner's ppoll, as in a worker.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "runner.h"
+#include "runtable.h"
+#include "testutil.h"
+#include "timefmt.h"
+
+extern const jarvis_pack jarvis_pack_core;
+extern const jarvis_pack jarvis_pack_testing;
+
+/* ---- nodes of this test: the ctx wait API seen from a handler ---- */
+
+static long long input_int(json_object *inputs, const char *key, long long dflt)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(inputs, key, &v) || !json_object_is_type(v, json_type_int))
+        return dflt;
+    return json_object_get_int64(v);
+}
+
+/* Waits for inputs.fd to be readable, at most inputs.timeout_ms (default
+ * -1); outputs {"revents": R} or {"elapsed": true}. */
+static int wait_fd_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    short revents = -1;
+    int rc = jarvis_ctx_wait_fd(ctx, (int)input_int(inputs, "fd", -1), POLLIN,
+                                input_int(inputs, "timeout_ms", -1), &revents);
+
+    if (rc == JARVIS_WAIT_ELAPSED) {
+        *outputs = json_object_new_object();
+        json_object_object_add(*outputs, "elapsed", json_object_new_boolean(1));
+        return JARVIS_OK;
+    }
+    if (rc != JARVIS_OK)
+        return rc;
+    *outputs = json_object_new_object();
+    json_object_object_add(*outputs, "revents", json_object_new_int(revents));
+    return JARVIS_OK;
+}
+
+/* Outputs what the context says about time and cancellation. */
+static int probe_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    (void)inputs;
+    *outputs = json_object_new_object();
+    json_object_object_add(*outputs, "remaining_ms",
+                           json_object_new_int64(jarvis_ctx_remaining_ms(ctx)));
+    json_object_object_add(*outputs, "wake_fd", json_object_new_int(jarvis_ctx_wake_fd(ctx)));
+    json_object_object_add(*outputs, "cancelled", json_object_new_int(jarvis_ctx_cancelled(ctx)));
+    return JARVIS_OK;
+}
+
+static const jarvis_node node_wait_fd = {
+    .node_type_id = "runner.test.wait_fd",
+    .version = "1.0.0",
+    .handler = wait_fd_handler,
+};
+
+static const jarvis_node node_probe = {
+    .node_type_id = "runner.test.probe",
+    .version = "1.0.0",
+    .handler = probe_handler,
+};
+
+static const jarvis_node *const local_nodes[] = {&node_wait_fd, &node_probe, NULL};
+static const jarvis_pack local_pack = {.name = "runner_test", .nodes = local_nodes};
+
+/* ---- fixtures ---- */
+
+static char dir[64];
+static struct rt_table *table;
+static struct dsp_registry reg;
+/* The abandoned run's request: its handler thread still reads it when the
+ * program ends, so it is never freed (and stays reachable for LSan). */
+static json_object *abandoned_body;
+
+static int64_t mono_ms(void)
+{
+    return ts_mono_us() / 1000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static int suite_init(void)
+{
+    static const jarvis_pack *const packs[] = {&jarvis_pack_core, &jarvis_pack_testing, &local_pack,
+                                               NULL};
+    char path[128], err[256];
+
+    if (rn_init() != 0 || dsp_registry_init(&reg, packs, err, sizeof err) != 0)
+        return -1;
+    snprintf(dir, sizeof dir, "/tmp/jarvis-rn-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(path, sizeof path, "%s/run.tbl", dir);
+    table = rt_open(path, 8, err, sizeof err);
+    if (table == NULL)
+        fprintf(stderr, "rt_open: %s\n", err);
+    return table != NULL ? 0 : -1;
+}
+
+static int suite_cleanup(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+
+    rt_close(table);
+    table = NULL;
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    return rmdir(dir);
+}
+
+/* 1 when every slot of the table is free again. */
+static int table_empty(struct rt_table *t)
+{
+    struct rt_stats st;
+
+    rt_stats(t, &st);
+    return st.running == 0 && st.queued == 0 && st.tombstones == 0;
+}
+
+/* An AtomicExecuteRequest; rest is appended inside the object (",..."). */
+static json_object *request(const char *id, const char *type, const char *inputs, const char *rest)
+{
+    char text[1024];
+    json_object *body;
+
+    snprintf(text, sizeof text,
+             "{\"node_run_id\":\"%s\",\"run_id\":\"r-1\",\"node_type_ref\":{\"node_type_id\":"
+             "\"%s\",\"version\":\"1.0.0\"},\"inputs\":%s%s}",
+             id, type, inputs, rest);
+    body = tu_json(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    return body;
+}
+
+/*
+ * Runs one request through dsp_execute and returns its answer; *took_ms is
+ * how long the call took. The caller cleans res up and puts *body (unless
+ * the handler was abandoned).
+ */
+static int execute(const struct dsp_limits *lim, json_object *body, struct exec_result *res,
+                   int64_t *took_ms)
+{
+    struct exec_req req;
+    int64_t t0 = mono_ms();
+    int rc;
+
+    dsp_request_from_json(body, &req);
+    rc = dsp_execute(&reg, lim, &req, res);
+    *took_ms = mono_ms() - t0;
+    return rc;
+}
+
+/* Checks a failed-with-timeout answer from the handler phase. */
+static void assert_timeout(const struct exec_result *res)
+{
+    CU_ASSERT_EQUAL(res->state, RUN_FAILED);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(res->error_code);
+    CU_ASSERT_STRING_EQUAL(res->error_code, "timeout");
+    CU_ASSERT_STRING_EQUAL(res->message, "Atomic execution timed out");
+    CU_ASSERT_PTR_NULL(res->outputs);
+}
+
+static void assert_canceled(const struct exec_result *res)
+{
+    CU_ASSERT_EQUAL(res->state, RUN_CANCELED);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(res->error_code);
+    CU_ASSERT_STRING_EQUAL(res->error_code, "canceled");
+    CU_ASSERT_STRING_EQUAL(res->message, "Atomic execution canceled");
+    CU_ASSERT_PTR_NULL(res->outputs);
+}
+
+/* A helper thread that, after after_ms, cancels id (and signals the owner
+ * as ep_cancel does), or writes a byte to fd. */
+struct later {
+    long after_ms;
+    const char *id; /* cancel this id, or ... */
+    int signal;     /* ... and send SIGUSR2 to its owner */
+    int fd;         /* ... write one byte here (id NULL) */
+    int rc;         /* rt_cancel's answer */
+    pid_t owner;
+};
+
+static void *do_later(void *arg)
+{
+    struct later *l = arg;
+
+    sleep_ms(l->after_ms);
+    if (l->id == NULL) {
+        l->rc = (int)write(l->fd, "x", 1);
+        return NULL;
+    }
+    l->rc = rt_cancel(table, l->id, &l->owner);
+    if (l->rc == 1 && l->signal)
+        kill(l->owner, SIGUSR2);
+    return NULL;
+}
+
+/* ---- runs that end on their own or at their deadline ---- */
+
+static void test_sleep_succeeds(void)
+{
+    const struct dsp_limits lim = {table, 0, 0};
+    json_object *body = request("ok-1", "jarvis.test.sleep", "{\"ms\":50}", "");
+    struct exec_result res;
+    char want[128];
+    int64_t took;
+
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    CU_ASSERT_PTR_NULL(res.error_code);
+    CU_ASSERT_EQUAL(res.abandoned, 0);
+    snprintf(want, sizeof want, "{\"slept_ms\":50,\"pid\":%ld}", (long)getpid());
+    TU_ASSERT_JSON(res.outputs, want);
+    CU_ASSERT_TRUE(took >= 45);
+    CU_ASSERT_TRUE(took < 1000);
+    CU_ASSERT_TRUE(res.ended_ms - res.started_ms >= 45);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+/* Sleeps 5 s under lim and rest; expects a timeout after about 100 ms. */
+static void expect_timeout_100(double default_secs, const char *rest)
+{
+    const struct dsp_limits lim = {table, default_secs, 0};
+    json_object *body = request("to-1", "jarvis.test.sleep", "{\"ms\":5000}", rest);
+    struct exec_result res;
+    int64_t took;
+
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    assert_timeout(&res);
+    CU_ASSERT_STRING_EQUAL(res.reason, "");
+    CU_ASSERT_EQUAL(res.abandoned, 0);
+    CU_ASSERT_TRUE(took >= 90);
+    CU_ASSERT_TRUE(took < 1000);
+    CU_ASSERT_TRUE(res.ended_ms - res.started_ms >= 99);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+#define BUDGET(ms) ",\"constraints\":{\"budgets\":{\"max_wall_time_ms\":" ms "}}"
+
+static void test_timeouts(void)
+{
+    const struct dsp_limits lim = {table, 0, 0};
+    struct exec_result res;
+    json_object *body;
+    int64_t took;
+
+    expect_timeout_100(0.1, "");
+    expect_timeout_100(0, BUDGET("100"));
+    expect_timeout_100(0.1, BUDGET("5000"));
+    expect_timeout_100(10, BUDGET("100"));
+
+    /* A zero budget is spent before the handler starts. */
+    body = request("to-0", "jarvis.test.sleep", "{\"ms\":5000}", BUDGET("0"));
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    assert_timeout(&res);
+    CU_ASSERT_EQUAL(res.abandoned, 0);
+    CU_ASSERT_TRUE(took < 500);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+static int64_t deadline_of(double default_secs, const char *rest, int64_t started)
+{
+    const struct dsp_limits lim = {NULL, default_secs, 0};
+    json_object *body = request("dl", "jarvis.test.sleep", "{}", rest);
+    struct exec_req req;
+    int64_t d;
+
+    dsp_request_from_json(body, &req);
+    d = dsp_deadline(&lim, &req, started);
+    json_object_put(body);
+    return d;
+}
+
+static void test_deadline(void)
+{
+    const int64_t s = 1700000000000LL;
+
+    CU_ASSERT_EQUAL(deadline_of(0, "", s), 0);
+    CU_ASSERT_EQUAL(deadline_of(-1, "", s), 0);
+    CU_ASSERT_EQUAL(deadline_of(0.1, "", s), s + 100);
+    CU_ASSERT_EQUAL(deadline_of(0.0015, "", s), s + 2); /* rounded up */
+    CU_ASSERT_EQUAL(deadline_of(30, "", s), s + 30000);
+    CU_ASSERT_EQUAL(deadline_of(0, BUDGET("100"), s), s + 100);
+    CU_ASSERT_EQUAL(deadline_of(0.1, BUDGET("5000"), s), s + 100);
+    CU_ASSERT_EQUAL(deadline_of(10, BUDGET("100"), s), s + 100);
+    CU_ASSERT_EQUAL(deadline_of(0.1, BUDGET("100"), s), s + 100);
+    CU_ASSERT_EQUAL(deadline_of(0, BUDGET("5.0"), s), s + 5);
+    CU_ASSERT_EQUAL(deadline_of(0, BUDGET("0"), s), s);
+    CU_ASSERT_EQUAL(deadline_of(10, BUDGET("0"), s), s);
+    /* "none" is 0, so a spent budget at time 0 must still be a deadline. */
+    CU_ASSERT_EQUAL(deadline_of(0, BUDGET("0"), 0), 1);
+    /* Huge values are held at DSP_MAX_BUDGET_MS (about 31 years). */
+    CU_ASSERT_EQUAL(deadline_of(0, BUDGET("100000000000000000000"), s), s + 1000000000000LL);
+    CU_ASSERT_EQUAL(deadline_of(0, BUDGET("9223372036854775807"), s), s + 1000000000000LL);
+    CU_ASSERT_EQUAL(deadline_of(1e15, "", s), s + 1000000000000LL);
+    /* Constraints without a wall-time budget leave the default alone. */
+    CU_ASSERT_EQUAL(deadline_of(0, ",\"constraints\":{}", s), 0);
+    CU_ASSERT_EQUAL(deadline_of(0.1, ",\"constraints\":{\"budgets\":{}}", s), s + 100);
+    CU_ASSERT_EQUAL(deadline_of(0, ",\"constraints\":{\"budgets\":{\"max_tokens\":5}}", s), 0);
+}
+
+/* ---- cancels ---- */
+
+static void test_cancel_running(void)
+{
+    const struct dsp_limits lim = {table, 0, 0};
+    json_object *body = request("cx-1", "jarvis.test.sleep", "{\"ms\":5000}", "");
+    struct later l = {50, "cx-1", 1, -1, 0, 0};
+    struct exec_result res;
+    pthread_t th;
+    int64_t took;
+
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, do_later, &l), 0);
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(l.rc, 1);
+    CU_ASSERT_EQUAL(l.owner, getpid());
+    assert_canceled(&res);
+    CU_ASSERT_STRING_EQUAL(res.reason, "");
+    CU_ASSERT_EQUAL(res.abandoned, 0);
+    CU_ASSERT_TRUE(took >= 45);
+    CU_ASSERT_TRUE(took < 500);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+/* As a cancel landing on another worker: a process that opens the table,
+ * cancels and signals the owner. */
+static void test_cancel_running_from_other_process(void)
+{
+    const struct dsp_limits lim = {table, 0, 0};
+    json_object *body = request("cx-2", "jarvis.test.sleep", "{\"ms\":5000}", "");
+    struct exec_result res;
+    int64_t took;
+    int status = -1;
+    pid_t pid;
+
+    pid = fork();
+    CU_ASSERT_TRUE_FATAL(pid >= 0);
+    if (pid == 0) {
+        char path[128], err[256];
+        struct rt_table *t;
+        pid_t owner = 0;
+        int rc;
+
+        sleep_ms(50);
+        snprintf(path, sizeof path, "%s/run.tbl", dir);
+        t = rt_open(path, 8, err, sizeof err);
+        rc = t != NULL ? rt_cancel(t, "cx-2", &owner) : -100;
+        if (rc == 1)
+            kill(owner, SIGUSR2);
+        _exit(rc == 1 && owner == getppid() ? 0 : 1);
+    }
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    /* The child is done by now or the run would still be going (5 s). */
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_canceled(&res);
+    CU_ASSERT_TRUE(took >= 45);
+    CU_ASSERT_TRUE(took < 1000);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+/* Takes the only permit of a cap of 1 under another id. */
+static int hold_permit(void)
+{
+    int slot = rt_claim(table, "holder", 0);
+
+    CU_ASSERT_TRUE_FATAL(slot >= 0);
+    CU_ASSERT_EQUAL(rt_acquire_permit(table, slot, 1, 0), RT_OK);
+    return slot;
+}
+
+static void test_cancel_queued(void)
+{
+    const struct dsp_limits lim = {table, 0, 1};
+    json_object *body = request("q-1", "jarvis.test.sleep", "{\"ms\":10}", "");
+    struct later l = {50, "q-1", 1, -1, 0, 0};
+    struct exec_result res;
+    int holder = hold_permit();
+    struct rt_stats st;
+    pthread_t th;
+    int64_t took;
+
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, do_later, &l), 0);
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(l.rc, 1);
+    assert_canceled(&res);
+    CU_ASSERT_STRING_EQUAL(res.reason, "canceled while queued");
+    CU_ASSERT_TRUE(took >= 45);
+    CU_ASSERT_TRUE(took < 500);
+    rt_stats(table, &st);
+    CU_ASSERT_EQUAL(st.running, 1); /* the holder only */
+    CU_ASSERT_EQUAL(st.queued, 0);
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+
+    /* The SIGUSR2 above found the main thread outside ppoll and is still
+     * pending: it must not cancel the next run. */
+    rt_release(table, holder);
+    body = request("q-2", "jarvis.test.sleep", "{\"ms\":20}", "");
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    CU_ASSERT_TRUE(took >= 15);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+static void test_timeout_queued(void)
+{
+    const struct dsp_limits lim = {table, 0.15, 1};
+    json_object *body = request("q-3", "jarvis.test.sleep", "{\"ms\":10}", "");
+    struct exec_result res;
+    int holder = hold_permit();
+    int64_t took;
+
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    assert_timeout(&res);
+    CU_ASSERT_STRING_EQUAL(res.reason, "timed out while queued");
+    CU_ASSERT_TRUE(took >= 140);
+    CU_ASSERT_TRUE(took < 1000);
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+
+    /* A zero budget while queued: at once. */
+    body = request("q-4", "jarvis.test.sleep", "{\"ms\":10}", BUDGET("0"));
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    assert_timeout(&res);
+    CU_ASSERT_STRING_EQUAL(res.reason, "timed out while queued");
+    CU_ASSERT_TRUE(took < 500);
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+    rt_release(table, holder);
+    CU_ASSERT_TRUE(table_empty(table));
+}
+
+static void test_canceled_before_start(void)
+{
+    const struct dsp_limits lim = {table, 0, 0};
+    json_object *body = request("pre-1", "jarvis.test.sleep", "{\"ms\":10}", "");
+    struct exec_result res;
+    pid_t owner = 0;
+    int64_t took;
+
+    CU_ASSERT_EQUAL(rt_cancel(table, "pre-1", &owner), 0);
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    assert_canceled(&res);
+    CU_ASSERT_STRING_EQUAL(res.reason, "canceled before it started");
+    CU_ASSERT_TRUE(took < 500);
+    CU_ASSERT_TRUE(table_empty(table)); /* the tombstone is consumed */
+    dsp_result_cleanup(&res);
+
+    /* So the same id runs next time. */
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+static void test_duplicate_and_busy(void)
+{
+    const struct dsp_limits lim = {table, 0, 0};
+    json_object *body = request("dup-1", "jarvis.test.sleep", "{\"ms\":10}", "");
+    json_object *unknown = request("dup-1", "no.such.type", "{}", "");
+    struct dsp_limits one_lim = {NULL, 0, 0};
+    char path[128], err[256];
+    struct exec_result res;
+    struct rt_table *one;
+    int64_t took;
+    int slot;
+
+    slot = rt_claim(table, "dup-1", 0);
+    CU_ASSERT_TRUE_FATAL(slot >= 0);
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_DUPLICATE);
+    /* An unknown type fails before it takes any place, so no 409. */
+    CU_ASSERT_EQUAL(execute(&lim, unknown, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL(res.state, RUN_FAILED);
+    CU_ASSERT_STRING_EQUAL(res.error_code, "unknown_node_type");
+    dsp_result_cleanup(&res);
+    rt_release(table, slot);
+    CU_ASSERT_TRUE(table_empty(table));
+
+    snprintf(path, sizeof path, "%s/one.tbl", dir);
+    one = rt_open(path, 1, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one);
+    one_lim.rt = one;
+    slot = rt_claim(one, "other", 0);
+    CU_ASSERT_EQUAL(slot, 0);
+    CU_ASSERT_EQUAL(execute(&one_lim, body, &res, &took), DSP_BUSY);
+    rt_release(one, slot);
+    CU_ASSERT_EQUAL(execute(&one_lim, body, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    dsp_result_cleanup(&res);
+    CU_ASSERT_TRUE(table_empty(one));
+    rt_close(one);
+    json_object_put(unknown);
+    json_object_put(body);
+}
+
+/* ---- the ctx wait API ---- */
+
+/* Runs runner.test.wait_fd on fd with extra inputs; l (if any) runs on a
+ * helper thread meanwhile. */
+static int run_wait_fd(const char *id, int fd, const char *more_inputs, const char *rest,
+                       struct later *l, struct exec_result *res, int64_t *took)
+{
+    const struct dsp_limits lim = {table, 0, 0};
+    char inputs[128];
+    json_object *body;
+    pthread_t th;
+    int rc;
+
+    snprintf(inputs, sizeof inputs, "{\"fd\":%d%s}", fd, more_inputs);
+    body = request(id, "runner.test.wait_fd", inputs, rest);
+    if (l != NULL)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, do_later, l), 0);
+    rc = execute(&lim, body, res, took);
+    if (l != NULL)
+        pthread_join(th, NULL);
+    json_object_put(body);
+    return rc;
+}
+
+static void test_wait_fd(void)
+{
+    struct exec_result res;
+    struct later l;
+    int64_t took;
+    char want[64], c;
+    int fds[2];
+
+    CU_ASSERT_EQUAL_FATAL(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+
+    /* Readable after 30 ms. */
+    l = (struct later){30, NULL, 0, fds[1], 0, 0};
+    CU_ASSERT_EQUAL(run_wait_fd("w-1", fds[0], "", "", &l, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL(l.rc, 1);
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    snprintf(want, sizeof want, "{\"revents\":%d}", POLLIN);
+    TU_ASSERT_JSON(res.outputs, want);
+    CU_ASSERT_TRUE(took >= 25);
+    CU_ASSERT_TRUE(took < 1000);
+    dsp_result_cleanup(&res);
+    CU_ASSERT_EQUAL(read(fds[0], &c, 1), 1);
+
+    /* The caller's own timeout. */
+    CU_ASSERT_EQUAL(run_wait_fd("w-2", fds[0], ",\"timeout_ms\":20", "", NULL, &res, &took),
+                    DSP_OK);
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    TU_ASSERT_JSON(res.outputs, "{\"elapsed\":true}");
+    CU_ASSERT_TRUE(took >= 18);
+    CU_ASSERT_TRUE(took < 1000);
+    dsp_result_cleanup(&res);
+
+    /* ... which a shorter deadline beats. */
+    CU_ASSERT_EQUAL(
+        run_wait_fd("w-3", fds[0], ",\"timeout_ms\":5000", BUDGET("50"), NULL, &res, &took),
+        DSP_OK);
+    assert_timeout(&res);
+    CU_ASSERT_TRUE(took >= 45);
+    CU_ASSERT_TRUE(took < 1000);
+    dsp_result_cleanup(&res);
+
+    /* Canceled while waiting. */
+    l = (struct later){50, "w-4", 1, -1, 0, 0};
+    CU_ASSERT_EQUAL(run_wait_fd("w-4", fds[0], "", "", &l, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL(l.rc, 1);
+    assert_canceled(&res);
+    CU_ASSERT_TRUE(took >= 45);
+    CU_ASSERT_TRUE(took < 500);
+    dsp_result_cleanup(&res);
+
+    CU_ASSERT_TRUE(table_empty(table));
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_ctx_probe(void)
+{
+    const struct dsp_limits lim = {table, 0, 0};
+    json_object *body = request("pr-1", "runner.test.probe", "{}", ""), *v = NULL;
+    struct exec_result res;
+    char want[128];
+    int64_t took, left;
+
+    /* No deadline. */
+    CU_ASSERT_TRUE(rn_wake_fd() >= 0);
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL_FATAL(res.state, RUN_SUCCEEDED);
+    snprintf(want, sizeof want, "{\"remaining_ms\":-1,\"wake_fd\":%d,\"cancelled\":0}",
+             rn_wake_fd());
+    TU_ASSERT_JSON(res.outputs, want);
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+
+    /* A 1 s budget: some of it left, never more. */
+    body = request("pr-2", "runner.test.probe", "{}", BUDGET("1000"));
+    CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL_FATAL(res.state, RUN_SUCCEEDED);
+    CU_ASSERT_TRUE_FATAL(json_object_object_get_ex(res.outputs, "remaining_ms", &v));
+    left = json_object_get_int64(v);
+    CU_ASSERT_TRUE(left > 0);
+    CU_ASSERT_TRUE(left <= 1000);
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+    CU_ASSERT_TRUE(table_empty(table));
+}
+
+/* ---- abandoned: must stay the last test ---- */
+
+/*
+ * The spin handler ignores its deadline, so after 100 ms + RN_GRACE_MS the
+ * run is answered and the handler abandoned. Its thread keeps spinning
+ * until 3 s and still uses the dispatch's job and context, so - as a
+ * worker does - nothing may run after this: the program ends right after
+ * (the spin thread dies with it), which is why this is the last test of
+ * the last suite and its request is kept in a global.
+ */
+static void test_abandoned(void)
+{
+    const struct dsp_limits lim = {table, 0, 0};
+    struct exec_result res;
+    int64_t took;
+    char want[128];
+
+    abandoned_body = request("ab-1", "jarvis.test.spin", "{\"ms\":3000}", BUDGET("100"));
+    CU_ASSERT_EQUAL(execute(&lim, abandoned_body, &res, &took), DSP_OK);
+    assert_timeout(&res);
+    CU_ASSERT_EQUAL(res.abandoned, 1);
+    snprintf(want, sizeof want,
+             "handler did not return within %d ms of being stopped; worker will exit", RN_GRACE_MS);
+    CU_ASSERT_STRING_EQUAL(res.reason, want);
+    CU_ASSERT_TRUE(took >= 100 + RN_GRACE_MS - 10);
+    CU_ASSERT_TRUE(took < 2900);
+    /* The slot is released all the same: the answer is final. */
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+}
+
+static CU_TestInfo run_tests[] = {
+    {"sleep succeeds", test_sleep_succeeds},
+    {"timeouts", test_timeouts},
+    {"dsp_deadline", test_deadline},
+    {"cancel while running", test_cancel_running},
+    {"cancel while running, from another process", test_cancel_running_from_other_process},
+    {"cancel while queued", test_cancel_queued},
+    {"timeout while queued", test_timeout_queued},
+    {"canceled before it started", test_canceled_before_start},
+    {"duplicate and busy", test_duplicate_and_busy},
+    {"jarvis_ctx_wait_fd", test_wait_fd},
+    {"jarvis_ctx_remaining_ms and wake_fd", test_ctx_probe},
+    {"abandoned handler (last)", test_abandoned},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"runner", suite_init, suite_cleanup, NULL, NULL, run_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void)
+{
+    return tu_main(suites);
+}

@@ -1,0 +1,798 @@
+/*
+ * test_runtable.c - the shared run table: opening and layout checks, claims
+ * and releases, a full table and tombstone eviction, slots and permits of
+ * owners that died (also one killed at a random point of claim/release,
+ * possibly holding the robust mutex), tombstones and their expiry, the
+ * cancel flag seen across processes, the concurrency cap with its waits,
+ * and process start times.
+ *
+ * Every table lives in one mkdtemp folder removed by the suite cleanup;
+ * every child process is waited for with a bound (and SIGKILLed past it),
+ * every permit wait has a deadline, so no test can hang.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtable.h"
+#include "testutil.h"
+#include "timefmt.h"
+
+/* RT_WAIT_SLICE_MS in runtable.c: how often a permit waiter looks for
+ * permits held by dead owners. */
+#define SLICE_MS 100
+/* The longest any child of these tests may live. */
+#define CHILD_MAX_MS 10000
+
+static char dir[64];
+
+static int64_t mono_ms(void)
+{
+    return ts_mono_us() / 1000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void table_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", dir, name);
+}
+
+/* Opens dir/name; fails the test (fatally) if it cannot. */
+static struct rt_table *open_table(const char *name, unsigned nslots)
+{
+    char path[128], err[256] = "";
+    struct rt_table *t;
+
+    table_path(path, sizeof path, name);
+    t = rt_open(path, nslots, err, sizeof err);
+    if (t == NULL)
+        fprintf(stderr, "\n  rt_open %s: %s\n", path, err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    return t;
+}
+
+/* 1 when every slot is free (after reclaiming the dead ones). */
+static int table_empty(struct rt_table *t)
+{
+    struct rt_stats st;
+
+    rt_reclaim(t);
+    rt_stats(t, &st);
+    return st.running == 0 && st.queued == 0 && st.tombstones == 0;
+}
+
+/*
+ * Waits up to timeout_ms for child pid; past it the child is SIGKILLed.
+ * Returns its exit status, 128 + the signal that ended it, or -1 on a
+ * timeout (the child is reaped in every case).
+ */
+static int wait_child(pid_t pid, long timeout_ms)
+{
+    int64_t until = mono_ms() + timeout_ms;
+    int status;
+
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (mono_ms() >= until) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        sleep_ms(2);
+    }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+/* In a child: opens the table at dir/name on its own, as another worker. */
+static struct rt_table *child_open(const char *name, unsigned nslots)
+{
+    char path[128], err[256];
+
+    table_path(path, sizeof path, name);
+    return rt_open(path, nslots, err, sizeof err);
+}
+
+/* Reads one int from fd within timeout_ms; 0 or -1. */
+static int read_int(int fd, int *v, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+
+    if (poll(&p, 1, timeout_ms) != 1)
+        return -1;
+    return read(fd, v, sizeof *v) == (ssize_t)sizeof *v ? 0 : -1;
+}
+
+static int suite_init(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/jarvis-rt-XXXXXX");
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static int suite_cleanup(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    return rmdir(dir);
+}
+
+/* ---- open ---- */
+
+static void test_open_refusals(void)
+{
+    char path[128], err[256] = "";
+
+    table_path(path, sizeof path, "refused.tbl");
+    CU_ASSERT_PTR_NULL(rt_open(path, 0, err, sizeof err));
+    CU_ASSERT_STRING_EQUAL(err, "run table slots must be 1 to 65536");
+    err[0] = '\0';
+    CU_ASSERT_PTR_NULL(rt_open(path, RT_MAX_SLOTS + 1, err, sizeof err));
+    CU_ASSERT_STRING_EQUAL(err, "run table slots must be 1 to 65536");
+    /* Refused before the file is touched. */
+    CU_ASSERT_EQUAL(access(path, F_OK), -1);
+
+    table_path(path, sizeof path, "no/such/dir.tbl");
+    err[0] = '\0';
+    CU_ASSERT_PTR_NULL(rt_open(path, 4, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "run table "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ENOENT)));
+    rt_close(NULL);
+}
+
+static void test_open_shared(void)
+{
+    struct rt_table *t1, *t2, *t3;
+    struct rt_stats st;
+    char path[128], err[512] = "";
+    int fd;
+
+    t1 = open_table("open.tbl", 4);
+    /* A fresh file is initialised: nothing in use. */
+    rt_stats(t1, &st);
+    CU_ASSERT_EQUAL(st.running, 0);
+    CU_ASSERT_EQUAL(st.queued, 0);
+    CU_ASSERT_EQUAL(st.tombstones, 0);
+    CU_ASSERT_EQUAL(rt_claim(t1, "x", 0), 0);
+    CU_ASSERT_EQUAL(rt_claim(t1, "y", 0), 1);
+
+    /* A second handle on the same file sees the same slots. */
+    t2 = open_table("open.tbl", 4);
+    CU_ASSERT_EQUAL(rt_claim(t2, "x", 0), RT_DUPLICATE);
+    rt_stats(t2, &st);
+    CU_ASSERT_EQUAL(st.queued, 2);
+    rt_release(t2, 0);
+    CU_ASSERT_EQUAL(rt_claim(t1, "x", 0), 0);
+
+    /* Another slot count is another layout. */
+    table_path(path, sizeof path, "open.tbl");
+    t3 = rt_open(path, 8, err, sizeof err);
+    CU_ASSERT_PTR_NULL(t3);
+    rt_close(t3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "has another size than 8 slots need"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "JARVIS_RUN_TABLE_SLOTS"));
+    rt_close(t1);
+    rt_close(t2);
+
+    /* The slots outlive the handles: they live in the file. */
+    t1 = open_table("open.tbl", 4);
+    CU_ASSERT_EQUAL(rt_claim(t1, "x", 0), RT_DUPLICATE);
+    rt_close(t1);
+
+    /* A file without the magic (a creator that died half way) is
+     * initialised again. */
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(pwrite(fd, "\0\0\0\0\0\0\0\0", 8, 0), 8);
+    close(fd);
+    t1 = open_table("open.tbl", 4);
+    CU_ASSERT_TRUE(table_empty(t1));
+    CU_ASSERT_EQUAL(rt_claim(t1, "x", 0), 0);
+    rt_release(t1, 0);
+    rt_close(t1);
+}
+
+/* ---- claim and release ---- */
+
+static void test_claim_release(void)
+{
+    struct rt_table *t = open_table("claim.tbl", 4);
+    char id[RT_MAX_ID + 2];
+    struct rt_stats st;
+    pid_t owner = 0;
+    int a, b;
+
+    a = rt_claim(t, "a", 0);
+    CU_ASSERT_EQUAL(a, 0);
+    CU_ASSERT_EQUAL(rt_claim(t, "a", 0), RT_DUPLICATE);
+    rt_release(t, a);
+    CU_ASSERT_EQUAL(rt_claim(t, "a", 0), 0);
+
+    /* RT_MAX_ID bytes is the longest id. */
+    memset(id, 'i', RT_MAX_ID);
+    id[RT_MAX_ID] = '\0';
+    b = rt_claim(t, id, 0);
+    CU_ASSERT_EQUAL(b, 1);
+    CU_ASSERT_EQUAL(rt_claim(t, id, 0), RT_DUPLICATE);
+    id[RT_MAX_ID] = 'i';
+    id[RT_MAX_ID + 1] = '\0';
+    CU_ASSERT_EQUAL(rt_claim(t, id, 0), RT_ERROR);
+    CU_ASSERT_EQUAL(rt_cancel(t, id, &owner), RT_ERROR);
+
+    /* Claimed runs are queued until they hold a permit; cap 0 is no cap. */
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.queued, 2);
+    CU_ASSERT_EQUAL(st.running, 0);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, 0, 0, 0), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 0, 0), RT_OK);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.queued, 0);
+    CU_ASSERT_EQUAL(st.running, 2);
+    rt_release(t, 0);
+    rt_release(t, b);
+    CU_ASSERT_TRUE(table_empty(t));
+    CU_ASSERT_EQUAL(rt_reclaim(t), 0);
+    rt_close(t);
+}
+
+/* ---- a full table ---- */
+
+static void test_full_table(void)
+{
+    struct rt_table *t = open_table("full.tbl", 2);
+    struct rt_stats st;
+    pid_t owner = 0;
+
+    CU_ASSERT_EQUAL(rt_claim(t, "a", 0), 0);
+    CU_ASSERT_EQUAL(rt_claim(t, "b", 0), 1);
+    CU_ASSERT_EQUAL(rt_claim(t, "c", 0), RT_FULL);
+    rt_release(t, 0);
+    CU_ASSERT_EQUAL(rt_claim(t, "c", 0), 0);
+    rt_release(t, 0);
+    rt_release(t, 1);
+    CU_ASSERT_TRUE(table_empty(t));
+
+    /* Two tombstones fill the table; a real claim evicts the oldest. */
+    CU_ASSERT_EQUAL(rt_cancel(t, "t1", &owner), 0);
+    sleep_ms(5);
+    CU_ASSERT_EQUAL(rt_cancel(t, "t2", &owner), 0);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 2);
+    CU_ASSERT_EQUAL(rt_claim(t, "r1", 0), 0); /* t1's slot */
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 1);
+    CU_ASSERT_EQUAL(st.queued, 1);
+    /* t1's tombstone is gone, so t1 starts normally, in t2's slot ... */
+    CU_ASSERT_EQUAL(rt_claim(t, "t1", 0), 1);
+    /* ... and with t2's tombstone gone too, the table is full of runs. */
+    CU_ASSERT_EQUAL(rt_claim(t, "t2", 0), RT_FULL);
+    /* A cancel that finds neither a run nor room leaves no tombstone. */
+    CU_ASSERT_EQUAL(rt_cancel(t, "t3", &owner), 0);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 0);
+    CU_ASSERT_EQUAL(st.queued, 2);
+    rt_release(t, 0);
+    rt_release(t, 1);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+/* ---- dead owners ---- */
+
+static void test_dead_owner_slot(void)
+{
+    struct rt_table *t = open_table("dead.tbl", 4);
+    struct rt_stats st;
+    pid_t pid;
+    int slot;
+
+    pid = fork();
+    CU_ASSERT_TRUE_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct rt_table *c = child_open("dead.tbl", 4);
+        /* Claims two runs and dies without releasing either. */
+        _exit(c != NULL && rt_claim(c, "d1", 0) >= 0 && rt_claim(c, "d2", 0) >= 0 ? 0 : 1);
+    }
+    CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 0);
+
+    /* The dead owner's id is free again, not a duplicate. */
+    slot = rt_claim(t, "d1", 0);
+    CU_ASSERT_TRUE(slot >= 0);
+    /* Its other run is reclaimed by whoever looks. */
+    CU_ASSERT_EQUAL(rt_reclaim(t), 1);
+    CU_ASSERT_EQUAL(rt_reclaim(t), 0);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.queued, 1);
+    CU_ASSERT_EQUAL(st.running, 0);
+    if (slot >= 0)
+        rt_release(t, slot);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+static void test_dead_owner_permit(void)
+{
+    struct rt_table *t = open_table("deadpermit.tbl", 4);
+    struct rt_stats st;
+    int64_t t0, took;
+    pid_t pid;
+    int slot;
+
+    pid = fork();
+    CU_ASSERT_TRUE_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct rt_table *c = child_open("deadpermit.tbl", 4);
+        int s = c != NULL ? rt_claim(c, "p1", 0) : -1;
+        /* Takes the only permit and dies holding it. */
+        _exit(s >= 0 && rt_acquire_permit(c, s, 1, 0) == RT_OK ? 0 : 1);
+    }
+    CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 0);
+
+    slot = rt_claim(t, "p2", 0);
+    CU_ASSERT_TRUE_FATAL(slot >= 0);
+    t0 = mono_ms();
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, slot, 1, ts_now_ms() + 3000), RT_OK);
+    took = mono_ms() - t0;
+    /* Found within a slice or two, not at the deadline. */
+    CU_ASSERT_TRUE(took < 2 * SLICE_MS + 300);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.running, 1);
+    CU_ASSERT_EQUAL(st.queued, 0);
+    rt_release(t, slot);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+/* In a child: claims and releases until killed (or CHILD_MAX_MS passed). */
+static void churn(const char *name)
+{
+    struct rt_table *c = child_open(name, 8);
+    int64_t until = mono_ms() + CHILD_MAX_MS;
+    unsigned n = 0;
+
+    if (c == NULL)
+        _exit(2);
+    while (mono_ms() < until) {
+        int s = rt_claim(c, "churn", 0);
+        if (s < 0)
+            _exit(3);
+        if ((n++ & 1) && rt_acquire_permit(c, s, 0, 0) != RT_OK)
+            _exit(4);
+        rt_release(c, s);
+    }
+    _exit(5);
+}
+
+/* In a child: uses the table as a worker would after the kill. */
+static void check_usable(const char *name)
+{
+    struct rt_table *c = child_open(name, 8);
+    int s;
+
+    if (c == NULL)
+        _exit(2);
+    s = rt_claim(c, "churn", 0); /* a dead owner's id, if it was claimed */
+    if (s < 0)
+        _exit(3);
+    if (rt_acquire_permit(c, s, 1, ts_now_ms() + 3000) != RT_OK)
+        _exit(4);
+    rt_release(c, s);
+    rt_reclaim(c);
+    _exit(0);
+}
+
+static void test_killed_while_churning(void)
+{
+    struct rt_table *t = open_table("kill.tbl", 8);
+    int round;
+
+    for (round = 0; round < 6; round++) {
+        pid_t pid = fork(), checker;
+        CU_ASSERT_TRUE_FATAL(pid >= 0);
+        if (pid == 0)
+            churn("kill.tbl");
+        sleep_ms(20 + 7 * round);
+        kill(pid, SIGKILL);
+        CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 128 + SIGKILL);
+        /* A wedged lock would block forever: check from a bounded child. */
+        checker = fork();
+        CU_ASSERT_TRUE_FATAL(checker >= 0);
+        if (checker == 0)
+            check_usable("kill.tbl");
+        CU_ASSERT_EQUAL(wait_child(checker, 5000), 0);
+    }
+    CU_ASSERT_TRUE(table_empty(t));
+    CU_ASSERT_EQUAL(rt_claim(t, "churn", 0), 0);
+    rt_release(t, 0);
+    rt_close(t);
+}
+
+/* ---- tombstones ---- */
+
+static void test_tombstones(void)
+{
+    struct rt_table *t = open_table("tomb.tbl", 4);
+    struct rt_stats st;
+    pid_t owner = 0;
+    int slot;
+
+    CU_ASSERT_EQUAL(rt_cancel(t, "ghost", &owner), 0);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 1);
+    CU_ASSERT_EQUAL(st.queued + st.running, 0);
+    /* A second cancel refreshes the tombstone, it does not add one. */
+    CU_ASSERT_EQUAL(rt_cancel(t, "ghost", &owner), 0);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 1);
+    CU_ASSERT_EQUAL(rt_claim(t, "ghost", 0), RT_PRECANCELED);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 0);
+    CU_ASSERT_EQUAL(st.queued, 0);
+    /* Consumed: the next execute of that id runs. */
+    slot = rt_claim(t, "ghost", 0);
+    CU_ASSERT_TRUE(slot >= 0);
+    CU_ASSERT_EQUAL(rt_cancel_requested(t, slot), 0);
+    rt_release(t, slot);
+
+    /* Expiry. */
+    rt_set_tombstone_ttl(t, 50);
+    CU_ASSERT_EQUAL(rt_cancel(t, "short", &owner), 0);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 1);
+    sleep_ms(100);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 0);
+    slot = rt_claim(t, "short", 0);
+    CU_ASSERT_TRUE(slot >= 0);
+    rt_release(t, slot);
+    CU_ASSERT_EQUAL(rt_cancel(t, "short2", &owner), 0);
+    sleep_ms(100);
+    CU_ASSERT_EQUAL(rt_reclaim(t), 1);
+    rt_set_tombstone_ttl(t, RT_TOMBSTONE_MS);
+
+    /* A cancel of a live run flags it instead; the flag stops a permit
+     * wait before it starts and dies with the slot. */
+    slot = rt_claim(t, "live", 0);
+    CU_ASSERT_TRUE_FATAL(slot >= 0);
+    CU_ASSERT_EQUAL(rt_cancel_requested(t, slot), 0);
+    owner = 0;
+    CU_ASSERT_EQUAL(rt_cancel(t, "live", &owner), 1);
+    CU_ASSERT_EQUAL(owner, getpid());
+    CU_ASSERT_EQUAL(rt_cancel_requested(t, slot), 1);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 0);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, slot, 0, 0), RT_CANCELED);
+    rt_release(t, slot);
+    slot = rt_claim(t, "live", 0);
+    CU_ASSERT_TRUE(slot >= 0);
+    CU_ASSERT_EQUAL(rt_cancel_requested(t, slot), 0);
+    rt_release(t, slot);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+/* ---- the cancel flag across processes ---- */
+
+static void test_cancel_from_other_process(void)
+{
+    struct rt_table *t = open_table("xcancel.tbl", 4);
+    int slot = rt_claim(t, "xc1", 0);
+    pid_t pid;
+
+    CU_ASSERT_TRUE_FATAL(slot >= 0);
+    pid = fork();
+    CU_ASSERT_TRUE_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct rt_table *c = child_open("xcancel.tbl", 4);
+        pid_t owner = 0;
+        int rc = c != NULL ? rt_cancel(c, "xc1", &owner) : -100;
+        _exit(rc == 1 && owner == getppid() ? 0 : 1);
+    }
+    CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 0);
+    CU_ASSERT_EQUAL(rt_cancel_requested(t, slot), 1);
+    rt_release(t, slot);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+static void test_cancel_to_other_process(void)
+{
+    struct rt_table *t = open_table("xcancel2.tbl", 4);
+    pid_t pid, owner = 0;
+    int fds[2], slot = -1;
+
+    CU_ASSERT_EQUAL_FATAL(pipe2(fds, O_CLOEXEC), 0);
+    pid = fork();
+    CU_ASSERT_TRUE_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct rt_table *c = child_open("xcancel2.tbl", 4);
+        int s = c != NULL ? rt_claim(c, "xc2", 0) : -1;
+        int64_t until = mono_ms() + 5000;
+        if (s < 0 || write(fds[1], &s, sizeof s) != (ssize_t)sizeof s)
+            _exit(2);
+        while (mono_ms() < until) {
+            if (rt_cancel_requested(c, s))
+                _exit(0); /* dies without releasing: the parent reclaims */
+            sleep_ms(1);
+        }
+        _exit(1);
+    }
+    close(fds[1]);
+    CU_ASSERT_EQUAL(read_int(fds[0], &slot, 5000), 0);
+    close(fds[0]);
+    CU_ASSERT_EQUAL(rt_cancel(t, "xc2", &owner), 1);
+    CU_ASSERT_EQUAL(owner, pid);
+    CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 0);
+    CU_ASSERT_EQUAL(rt_reclaim(t), 1);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+/* ---- the concurrency cap ---- */
+
+struct later {
+    struct rt_table *t;
+    long after_ms;
+    int slot;       /* release this slot, or ... */
+    const char *id; /* ... cancel this id */
+    int rc;         /* rt_cancel's answer */
+    pid_t owner;
+};
+
+static void *do_later(void *arg)
+{
+    struct later *l = arg;
+
+    sleep_ms(l->after_ms);
+    if (l->id != NULL)
+        l->rc = rt_cancel(l->t, l->id, &l->owner);
+    else
+        rt_release(l->t, l->slot);
+    return NULL;
+}
+
+static void test_cap_timeout(void)
+{
+    struct rt_table *t = open_table("cap.tbl", 4);
+    struct rt_stats st;
+    int64_t t0, took;
+    int a, b, c;
+
+    a = rt_claim(t, "A", 0);
+    b = rt_claim(t, "B", 0);
+    CU_ASSERT_TRUE_FATAL(a >= 0 && b >= 0);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, a, 1, 0), RT_OK);
+    t0 = mono_ms();
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 150), RT_TIMEOUT);
+    took = mono_ms() - t0;
+    CU_ASSERT_TRUE(took >= 140);
+    CU_ASSERT_TRUE(took < 1000);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.running, 1);
+    CU_ASSERT_EQUAL(st.queued, 1);
+    /* A deadline already past answers at once. */
+    t0 = mono_ms();
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() - 1), RT_TIMEOUT);
+    CU_ASSERT_TRUE(mono_ms() - t0 < 500);
+
+    /* cap 2: B gets the second permit, C waits. */
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 2, 0), RT_OK);
+    c = rt_claim(t, "C", 0);
+    CU_ASSERT_TRUE_FATAL(c >= 0);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, c, 2, ts_now_ms() + 30), RT_TIMEOUT);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, c, 3, ts_now_ms() + 30), RT_OK);
+    rt_release(t, a);
+    rt_release(t, b);
+    rt_release(t, c);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+static void test_cap_release_wakes(void)
+{
+    struct rt_table *t = open_table("capwake.tbl", 4);
+    struct later l;
+    pthread_t th;
+    int64_t t0, took;
+    int a, b;
+
+    a = rt_claim(t, "A", 0);
+    b = rt_claim(t, "B", 0);
+    CU_ASSERT_TRUE_FATAL(a >= 0 && b >= 0);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, a, 1, 0), RT_OK);
+    l = (struct later){t, 50, a, NULL, 0, 0};
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, do_later, &l), 0);
+    t0 = mono_ms();
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 3000), RT_OK);
+    took = mono_ms() - t0;
+    pthread_join(th, NULL);
+    CU_ASSERT_TRUE(took >= 40);
+    CU_ASSERT_TRUE(took < 500);
+    rt_release(t, b);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+static void test_cap_cancel_wakes(void)
+{
+    struct rt_table *t = open_table("capcancel.tbl", 4);
+    struct later l;
+    pthread_t th;
+    int64_t t0, took;
+    int a, b;
+
+    a = rt_claim(t, "A", 0);
+    b = rt_claim(t, "B", 0);
+    CU_ASSERT_TRUE_FATAL(a >= 0 && b >= 0);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, a, 1, 0), RT_OK);
+    l = (struct later){t, 50, -1, "B", 0, 0};
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, do_later, &l), 0);
+    t0 = mono_ms();
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 3000), RT_CANCELED);
+    took = mono_ms() - t0;
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(l.rc, 1);
+    CU_ASSERT_EQUAL(l.owner, getpid());
+    CU_ASSERT_TRUE(took >= 40);
+    CU_ASSERT_TRUE(took < 500);
+    rt_release(t, a);
+    rt_release(t, b);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+/* The permit holder is another process that releases after ~50 ms. */
+static void test_cap_release_by_other_process(void)
+{
+    struct rt_table *t = open_table("capxproc.tbl", 4);
+    int64_t t0, took;
+    int fds[2], v = -1, b;
+    pid_t pid;
+
+    CU_ASSERT_EQUAL_FATAL(pipe2(fds, O_CLOEXEC), 0);
+    pid = fork();
+    CU_ASSERT_TRUE_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct rt_table *c = child_open("capxproc.tbl", 4);
+        int s = c != NULL ? rt_claim(c, "D", 0) : -1;
+        if (s < 0 || rt_acquire_permit(c, s, 1, 0) != RT_OK ||
+            write(fds[1], &s, sizeof s) != (ssize_t)sizeof s)
+            _exit(2);
+        sleep_ms(50);
+        rt_release(c, s);
+        _exit(0);
+    }
+    close(fds[1]);
+    CU_ASSERT_EQUAL(read_int(fds[0], &v, 5000), 0);
+    close(fds[0]);
+    b = rt_claim(t, "E", 0);
+    CU_ASSERT_TRUE(b >= 0);
+    if (b >= 0) {
+        t0 = mono_ms();
+        CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 3000), RT_OK);
+        took = mono_ms() - t0;
+        CU_ASSERT_TRUE(took >= 20);
+        CU_ASSERT_TRUE(took < 500);
+        rt_release(t, b);
+    }
+    CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 0);
+    CU_ASSERT_TRUE(table_empty(t));
+    rt_close(t);
+}
+
+/* ---- process start times ---- */
+
+static void test_proc_start_time(void)
+{
+    uint64_t self = rt_proc_start_time(getpid()), child;
+    int fds[2];
+    char c;
+    pid_t pid;
+
+    CU_ASSERT_TRUE(self > 0);
+    CU_ASSERT_EQUAL(rt_proc_start_time(getpid()), self);
+    CU_ASSERT_TRUE(rt_proc_start_time(getppid()) > 0);
+    CU_ASSERT_TRUE(rt_proc_start_time(getppid()) <= self);
+    CU_ASSERT_EQUAL(rt_proc_start_time(-1), 0);
+
+    CU_ASSERT_EQUAL_FATAL(pipe2(fds, O_CLOEXEC), 0);
+    pid = fork();
+    CU_ASSERT_TRUE_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+
+        /* Lives until the parent closes the pipe (bounded by poll). */
+        close(fds[1]);
+        _exit(poll(&p, 1, CHILD_MAX_MS) == 1 && read(fds[0], &c, 1) == 0 ? 0 : 1);
+    }
+    close(fds[0]);
+    child = rt_proc_start_time(pid);
+    CU_ASSERT_TRUE(child > 0);
+    CU_ASSERT_TRUE(child >= self);
+    CU_ASSERT_EQUAL(rt_proc_start_time(pid), child);
+    close(fds[1]);
+    CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 0);
+    /* Reaped: gone. */
+    CU_ASSERT_EQUAL(rt_proc_start_time(pid), 0);
+}
+
+static CU_TestInfo open_tests[] = {
+    {"open refusals", test_open_refusals},
+    {"open, share, reopen, reinitialise", test_open_shared},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo slot_tests[] = {
+    {"claim and release", test_claim_release},
+    {"full table and tombstone eviction", test_full_table},
+    {"dead owner's slots", test_dead_owner_slot},
+    {"dead owner's permit", test_dead_owner_permit},
+    {"owner killed while churning", test_killed_while_churning},
+    {"tombstones", test_tombstones},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo cancel_tests[] = {
+    {"cancel from another process", test_cancel_from_other_process},
+    {"cancel seen by another process", test_cancel_to_other_process},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo cap_tests[] = {
+    {"permit wait times out", test_cap_timeout},
+    {"release wakes a waiter", test_cap_release_wakes},
+    {"cancel wakes a waiter", test_cap_cancel_wakes},
+    {"release by another process", test_cap_release_by_other_process},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo proc_tests[] = {
+    {"process start time", test_proc_start_time},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"runtable open", suite_init, suite_cleanup, NULL, NULL, open_tests},
+    {"runtable slots", suite_init, suite_cleanup, NULL, NULL, slot_tests},
+    {"runtable cancel", suite_init, suite_cleanup, NULL, NULL, cancel_tests},
+    {"runtable cap", suite_init, suite_cleanup, NULL, NULL, cap_tests},
+    {"runtable proc", NULL, NULL, NULL, NULL, proc_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void)
+{
+    return tu_main(suites);
+}
