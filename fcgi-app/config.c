@@ -29,6 +29,7 @@ static const char usage[] =
     "                       default " CFG_DEFAULT_RUN_TABLE ")\n"
     "  --run-table-slots N  runs in flight plus queued, pool-wide (default 1024;\n"
     "                       env JARVIS_RUN_TABLE_SLOTS)\n"
+    "  --list-node-types    print the linked node types as spec/v1 NodeType JSON and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this text and exit\n";
 
@@ -177,6 +178,10 @@ int cfg_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
         }
         if (strcmp(arg, "--version") == 0) {
             c->action = CFG_VERSION;
+            return 0;
+        }
+        if (strcmp(arg, "--list-node-types") == 0) {
+            c->action = CFG_LIST_NODE_TYPES;
             return 0;
         }
         if (strncmp(arg, "--", 2) != 0) {

@@ -18,6 +18,7 @@
 #include "buildinfo.h"
 #include "config.h"
 #include "log.h"
+#include "nodetypes.h"
 #include "request.h"
 #include "runner.h"
 #include "timefmt.h"
@@ -78,6 +79,29 @@ static int serve_one(struct app *app, FCGX_Request *fr)
     return 0;
 }
 
+/* --list-node-types: what a Node Registry needs to know about this build. */
+static int list_node_types(void)
+{
+    char err[256];
+    json_object *list;
+
+    /* Compiling the registry checks the schemas the listing publishes. */
+    static struct dsp_registry reg;
+    if (dsp_registry_init(&reg, jarvis_linked_packs, err, sizeof err) != 0) {
+        fprintf(stderr, "jarvis-atomic-executor: %s\n", err);
+        return 1;
+    }
+    list = nt_list(jarvis_linked_packs);
+    if (list == NULL) {
+        fprintf(stderr, "jarvis-atomic-executor: a node's schema is not JSON\n");
+        return 1;
+    }
+    puts(json_object_to_json_string_ext(list, JSON_C_TO_STRING_PRETTY |
+                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(list);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct config cfg;
@@ -97,6 +121,8 @@ int main(int argc, char **argv)
         printf("jarvis-atomic-executor %s\n", jarvis_build_version);
         return 0;
     }
+    if (cfg.action == CFG_LIST_NODE_TYPES)
+        return list_node_types();
     log_set_level(cfg.log_level);
     if (app_init(&app, &cfg, jarvis_linked_packs, APP_RUN_TABLE | APP_AUTH, err, sizeof err) !=
         0) {

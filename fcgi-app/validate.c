@@ -174,7 +174,8 @@ static void walk_object(struct walk *w, const struct jv_schema *s, json_object *
     }
     json_object_object_foreach(v, key, val)
     {
-        if (find_prop(s->props, key) != NULL || s->additional)
+        if (find_prop(s->props, key) != NULL ||
+            (s->additional && s->additional_schema == NULL))
             continue;
         push_key(w, key);
         if (s->additional_schema != NULL)

@@ -151,6 +151,31 @@ def run_checks(c):
     c.check("cancel.204", [] if got == 204 and raw == b"" else [f"status {got}, body {raw!r}"])
 
 
+def check_node_types(c, binary):
+    """--list-node-types must print NodeType objects a Node Registry accepts."""
+    out = subprocess.run([binary, "--list-node-types"], capture_output=True, text=True)
+    if out.returncode != 0:
+        c.check("node_types.listing", [f"exit {out.returncode}: {out.stderr.strip()}"])
+        return
+    types = json.loads(out.stdout)
+    ids = [t.get("node_type_id") for t in types]
+    c.check("node_types.listing", [] if "jarvis.core.echo" in ids and len(ids) == len(set(ids))
+            else [f"unexpected ids {ids}"])
+    for t in types:
+        c.check(f"node_types.{t.get('node_type_id')}",
+                c.spec.errors("schemas/core/node_type.schema.json", t) +
+                [f"{k} is not a valid JSON Schema: {e}" for k in ("input_schema", "output_schema")
+                 for e in schema_errors(t.get(k))])
+
+
+def schema_errors(schema):
+    try:
+        Draft202012Validator.check_schema(schema)
+        return []
+    except Exception as e:  # jsonschema.SchemaError
+        return [str(e).splitlines()[0]]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -174,6 +199,7 @@ def main():
     try:
         c = Checker(f"http://127.0.0.1:{port}", Spec(args.spec))
         run_checks(c)
+        check_node_types(c, args.binary)
     finally:
         subprocess.run([str(runner), "stop", "--state-dir", state], stdout=subprocess.DEVNULL)
         subprocess.run(["rm", "-rf", state])
