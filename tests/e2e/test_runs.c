@@ -1243,6 +1243,35 @@ static void test_kill_worker(void)
 #undef ID
 }
 
+/* Lifecycle: SIGTERM to a busy worker lets it finish the request it is
+ * serving (200 succeeded, from that very worker), then it exits and the
+ * pool replaces it. */
+static void test_sigterm_busy_worker(void)
+{
+#define ID "nr-runs-sigterm"
+    char body[512];
+    struct bg *b;
+    pid_t busy;
+    long pid = 0;
+    double waited;
+
+    assert_pool_idle();
+    b = bg_start(0, run_body(body, sizeof body, ID, SLEEP, 600, -1));
+    busy = wait_running_worker(2000);
+    CU_ASSERT_TRUE_FATAL(busy > 0);
+    CU_ASSERT_EQUAL(kill(busy, SIGTERM), 0);
+    bg_join(b);
+    expect_result_ex(&b->r, SLEPT(ID, 600), NULL, NULL, &pid);
+    CU_ASSERT_EQUAL(pid, (long)busy);
+    reply_free(&b->r);
+    waited = wait_pool_idle(RESPAWN_WAIT_MS, busy);
+    if (waited < 0)
+        fprintf(stderr, "\n  worker %d did not leave, or was not replaced, after SIGTERM\n",
+                (int)busy);
+    CU_ASSERT_TRUE(waited >= 0);
+#undef ID
+}
+
 /* The other way a dead worker's permit comes back: a run with another id,
  * queued behind it (cap 1), finds its owner dead while waiting. */
 static void test_kill_worker_permit(void)
@@ -1336,6 +1365,8 @@ static CU_TestInfo tests[] = {
     {"d: timeout from max_wall_time_ms", test_timeout_budget},
     {"c: timeout from JARVIS_DEFAULT_TIMEOUT_SECS", test_timeout_env},
     {"h: a handler ignoring its deadline is abandoned", test_abandoned_handler},
+    {"SIGTERM to a busy worker: it finishes its request, then is replaced",
+     test_sigterm_busy_worker},
     {"g: kill -9 of a busy worker: 502, respawn, slot reclaimed", test_kill_worker},
     {"g: kill -9: the permit is reclaimed for another id", test_kill_worker_permit},
     {"run-local stop leaves no process behind, no sanitizer report", test_stop},
