@@ -430,28 +430,38 @@ static int stop_reason(const jarvis_ctx *ctx)
     return JARVIS_OK;
 }
 
+/* Longest wait a handler may ask for (about 31 years): keeps sums in range. */
+#define DSP_MAX_WAIT_MS 1000000000000LL
+
 int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_ms,
                        short *revents)
 {
-    int64_t until = timeout_ms < 0 ? 0 : ts_now_ms() + timeout_ms;
+    /* The caller's own timeout runs on the monotonic clock (a wall-clock
+     * step must not stretch a sleep); the run's deadline is wall-clock. */
+    int64_t until = -1;
 
+    if (timeout_ms >= 0)
+        until = ts_mono_us() / 1000 + (timeout_ms > DSP_MAX_WAIT_MS ? DSP_MAX_WAIT_MS : timeout_ms);
     if (revents != NULL)
         *revents = 0;
     for (;;) {
         struct pollfd p[2] = {{.fd = rn_wake_fd(), .events = POLLIN},
                               {.fd = fd, .events = events}};
-        int64_t now = ts_now_ms(), wait = -1;
+        int64_t mono = ts_mono_us() / 1000, wait = -1;
         int stop = stop_reason(ctx), n;
 
         if (stop != JARVIS_OK)
             return stop;
-        if (until != 0) {
-            if (now >= until)
+        if (until >= 0) {
+            if (mono >= until)
                 return JARVIS_WAIT_ELAPSED;
-            wait = until - now;
+            wait = until - mono;
         }
-        if (ctx->deadline_ms != 0 && (wait < 0 || ctx->deadline_ms - now < wait))
-            wait = ctx->deadline_ms - now;
+        if (ctx->deadline_ms != 0) {
+            int64_t left = ctx->deadline_ms - ts_now_ms();
+            if (wait < 0 || left < wait)
+                wait = left < 0 ? 0 : left;
+        }
         n = poll(p, fd >= 0 ? 2 : 1, wait > INT32_MAX ? INT32_MAX : (int)wait);
         if (n < 0 && errno != EINTR)
             return jarvis_ctx_fail(ctx, "poll: %s", strerror(errno));

@@ -5,6 +5,10 @@
 
 static const jarvis_node *const core_nodes[] = {
     &core_node_echo,
+    &core_node_sleep,
+    &core_node_uuid4,
+    &core_node_time_now,
+    &core_node_hash_sha256,
     NULL,
 };
 

@@ -1,0 +1,334 @@
+/*
+ * hash_sha256.c - jarvis.core.hash.sha256: the SHA-256 of `content_base64`
+ * (decoded) or else of `text` encoded with `encoding`, as lowercase hex.
+ *
+ * As the reference: base64 is decoded as base64.b64decode(s, validate=True)
+ * does on CPython 3.12.4 and later (the alphabet only, groups of four, at
+ * most two '=' and only at the end); an encoding name is looked up as
+ * codecs.lookup() does (case-insensitive, punctuation runs as '_', its alias
+ * table), for the three codecs this node knows: UTF-8, ASCII and Latin-1.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "jarvis/node.h"
+#include "nodes.h"
+
+enum text_codec { CODEC_UNKNOWN = 0, CODEC_UTF8, CODEC_ASCII, CODEC_LATIN1 };
+
+/* Python's names for the three codecs: alias keys of encodings.aliases, and
+ * the codec modules' own names (found by import, so never with a '.'). */
+static const struct {
+    const char *name;
+    enum text_codec codec;
+    int is_module;
+} codec_names[] = {
+    {"utf_8", CODEC_UTF8, 1},
+    {"u8", CODEC_UTF8, 0},
+    {"utf", CODEC_UTF8, 0},
+    {"utf8", CODEC_UTF8, 0},
+    {"utf8_ucs2", CODEC_UTF8, 0},
+    {"utf8_ucs4", CODEC_UTF8, 0},
+    {"cp65001", CODEC_UTF8, 0},
+    {"ascii", CODEC_ASCII, 1},
+    {"646", CODEC_ASCII, 0},
+    {"ansi_x3.4_1968", CODEC_ASCII, 0},
+    {"ansi_x3.4_1986", CODEC_ASCII, 0},
+    {"ansi_x3_4_1968", CODEC_ASCII, 0},
+    {"cp367", CODEC_ASCII, 0},
+    {"csascii", CODEC_ASCII, 0},
+    {"ibm367", CODEC_ASCII, 0},
+    {"iso646_us", CODEC_ASCII, 0},
+    {"iso_646.irv_1991", CODEC_ASCII, 0},
+    {"iso_ir_6", CODEC_ASCII, 0},
+    {"us", CODEC_ASCII, 0},
+    {"us_ascii", CODEC_ASCII, 0},
+    {"latin_1", CODEC_LATIN1, 1},
+    {"iso8859_1", CODEC_LATIN1, 1},
+    {"8859", CODEC_LATIN1, 0},
+    {"cp819", CODEC_LATIN1, 0},
+    {"csisolatin1", CODEC_LATIN1, 0},
+    {"ibm819", CODEC_LATIN1, 0},
+    {"iso8859", CODEC_LATIN1, 0},
+    {"iso_8859_1", CODEC_LATIN1, 0},
+    {"iso_8859_1_1987", CODEC_LATIN1, 0},
+    {"iso_ir_100", CODEC_LATIN1, 0},
+    {"l1", CODEC_LATIN1, 0},
+    {"latin", CODEC_LATIN1, 0},
+    {"latin1", CODEC_LATIN1, 0},
+};
+
+#define CODEC_NAME_MAX 64
+
+/* name as encodings.normalize_encoding() leaves it, lowercased: runs of
+ * characters other than ASCII letters, digits and '.' become one '_', none
+ * at either end. -1 when it is too long or not ASCII (Python would also
+ * know no codec by a name we cannot normalize the same way). */
+static int normalize_codec_name(const char *name, char out[CODEC_NAME_MAX])
+{
+    size_t o = 0;
+    int punct = 0;
+
+    for (; *name != '\0'; name++) {
+        unsigned char c = (unsigned char)*name;
+        if (c >= 0x80)
+            return -1;
+        if (!isalnum(c) && c != '.') {
+            punct = 1;
+            continue;
+        }
+        if (o + 2 >= CODEC_NAME_MAX)
+            return -1;
+        if (punct && o > 0)
+            out[o++] = '_';
+        out[o++] = (char)tolower(c);
+        punct = 0;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static enum text_codec codec_lookup(const char *name)
+{
+    char norm[CODEC_NAME_MAX], undotted[CODEC_NAME_MAX];
+    size_t i;
+
+    if (normalize_codec_name(name, norm) != 0)
+        return CODEC_UNKNOWN;
+    memcpy(undotted, norm, sizeof norm);
+    for (i = 0; undotted[i] != '\0'; i++)
+        if (undotted[i] == '.')
+            undotted[i] = '_';
+    for (i = 0; i < sizeof codec_names / sizeof codec_names[0]; i++) {
+        if (strcmp(norm, codec_names[i].name) == 0)
+            return codec_names[i].codec;
+        if (!codec_names[i].is_module && strcmp(undotted, codec_names[i].name) == 0)
+            return codec_names[i].codec;
+    }
+    return CODEC_UNKNOWN;
+}
+
+/* One code point of UTF-8 at s (n bytes left): its length, or 0 when the
+ * bytes are not well-formed UTF-8 (overlong, surrogate, above U+10FFFF). */
+static size_t utf8_next(const unsigned char *s, size_t n, unsigned long *cp)
+{
+    size_t len, i;
+
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        *cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        *cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        *cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        *cp = (*cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (*cp < 0x800 || (*cp >= 0xd800 && *cp <= 0xdfff))) ||
+        (len == 4 && (*cp < 0x10000 || *cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+/*
+ * text (UTF-8, len bytes) as str.encode(codec) would give it, into out (room
+ * for len bytes; UTF-8 and ASCII come out unchanged). Returns the encoded
+ * length, or -1 after jarvis_ctx_fail with the offending code point.
+ */
+static long encode_text(jarvis_ctx *ctx, enum text_codec codec, const char *text, size_t len,
+                        unsigned char *out)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0, o = 0, pos = 0, step;
+    unsigned long cp;
+
+    for (; i < len; i += step, pos++) {
+        step = utf8_next(s + i, len - i, &cp);
+        if (step == 0)
+            return jarvis_ctx_fail(ctx, "text is not valid UTF-8 at byte %zu", i);
+        if (codec == CODEC_ASCII && cp > 0x7f)
+            return jarvis_ctx_fail(ctx, "text: 'ascii' cannot encode U+%04lX at position %zu", cp,
+                                   pos);
+        if (codec == CODEC_LATIN1 && cp > 0xff)
+            return jarvis_ctx_fail(ctx, "text: 'latin-1' cannot encode U+%04lX at position %zu", cp,
+                                   pos);
+        if (codec == CODEC_LATIN1)
+            out[o++] = (unsigned char)cp;
+        else {
+            memcpy(out + o, s + i, step);
+            o += step;
+        }
+    }
+    return (long)o;
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/*
+ * Decodes s (len bytes) into out (room for len / 4 * 3 bytes). Returns the
+ * decoded length, or -1 with *why set. Bits left over in the last group
+ * are dropped, not checked, as CPython does.
+ */
+static long b64_decode_strict(const char *s, size_t len, unsigned char *out, const char **why)
+{
+    size_t pad = 0, i, o = 0;
+    unsigned long acc = 0;
+
+    if (len % 4 != 0) {
+        *why = "length is not a multiple of 4";
+        return -1;
+    }
+    while (pad < len && s[len - 1 - pad] == '=')
+        pad++;
+    if (pad > 2) {
+        *why = "more than two '=' of padding";
+        return -1;
+    }
+    for (i = 0; i < len - pad; i++) {
+        int v = b64_value((unsigned char)s[i]);
+        if (v < 0) {
+            *why = s[i] == '=' ? "'=' before the end" : "a character outside the base64 alphabet";
+            return -1;
+        }
+        acc = (acc << 6) | (unsigned long)v;
+        if (i % 4 == 3) {
+            out[o++] = (unsigned char)(acc >> 16);
+            out[o++] = (unsigned char)(acc >> 8);
+            out[o++] = (unsigned char)acc;
+            acc = 0;
+        }
+    }
+    if (pad == 2)
+        out[o++] = (unsigned char)(acc >> 4);
+    else if (pad == 1) {
+        out[o++] = (unsigned char)(acc >> 10);
+        out[o++] = (unsigned char)(acc >> 2);
+    }
+    return (long)o;
+}
+
+static int emit_digest(jarvis_ctx *ctx, const unsigned char *data, size_t len,
+                       json_object **outputs)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0, i;
+    char text[2 * EVP_MAX_MD_SIZE + 1];
+
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+        return jarvis_ctx_fail(ctx, "sha256: EVP_Digest failed");
+    for (i = 0; i < mdlen; i++) {
+        text[2 * i] = hex[md[i] >> 4];
+        text[2 * i + 1] = hex[md[i] & 0x0f];
+    }
+    text[2 * mdlen] = '\0';
+    *outputs = json_object_new_object();
+    if (*outputs == NULL)
+        return jarvis_ctx_fail(ctx, "out of memory");
+    json_object_object_add(*outputs, "sha256", json_object_new_string(text));
+    return JARVIS_OK;
+}
+
+/* The member `key`, or NULL when it is absent or JSON null. Borrowed. */
+static json_object *member(json_object *inputs, const char *key)
+{
+    json_object *v = NULL;
+
+    json_object_object_get_ex(inputs, key, &v);
+    return v;
+}
+
+/* The bytes to hash from content_base64 or text, into a new buffer. */
+static int input_bytes(jarvis_ctx *ctx, json_object *b64, json_object *text, const char *encoding,
+                       unsigned char **data, long *len)
+{
+    json_object *src = b64 != NULL ? b64 : text;
+    const char *s = json_object_get_string(src), *why = "";
+    size_t n = (size_t)json_object_get_string_len(src);
+    enum text_codec codec = CODEC_UTF8;
+
+    if (!json_object_is_type(src, json_type_string))
+        return jarvis_ctx_fail(ctx, "%s must be a string", b64 != NULL ? "content_base64" : "text");
+    if (b64 == NULL && (codec = codec_lookup(encoding)) == CODEC_UNKNOWN)
+        return jarvis_ctx_fail(ctx, "encoding: unknown or unsupported encoding '%.64s'", encoding);
+    *data = malloc(n > 0 ? n : 1);
+    if (*data == NULL)
+        return jarvis_ctx_fail(ctx, "out of memory");
+    if (b64 != NULL) {
+        *len = b64_decode_strict(s, n, *data, &why);
+        if (*len < 0)
+            return jarvis_ctx_fail(ctx, "content_base64 is not valid base64: %s", why);
+        return JARVIS_OK;
+    }
+    *len = encode_text(ctx, codec, s, n, *data);
+    return *len < 0 ? JARVIS_ERR_HANDLER : JARVIS_OK;
+}
+
+static int hash_sha256_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    json_object *b64 = member(inputs, "content_base64"), *text = member(inputs, "text");
+    json_object *enc = member(inputs, "encoding");
+    const char *encoding = "utf-8";
+    unsigned char *data = NULL;
+    long len = 0;
+    int rc;
+
+    if (b64 == NULL && text == NULL)
+        return jarvis_ctx_fail(ctx, "provide either content_base64 or text");
+    /* As the reference, checked even when content_base64 leaves it unused. */
+    if (enc != NULL && !json_object_is_type(enc, json_type_string))
+        return jarvis_ctx_fail(ctx, "encoding must be a string");
+    if (enc != NULL && json_object_get_string_len(enc) > 0)
+        encoding = json_object_get_string(enc);
+    rc = input_bytes(ctx, b64, text, encoding, &data, &len);
+    if (rc == JARVIS_OK)
+        rc = emit_digest(ctx, data, (size_t)len, outputs);
+    free(data);
+    return rc;
+}
+
+const jarvis_node core_node_hash_sha256 = {
+    .node_type_id = "jarvis.core.hash.sha256",
+    .version = "0.3.8",
+    .description = "Computes the SHA-256 of `content_base64` (preferred) or of `text` encoded "
+                   "with `encoding` (default utf-8), as lowercase hex.",
+    .input_schema = "{\"type\":\"object\",\"properties\":{"
+                    "\"content_base64\":{\"type\":[\"string\",\"null\"]},"
+                    "\"text\":{\"type\":[\"string\",\"null\"]},"
+                    "\"encoding\":{\"type\":[\"string\",\"null\"]}},"
+                    "\"additionalProperties\":false}",
+    .output_schema = "{\"type\":\"object\",\"properties\":{"
+                     "\"sha256\":{\"type\":\"string\",\"minLength\":64,\"maxLength\":64}},"
+                     "\"required\":[\"sha256\"],\"additionalProperties\":false}",
+    .side_effect = JARVIS_SIDE_EFFECT_READ,
+    .handler = hash_sha256_handler,
+};
