@@ -89,7 +89,10 @@ static int parse_header(const char *token, size_t hlen, jwt_alg_t *alg, char *ki
     if (!json_object_is_type(h, json_type_object) || !json_object_object_get_ex(h, "alg", &v) ||
         !json_object_is_type(v, json_type_string))
         goto out;
+    /* jwt_str_alg ignores case; RFC 7515 "alg" does not ("rs256" is not RS256). */
     *alg = jwt_str_alg(json_object_get_string(v));
+    if (*alg == JWT_ALG_INVAL || strcmp(json_object_get_string(v), jwt_alg_str(*alg)) != 0)
+        goto out;
     kid[0] = '\0';
     if (json_object_object_get_ex(h, "kid", &v)) {
         if (!json_object_is_type(v, json_type_string) ||
@@ -218,7 +221,11 @@ int auth_verify_token(struct auth *a, const char *token, int64_t now_s,
         (dot2 = strchr(dot1 + 1, '.')) == NULL || strchr(dot2 + 1, '.') != NULL ||
         parse_header(token, (size_t)(dot1 - token), &alg, kid, sizeof kid) != 0)
         goto out;
-    if (!alg_allowed(&a->s, alg)) {
+    /* Only asymmetric algorithms verify against a JWKS: an HS or none token is
+     * refused here whatever the configuration says. */
+    if (!alg_allowed(&a->s, alg) || (alg != JWT_ALG_RS256 && alg != JWT_ALG_RS384 &&
+                                     alg != JWT_ALG_RS512 && alg != JWT_ALG_ES256 &&
+                                     alg != JWT_ALG_ES384 && alg != JWT_ALG_ES512)) {
         *detail = "alg not allowed";
         goto out;
     }

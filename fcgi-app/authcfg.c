@@ -40,6 +40,17 @@ static void copy_stripped(char *dst, size_t len, const char *s)
     dst[n] = '\0';
 }
 
+/* The variable, stripped, into dst; 1 if that leaves something. */
+static int env_stripped(const char *name, char *dst, size_t len)
+{
+    const char *v = env(name);
+
+    dst[0] = '\0';
+    if (v != NULL)
+        copy_stripped(dst, len, v);
+    return dst[0] != '\0';
+}
+
 static int any_auth_env(void)
 {
     char **e;
@@ -67,7 +78,10 @@ static int apply_profile(struct auth_settings *s, const char *raw, const char **
     char p[64];
     size_t i;
 
+    char shown[64];
+
     copy_stripped(p, sizeof p, raw);
+    memcpy(shown, p, sizeof shown);
     for (i = 0; p[i]; i++)
         p[i] = p[i] == '_' ? '-' : (char)tolower((unsigned char)p[i]);
     if (strcmp(p, "dev-insecure") == 0 || strcmp(p, "dev") == 0) {
@@ -83,7 +97,7 @@ static int apply_profile(struct auth_settings *s, const char *raw, const char **
         strcpy(s->profile, "enterprise");
         *mode = "required";
     } else {
-        snprintf(err, errlen, "Invalid ARP_AUTH_PROFILE: '%s'", raw);
+        snprintf(err, errlen, "Invalid ARP_AUTH_PROFILE: '%s'", shown);
         return -1;
     }
     return 0;
@@ -104,7 +118,7 @@ static int parse_mode(struct auth_settings *s, const char *raw, char *err, size_
     else if (strcmp(m, "disabled") == 0)
         s->mode = AUTH_DISABLED;
     else {
-        snprintf(err, errlen, "Invalid ARP_AUTH_MODE: '%s'", raw);
+        snprintf(err, errlen, "Invalid ARP_AUTH_MODE: '%s'", m);
         return -1;
     }
     return 0;
@@ -166,6 +180,9 @@ static int parse_exempt(struct auth_settings *s, const char *raw, char *err, siz
         }
         memcpy(s->exempt[s->n_exempt++], path, sizeof path);
     }
+    /* Nothing usable listed: the SDK's defaults, not "every path needs a token". */
+    if (s->n_exempt == 0 && strcmp(raw, "/v1/health,/v1/version") != 0)
+        return parse_exempt(s, "/v1/health,/v1/version", err, errlen);
     return 0;
 }
 
@@ -201,6 +218,7 @@ static int defaults(struct auth_settings *s, char *err, size_t errlen)
 int auth_settings_from_env(struct auth_settings *s, char *err, size_t errlen)
 {
     const char *profile_mode = NULL, *profile_issuer = NULL, *v;
+    char buf[64];
 
     if (defaults(s, err, errlen) != 0)
         return -1;
@@ -209,8 +227,9 @@ int auth_settings_from_env(struct auth_settings *s, char *err, size_t errlen)
         strcpy(s->issuer, AUTH_DEV_KEYCLOAK_ISSUER);
         return 0;
     }
-    if ((v = env("ARP_AUTH_PROFILE")) != NULL &&
-        apply_profile(s, v, &profile_mode, &profile_issuer, err, errlen) != 0)
+    /* A blank profile is no profile, as the SDK's strip() makes it. */
+    if (env_stripped("ARP_AUTH_PROFILE", buf, sizeof buf) &&
+        apply_profile(s, buf, &profile_mode, &profile_issuer, err, errlen) != 0)
         return -1;
     v = env("ARP_AUTH_MODE");
     if (parse_mode(s, v ? v : profile_mode ? profile_mode : "required", err, errlen) != 0)
@@ -225,8 +244,9 @@ int auth_settings_from_env(struct auth_settings *s, char *err, size_t errlen)
         copy_stripped(s->issuer, sizeof s->issuer, v);
     if (s->issuer[0] == '\0' && profile_issuer != NULL)
         strcpy(s->issuer, profile_issuer);
-    if ((v = env("ARP_AUTH_AUDIENCE")) != NULL || (v = env("ARP_AUTH_SERVICE_ID")) != NULL)
-        copy_stripped(s->audience, sizeof s->audience, v);
+    /* A blank audience must not hide the service id (and so the aud check). */
+    if (!env_stripped("ARP_AUTH_AUDIENCE", s->audience, sizeof s->audience))
+        env_stripped("ARP_AUTH_SERVICE_ID", s->audience, sizeof s->audience);
     if ((v = env("ARP_AUTH_JWKS_URI")) != NULL)
         copy_stripped(s->jwks_uri, sizeof s->jwks_uri, v);
     if ((v = env("ARP_AUTH_OIDC_DISCOVERY_URL")) != NULL)

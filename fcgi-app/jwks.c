@@ -327,6 +327,7 @@ static int resolve_jwks_uri(const struct auth_settings *s, char *uri, size_t len
     const char *found;
     char *body;
     size_t n;
+    int rc;
 
     if (s->jwks_uri[0] != '\0') {
         snprintf(uri, len, "%s", s->jwks_uri);
@@ -344,14 +345,15 @@ static int resolve_jwks_uri(const struct auth_settings *s, char *uri, size_t len
     if (jwks_fetch(discovery, &body, &n, err, errlen) != 0)
         return -1;
     doc = json_tokener_parse(body);
-    found = member_str(doc, "jwks_uri");
-    if (found == NULL || strlen(found) >= len)
-        snprintf(err, errlen, "%s has no usable jwks_uri", discovery);
-    else
+    found = member_str(doc, "jwks_uri"); /* borrowed from doc */
+    rc = found != NULL && strlen(found) < len ? 0 : -1;
+    if (rc == 0)
         snprintf(uri, len, "%s", found);
+    else
+        snprintf(err, errlen, "%s has no usable jwks_uri", discovery);
     json_object_put(doc);
     free(body);
-    return found != NULL && strlen(found) < len ? 0 : -1;
+    return rc;
 }
 
 int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t errlen)
