@@ -9,6 +9,7 @@ static const jarvis_node *const core_nodes[] = {
     &core_node_uuid4,
     &core_node_time_now,
     &core_node_hash_sha256,
+    &core_node_web_fetch,
     NULL,
 };
 
