@@ -25,345 +25,46 @@
  *
  * Every case asserts the exact status and the exact JSON body; timestamps
  * are checked for their form and then removed before the comparison.
+ *
+ * The pool and the helpers the tests share are the harness's (pool.c).
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "pool.h"
 
-#include "testutil.h"
-
-#define EXECUTE "/v1/atomic-node-runs:execute"
-#define JSON_CT "application/json"
+#define EXECUTE POOL_EXECUTE
+#define JSON_CT POOL_JSON_CT
 #define WORKERS 3
-#define LOG_WAIT_MS 5000
 /* The longest a run of this pool can take (default timeout 3 s, plus the
  * runner's 2 s grace for a handler that ignores it), with room to spare. */
 #define IDLE_WAIT_MS 8000
 #define RESPAWN_WAIT_MS 2000
 
-/* ---- the pool: scripts/run-local start/stop (as test_e2e.c) ---- */
-
-static char state_dir[256];
-static int port;
-static volatile sig_atomic_t pool_running;
-
-/* Runs argv[0] with argv, its stdout on our stderr; 0 if it exits 0. */
-static int run(char *const argv[])
-{
-    int status;
-    long fd, max_fd = sysconf(_SC_OPEN_MAX);
-    pid_t pid = fork();
-
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        dup2(STDERR_FILENO, STDOUT_FILENO);
-        /* The daemons started from here must not hold ctest's files. */
-        for (fd = 3; fd < (max_fd > 0 && max_fd < 65536 ? max_fd : 65536); fd++)
-            close((int)fd);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static void pool_stop(void)
-{
-    char script[] = JARVIS_SOURCE_DIR "/scripts/run-local";
-    char *argv[] = {script, "stop", "--state-dir", state_dir, NULL};
-
-    if (!pool_running)
-        return;
-    pool_running = 0;
-    if (run(argv) != 0)
-        fprintf(stderr, "e2e: run-local stop failed for %s\n", state_dir);
-}
-
-static void remove_state_dir(void)
-{
-    char rm[] = "/bin/rm";
-    char *argv[] = {rm, "-rf", state_dir, NULL};
-
-    if (state_dir[0] != '\0')
-        (void)run(argv);
-    state_dir[0] = '\0';
-}
-
-/* The processes of the running pool: nginx, multiwatch and their children. */
-#define MAX_PROCS 32
-static struct proc {
-    pid_t pid;
-    char exe[256];
-} procs[MAX_PROCS];
-static int n_procs;
-
-/* Parent and state of pid from /proc/<pid>/stat; -1 if there is no such process. */
-static pid_t proc_parent(pid_t pid, char *state)
-{
-    char path[64], buf[512], *p;
-    FILE *f;
-    int ppid = -1;
-
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    if ((f = fopen(path, "r")) == NULL)
-        return -1;
-    if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')')) != NULL &&
-        sscanf(p + 1, " %c %d", state, &ppid) != 2)
-        ppid = -1;
-    fclose(f);
-    return ppid;
-}
-
-static void proc_exe(pid_t pid, char *exe, size_t len)
-{
-    char path[64];
-    ssize_t n;
-
-    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
-    n = readlink(path, exe, len - 1);
-    exe[n > 0 ? n : 0] = '\0';
-}
-
-static void proc_add(pid_t pid)
-{
-    if (pid <= 0 || n_procs == MAX_PROCS)
-        return;
-    procs[n_procs].pid = pid;
-    proc_exe(pid, procs[n_procs].exe, sizeof procs[n_procs].exe);
-    n_procs++;
-}
-
-static pid_t read_pid_file(const char *name)
-{
-    char path[512], *text;
-    pid_t pid;
-
-    snprintf(path, sizeof path, "%s/%s", state_dir, name);
-    text = tu_read_file(path, NULL);
-    pid = text ? (pid_t)atoi(text) : -1;
-    free(text);
-    return pid;
-}
-
-/* Records nginx (nginx.pid), the pool (pool.pid) and their children. */
-static void record_pool(void)
-{
-    pid_t nginx = read_pid_file("nginx.pid"), pool = read_pid_file("pool.pid");
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-
-    n_procs = 0;
-    proc_add(nginx);
-    proc_add(pool);
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        pid_t pid = (pid_t)atoi(e->d_name), ppid;
-        char state = '?';
-        if (pid > 0 && (ppid = proc_parent(pid, &state)) > 0 && (ppid == nginx || ppid == pool))
-            proc_add(pid);
-    }
-    if (d != NULL)
-        closedir(d);
-}
-
-/* 1 once a recorded process has exited (a zombie has) or the pid is reused. */
-static int proc_gone(const struct proc *p)
-{
-    char state = '?', exe[256];
-
-    if (proc_parent(p->pid, &state) < 0 || state == 'Z' || state == 'X')
-        return 1;
-    proc_exe(p->pid, exe, sizeof exe);
-    return strcmp(exe, p->exe) != 0;
-}
-
-/* Kills, by pid, whatever recorded process outlived the stop. */
-static void kill_leftovers(void)
-{
-    int i;
-
-    for (i = 0; i < n_procs; i++) {
-        if (proc_gone(&procs[i]))
-            continue;
-        fprintf(stderr, "e2e: killing leftover pid %d (%s)\n", (int)procs[i].pid, procs[i].exe);
-        kill(procs[i].pid, SIGKILL);
-    }
-    n_procs = 0;
-}
-
-/* Stops the pool if the program dies or is interrupted (fork/exec/wait only). */
-static void on_fatal_signal(int sig)
-{
-    pool_stop();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void shutdown_pool(void)
-{
-    if (pool_running) {
-        record_pool();
-        pool_stop();
-    }
-    kill_leftovers();
-    remove_state_dir();
-}
-
-/* A port nobody listens on now: bind 127.0.0.1:0 and read what was chosen. */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t alen = sizeof a;
-    int s = socket(AF_INET, SOCK_STREAM, 0), p = -1;
-
-    if (s < 0)
-        return -1;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(s, (struct sockaddr *)&a, &alen) == 0)
-        p = ntohs(a.sin_port);
-    close(s);
-    return p;
-}
-
-/* Removes every ARP_AUTH_* variable from the environment. */
-static void unset_auth_env(void)
-{
-    char name[128];
-    int again = 1;
-
-    while (again) {
-        char **e;
-        again = 0;
-        for (e = environ; *e != NULL; e++) {
-            const char *eq = strchr(*e, '=');
-            if (strncmp(*e, "ARP_AUTH_", 9) == 0 && eq != NULL &&
-                (size_t)(eq - *e) < sizeof name) {
-                snprintf(name, sizeof name, "%.*s", (int)(eq - *e), *e);
-                unsetenv(name);
-                again = 1; /* environ changed under us: rescan */
-                break;
-            }
-        }
-    }
-}
+/* ---- the pool: WORKERS workers, cap 1, default timeout 3 s ---- */
 
 static int suite_init(void)
 {
-    char script[] = JARVIS_SOURCE_DIR "/scripts/run-local";
-    char binary[] = JARVIS_TEST_BINARY;
-    char port_arg[16], workers[] = "3";
-    char *argv[] = {script, "start", "--daemon", "--no-build", "--binary", binary,
-                    "--workers", workers, "--port", port_arg, "--state-dir", state_dir, NULL};
-    int attempt, sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGABRT, SIGSEGV, SIGBUS};
-    size_t i;
-
-    snprintf(state_dir, sizeof state_dir, "/tmp/jarvis-e2e-runs-XXXXXX");
-    if (mkdtemp(state_dir) == NULL) {
-        state_dir[0] = '\0';
-        return -1;
-    }
-    atexit(shutdown_pool);
-    for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], on_fatal_signal);
-    setenv("JARVIS_MAX_CONCURRENCY", "1", 1);
-    setenv("JARVIS_DEFAULT_TIMEOUT_SECS", "3", 1);
-    setenv("JARVIS_LOG_LEVEL", "info", 1);
+    static const char *const env[] = {"JARVIS_MAX_CONCURRENCY=1",
+                                      "JARVIS_DEFAULT_TIMEOUT_SECS=3", NULL};
     /* This program is about runs, not bearer tokens: with no ARP_AUTH_* at
-     * all, run-local serves with auth disabled (dev-insecure). */
-    unset_auth_env();
-    unsetenv("JARVIS_RUN_TABLE"); /* run-local puts it in the state folder */
-    setenv("no_proxy", "127.0.0.1", 1); /* run-local's own curl health check */
-    /* Another process may take the free port before nginx binds it: retry. */
-    for (attempt = 0; attempt < 3; attempt++) {
-        port = free_port();
-        if (port <= 0)
-            break;
-        snprintf(port_arg, sizeof port_arg, "%d", port);
-        pool_running = 1; /* stop even a half-started pool */
-        if (run(argv) == 0)
-            return 0;
-        shutdown_pool();
-        if (mkdtemp(strcpy(state_dir, "/tmp/jarvis-e2e-runs-XXXXXX")) == NULL)
-            break;
-    }
-    remove_state_dir();
-    return -1;
-}
+     * all, run-local serves with auth disabled (dev-insecure). JARVIS_RUN_TABLE:
+     * run-local puts it in the state folder. */
+    static const char *const unset[] = {"ARP_AUTH_*", "JARVIS_RUN_TABLE", NULL};
 
-/* Prints the end of a log so that a failure can be diagnosed. */
-static void dump_log(const char *name)
-{
-    char path[512];
-    size_t len = 0;
-    char *text;
-
-    snprintf(path, sizeof path, "%s/logs/%s", state_dir, name);
-    text = tu_read_file(path, &len);
-    if (text != NULL)
-        fprintf(stderr, "\n--- tail of %s ---\n%s\n", name, text + (len > 4000 ? len - 4000 : 0));
-    free(text);
-}
-
-/* ---- time ---- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    return pool_start(&(struct pool_options){
+        .name = "jarvis-e2e-runs", .workers = WORKERS, .env = env, .unset = unset,
+        .log_tail = 4000});
 }
 
 /* ---- the workers, seen from /proc ---- */
-
-/* The live (not zombie) children of the pool process: its workers. */
-static int worker_pids(pid_t *out, int max)
-{
-    pid_t pool = read_pid_file("pool.pid");
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        pid_t pid = (pid_t)atoi(e->d_name);
-        char state = '?';
-        if (pid > 0 && proc_parent(pid, &state) == pool && state != 'Z' && state != 'X' &&
-            n < max)
-            out[n++] = pid;
-    }
-    if (d != NULL)
-        closedir(d);
-    return n;
-}
 
 enum wstate { W_UNKNOWN = -1, W_IDLE = 0, W_RUNNING = 1, W_QUEUED = 2, W_OTHER = 3 };
 
@@ -440,11 +141,11 @@ static enum wstate worker_state(pid_t pid)
 /* Waits until exactly one worker is in state st; its pid, or -1. */
 static pid_t wait_worker_in(enum wstate st, int timeout_ms)
 {
-    double until = now_ms() + timeout_ms;
+    double until = pool_now_ms() + timeout_ms;
     pid_t w[16];
 
     do {
-        int i, n = worker_pids(w, 16), in = 0;
+        int i, n = pool_worker_pids(w, 16), in = 0;
         pid_t found = -1;
         for (i = 0; i < n; i++)
             if (worker_state(w[i]) == st) {
@@ -456,11 +157,11 @@ static pid_t wait_worker_in(enum wstate st, int timeout_ms)
         if (in == 1) {
             /* Sockets show the request from its accept: let the run start. */
             if (coarse_view)
-                sleep_ms(200);
+                pool_sleep_ms(200);
             return found;
         }
-        sleep_ms(5);
-    } while (now_ms() < until);
+        pool_sleep_ms(5);
+    } while (pool_now_ms() < until);
     return -1;
 }
 
@@ -474,17 +175,17 @@ static pid_t wait_running_worker(int timeout_ms)
  * Returns the ms waited, or -1 on timeout. */
 static double wait_pool_idle(int timeout_ms, pid_t not)
 {
-    double t0 = now_ms(), until = t0 + timeout_ms;
+    double t0 = pool_now_ms(), until = t0 + timeout_ms;
     pid_t w[16];
 
     do {
-        int i, n = worker_pids(w, 16), idle = 0;
+        int i, n = pool_worker_pids(w, 16), idle = 0;
         for (i = 0; i < n; i++)
             idle += w[i] != not && worker_state(w[i]) == W_IDLE;
         if (n == WORKERS && idle == WORKERS)
-            return now_ms() - t0;
-        sleep_ms(5);
-    } while (now_ms() < until);
+            return pool_now_ms() - t0;
+        pool_sleep_ms(5);
+    } while (pool_now_ms() < until);
     return -1;
 }
 
@@ -498,113 +199,15 @@ static void assert_pool_idle(void)
     CU_ASSERT_TRUE(waited >= 0);
 }
 
-/* ---- one HTTP exchange (thread-safe: no assertions in http_do) ---- */
-
-struct reply {
-    long status;
-    char *body;
-    size_t len;
-    char ctype[128];
-    json_object *json; /* the body parsed, or NULL */
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    struct reply *r = arg;
-    char *p = realloc(r->body, r->len + size * n + 1);
-
-    if (p == NULL)
-        return 0;
-    memcpy(p + r->len, data, size * n);
-    r->body = p;
-    r->len += size * n;
-    r->body[r->len] = '\0';
-    return size * n;
-}
-
-static size_t on_header(char *line, size_t size, size_t n, void *arg)
-{
-    struct reply *r = arg;
-    static const char name[] = "Content-Type:";
-    size_t k = sizeof name - 1, end;
-
-    n *= size;
-    end = n;
-    if (n > k && strncasecmp(line, name, k) == 0) {
-        for (; k < n && line[k] == ' '; k++)
-            ;
-        while (end > k && (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' '))
-            end--;
-        snprintf(r->ctype, sizeof r->ctype, "%.*s", (int)(end - k), line + k);
-    }
-    return n;
-}
-
-/* POSTs body (NULL: an empty one) to path; fills r (reply_free it). */
-static CURLcode http_do(const char *method, const char *path, const char *body,
-                        struct reply *r)
-{
-    struct curl_slist *hdrs = NULL;
-    char url[1024];
-    CURL *h = curl_easy_init();
-    CURLcode rc;
-
-    memset(r, 0, sizeof *r);
-    if (h == NULL)
-        return CURLE_FAILED_INIT;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROXY, "");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
-        hdrs = curl_slist_append(hdrs, "Content-Type: " JSON_CT);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    }
-    rc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    if (r->len > 0)
-        r->json = json_tokener_parse(r->body);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
-    return rc;
-}
-
-static void reply_free(struct reply *r)
-{
-    json_object_put(r->json);
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
-static void http(const char *method, const char *path, const char *body, struct reply *r)
-{
-    CURLcode rc = http_do(method, path, body, r);
-
-    if (rc != CURLE_OK)
-        fprintf(stderr, "\n  %s %s: %s\n", method, path, curl_easy_strerror(rc));
-    CU_ASSERT_EQUAL(rc, CURLE_OK);
-}
-
-static void execute(const char *body, struct reply *r)
-{
-    http("POST", EXECUTE, body, r);
-}
+/* ---- HTTP: a cancel ---- */
 
 /* POSTs a cancel of id (plain ASCII, no escaping needed). */
-static void cancel(const char *id, struct reply *r)
+static void cancel(const char *id, struct pool_reply *r)
 {
     char path[512];
 
     snprintf(path, sizeof path, "/v1/atomic-node-runs/%s:cancel", id);
-    http("POST", path, NULL, r);
+    pool_post(path, JSON_CT, "", r);
 }
 
 /* ---- an execute in a background thread ---- */
@@ -613,7 +216,7 @@ struct bg {
     pthread_t tid;
     int running; /* started and not joined yet */
     char body[1024];
-    struct reply r;
+    struct pool_reply r;
     CURLcode rc;
     double sent_ms, done_ms; /* monotonic, around the exchange */
 };
@@ -622,9 +225,11 @@ static void *bg_main(void *arg)
 {
     struct bg *b = arg;
 
-    b->sent_ms = now_ms();
-    b->rc = http_do("POST", EXECUTE, b->body, &b->r);
-    b->done_ms = now_ms();
+    b->sent_ms = pool_now_ms();
+    b->rc = pool_http_do(&(struct pool_req){.method = "POST", .path = EXECUTE, .ctype = JSON_CT,
+                                            .body = b->body},
+                         &b->r);
+    b->done_ms = pool_now_ms();
     return NULL;
 }
 
@@ -663,7 +268,7 @@ static void bg_join_all(void)
 
     for (i = 0; i < sizeof bgs / sizeof bgs[0]; i++) {
         bg_join(&bgs[i]);
-        reply_free(&bgs[i].r);
+        pool_reply_free(&bgs[i].r);
     }
 }
 
@@ -689,109 +294,7 @@ static const char *run_body(char *buf, size_t len, const char *id, const char *t
 #define SLEEP "jarvis.test.sleep"
 #define SPIN "jarvis.test.spin"
 
-/* ---- assertions on a reply ---- */
-
-static json_object *json_reply(const struct reply *r, long status)
-{
-    CU_ASSERT_EQUAL(r->status, status);
-    CU_ASSERT_STRING_EQUAL(r->ctype, JSON_CT);
-    CU_ASSERT_PTR_NOT_NULL(r->json);
-    if (r->status != status)
-        fprintf(stderr, "\n  status %ld, wanted %ld, body: %s\n", r->status, status,
-                r->body ? r->body : "");
-    return r->json;
-}
-
-static void expect(const struct reply *r, long status, const char *want)
-{
-    TU_ASSERT_JSON(json_reply(r, status), want);
-}
-
-static void expect_no_body(const struct reply *r, long status)
-{
-    CU_ASSERT_EQUAL(r->status, status);
-    CU_ASSERT_EQUAL(r->len, 0);
-    if (r->status != status)
-        fprintf(stderr, "\n  status %ld, wanted %ld, body: %s\n", r->status, status,
-                r->body ? r->body : "");
-}
-
-static int is_timestamp(const char *s)
-{
-    static const char *const re =
-        "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$";
-    regex_t rx;
-    int ok;
-
-    if (s == NULL || regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0)
-        return 0;
-    ok = regexec(&rx, s, 0, NULL, 0) == 0;
-    regfree(&rx);
-    return ok;
-}
-
-/* Asserts obj[key] is a YYYY-MM-DDTHH:MM:SS.mmmZ string, copies and deletes it. */
-static void take_ts(json_object *obj, const char *key, char out[32])
-{
-    json_object *v = NULL;
-    const char *s;
-
-    out[0] = '\0';
-    if (!json_object_object_get_ex(obj, key, &v)) {
-        fprintf(stderr, "\n  no %s in the answer\n", key);
-        CU_FAIL("timestamp missing");
-        return;
-    }
-    s = json_object_get_string(v);
-    if (!json_object_is_type(v, json_type_string) || !is_timestamp(s))
-        fprintf(stderr, "\n  %s is not a timestamp: %s\n", key, s ? s : "null");
-    CU_ASSERT_TRUE(json_object_is_type(v, json_type_string) && is_timestamp(s));
-    snprintf(out, 32, "%s", s ? s : "");
-    json_object_object_del(obj, key);
-}
-
-/* Takes outputs.pid (asserted a positive integer) out of a result; 0 if absent. */
-static long take_output_pid(json_object *result)
-{
-    json_object *outputs = NULL, *pid = NULL;
-    long v = 0;
-
-    if (json_object_object_get_ex(result, "outputs", &outputs) &&
-        json_object_object_get_ex(outputs, "pid", &pid)) {
-        CU_ASSERT_TRUE(json_object_is_type(pid, json_type_int) && json_object_get_int64(pid) > 0);
-        v = (long)json_object_get_int64(pid);
-        json_object_object_del(outputs, "pid");
-    }
-    CU_ASSERT_TRUE(v > 0);
-    return v;
-}
-
-/* An AtomicExecuteResult: 200, timestamps well formed and ordered, rest exact.
- * started/ended (may be NULL) receive the timestamps; *pid outputs.pid. */
-static void expect_result_ex(const struct reply *r, const char *want, char *started,
-                             char *ended, long *pid)
-{
-    json_object *j = json_reply(r, 200);
-    char s[32] = "", e[32] = "";
-
-    if (j != NULL) {
-        take_ts(j, "started_at", s);
-        take_ts(j, "ended_at", e);
-        CU_ASSERT_TRUE(strcmp(s, e) <= 0);
-        if (pid != NULL)
-            *pid = take_output_pid(j);
-        TU_ASSERT_JSON(j, want);
-    }
-    if (started != NULL)
-        memcpy(started, s, sizeof s);
-    if (ended != NULL)
-        memcpy(ended, e, sizeof e);
-}
-
-static void expect_result(const struct reply *r, const char *want)
-{
-    expect_result_ex(r, want, NULL, NULL, NULL);
-}
+/* ---- expected answers and timings ---- */
 
 #define CANCELED(id)                                                                        \
     "{\"node_run_id\":\"" id "\",\"state\":\"canceled\",\"error\":{\"code\":\"canceled\","  \
@@ -818,56 +321,6 @@ static void expect_result(const struct reply *r, const char *want)
 
 /* ---- the logs ---- */
 
-/* 1 if `tok` is a whole logfmt field of line (a "key=" token matches any value). */
-static int has_token(const char *line, const char *tok)
-{
-    size_t k = strlen(tok);
-    const char *p;
-
-    for (p = line; (p = strstr(p, tok)) != NULL; p++)
-        if (p > line && p[-1] == ' ' && (tok[k - 1] == '=' || p[k] == ' ' || p[k] == '\0'))
-            return 1;
-    return 0;
-}
-
-/* Polls logs/app.log (bounded) for the last line holding every token; copies
- * it to out and returns 1, or returns 0. */
-static int find_log_line(const char *const *tokens, char *out, size_t outlen)
-{
-    char path[512];
-    int waited;
-
-    snprintf(path, sizeof path, "%s/logs/app.log", state_dir);
-    for (waited = 0; waited <= LOG_WAIT_MS; waited += 20) {
-        char *text = tu_read_file(path, NULL), *line, *nl;
-        int found = 0;
-
-        for (line = text; line != NULL && *line; line = nl ? nl + 1 : NULL) {
-            const char *const *t;
-            nl = strchr(line, '\n');
-            if (nl != NULL)
-                *nl = '\0';
-            for (t = tokens; *t != NULL && has_token(line, *t); t++)
-                ;
-            if (*t == NULL) {
-                snprintf(out, outlen, "%s", line);
-                found = 1;
-            }
-            if (nl == NULL)
-                break;
-        }
-        free(text);
-        if (found)
-            return 1;
-        sleep_ms(20);
-    }
-    fprintf(stderr, "\n  no app.log line with:");
-    for (; *tokens != NULL; tokens++)
-        fprintf(stderr, " %s", *tokens);
-    fprintf(stderr, "\n");
-    return 0;
-}
-
 /* The pid=N field of a log line, or -1. */
 static long log_pid(const char *line)
 {
@@ -886,7 +339,7 @@ static void test_cancel_cross_worker(void)
     const char *cancel_tokens[] = {"path=/v1/atomic-node-runs/" ID ":cancel", "status=204",
                                    "node_run_id=" ID, NULL};
     char body[512], exec_line[1024] = "", cancel_line[1024] = "", reason[128];
-    struct reply r;
+    struct pool_reply r;
     struct bg *b;
     double t_cancel;
     pid_t busy;
@@ -898,23 +351,23 @@ static void test_cancel_cross_worker(void)
     busy = wait_running_worker(2000);
     if (busy < 0) {
         fprintf(stderr, "\n  no worker seen running the sleep; waiting 300 ms instead\n");
-        sleep_ms(300);
+        pool_sleep_ms(300);
     }
     CU_ASSERT_TRUE(busy > 0);
-    t_cancel = now_ms();
+    t_cancel = pool_now_ms();
     cancel(ID, &r);
-    expect_no_body(&r, 204);
-    reply_free(&r);
+    pool_expect_no_body(&r, 204);
+    pool_reply_free(&r);
     bg_join(b);
     ASSERT_MS("cancel -> execute answer", b->done_ms - t_cancel, 0, 1000);
     ASSERT_MS("execute", b->done_ms - b->sent_ms, 0, 2000);
-    expect_result(&b->r, CANCELED(ID));
-    reply_free(&b->r);
+    pool_expect_result(&b->r, CANCELED(ID));
+    pool_reply_free(&b->r);
 
     /* The cross-worker path: the cancel was answered by another worker,
      * which signalled the execute's worker. */
-    CU_ASSERT_TRUE(find_log_line(exec_tokens, exec_line, sizeof exec_line));
-    CU_ASSERT_TRUE(find_log_line(cancel_tokens, cancel_line, sizeof cancel_line));
+    CU_ASSERT_TRUE(pool_find_log_line(exec_tokens, exec_line, sizeof exec_line));
+    CU_ASSERT_TRUE(pool_find_log_line(cancel_tokens, cancel_line, sizeof cancel_line));
     exec_pid = log_pid(exec_line);
     cancel_pid = log_pid(cancel_line);
     CU_ASSERT_TRUE(exec_pid > 0);
@@ -923,9 +376,9 @@ static void test_cancel_cross_worker(void)
     if (busy > 0)
         CU_ASSERT_EQUAL(exec_pid, (long)busy);
     snprintf(reason, sizeof reason, "reason=\"cancel sent to worker %ld\"", exec_pid);
-    if (!has_token(cancel_line, reason))
+    if (!pool_has_token(cancel_line, reason))
         fprintf(stderr, "\n  cancel line lacks %s:\n  %s\n", reason, cancel_line);
-    CU_ASSERT_TRUE(has_token(cancel_line, reason));
+    CU_ASSERT_TRUE(pool_has_token(cancel_line, reason));
 #undef ID
 }
 
@@ -937,19 +390,19 @@ static void test_cancel_before_execute(void)
     const char *tokens[] = {"path=" EXECUTE, "status=200", "node_run_id=" ID, "state=canceled",
                             "error=canceled", "reason=\"canceled before it started\"", NULL};
     char body[512], line[1024];
-    struct reply r;
+    struct pool_reply r;
     double t0;
 
     assert_pool_idle();
     cancel(ID, &r);
-    expect_no_body(&r, 204);
-    reply_free(&r);
-    t0 = now_ms();
-    execute(run_body(body, sizeof body, ID, SLEEP, 2000, -1), &r);
-    ASSERT_MS("execute after cancel", now_ms() - t0, 0, 500);
-    expect_result(&r, CANCELED(ID));
-    reply_free(&r);
-    CU_ASSERT_TRUE(find_log_line(tokens, line, sizeof line));
+    pool_expect_no_body(&r, 204);
+    pool_reply_free(&r);
+    t0 = pool_now_ms();
+    pool_execute(run_body(body, sizeof body, ID, SLEEP, 2000, -1), &r);
+    ASSERT_MS("execute after cancel", pool_now_ms() - t0, 0, 500);
+    pool_expect_result(&r, CANCELED(ID));
+    pool_reply_free(&r);
+    CU_ASSERT_TRUE(pool_find_log_line(tokens, line, sizeof line));
 #undef ID
 }
 
@@ -961,16 +414,16 @@ static void test_timeout_env(void)
     const char *tokens[] = {"path=" EXECUTE, "status=200", "node_run_id=" ID, "state=failed",
                             "error=timeout", NULL};
     char body[512], line[1024];
-    struct reply r;
+    struct pool_reply r;
     double t0;
 
     assert_pool_idle();
-    t0 = now_ms();
-    execute(run_body(body, sizeof body, ID, SLEEP, 10000, -1), &r);
-    ASSERT_MS("sleep 10000 under JARVIS_DEFAULT_TIMEOUT_SECS=3", now_ms() - t0, 2900, 4500);
-    expect_result(&r, TIMED_OUT(ID));
-    reply_free(&r);
-    CU_ASSERT_TRUE(find_log_line(tokens, line, sizeof line));
+    t0 = pool_now_ms();
+    pool_execute(run_body(body, sizeof body, ID, SLEEP, 10000, -1), &r);
+    ASSERT_MS("sleep 10000 under JARVIS_DEFAULT_TIMEOUT_SECS=3", pool_now_ms() - t0, 2900, 4500);
+    pool_expect_result(&r, TIMED_OUT(ID));
+    pool_reply_free(&r);
+    CU_ASSERT_TRUE(pool_find_log_line(tokens, line, sizeof line));
 #undef ID
 }
 
@@ -978,15 +431,15 @@ static void test_timeout_budget(void)
 {
 #define ID "nr-runs-budget-timeout"
     char body[512];
-    struct reply r;
+    struct pool_reply r;
     double t0;
 
     assert_pool_idle();
-    t0 = now_ms();
-    execute(run_body(body, sizeof body, ID, SLEEP, 10000, 300), &r);
-    ASSERT_MS("sleep 10000 with max_wall_time_ms 300", now_ms() - t0, 295, 1500);
-    expect_result(&r, TIMED_OUT(ID));
-    reply_free(&r);
+    t0 = pool_now_ms();
+    pool_execute(run_body(body, sizeof body, ID, SLEEP, 10000, 300), &r);
+    ASSERT_MS("sleep 10000 with max_wall_time_ms 300", pool_now_ms() - t0, 295, 1500);
+    pool_expect_result(&r, TIMED_OUT(ID));
+    pool_reply_free(&r);
 #undef ID
 }
 
@@ -1001,13 +454,13 @@ static void test_concurrency_cap(void)
     int i, f;
 
     assert_pool_idle();
-    t0 = now_ms();
+    t0 = pool_now_ms();
     b[0] = bg_start(0, run_body(body[0], sizeof body[0], "nr-runs-cap-1", SLEEP, 700, -1));
     b[1] = bg_start(1, run_body(body[1], sizeof body[1], "nr-runs-cap-2", SLEEP, 700, -1));
     bg_join(b[0]);
     bg_join(b[1]);
-    expect_result_ex(&b[0]->r, SLEPT("nr-runs-cap-1", 700), started[0], ended[0], &pid[0]);
-    expect_result_ex(&b[1]->r, SLEPT("nr-runs-cap-2", 700), started[1], ended[1], &pid[1]);
+    pool_expect_result_ex(&b[0]->r, SLEPT("nr-runs-cap-1", 700), started[0], ended[0], &pid[0]);
+    pool_expect_result_ex(&b[1]->r, SLEPT("nr-runs-cap-2", 700), started[1], ended[1], &pid[1]);
     f = b[0]->done_ms <= b[1]->done_ms ? 0 : 1;
     first = b[f];
     second = b[1 - f];
@@ -1023,7 +476,7 @@ static void test_concurrency_cap(void)
                 started[1 - f], ended[f]);
     CU_ASSERT_TRUE(strcmp(started[1 - f], ended[f]) < 0);
     for (i = 0; i < 2; i++)
-        reply_free(&b[i]->r);
+        pool_reply_free(&b[i]->r);
 }
 
 /* ---- e: runs queued for the permit can be canceled and time out ---- */
@@ -1040,7 +493,7 @@ static void test_queued_runs(void)
                                     "state=failed", "error=timeout",
                                     "reason=\"timed out while queued\"", NULL};
     char body[2][512], line[1024];
-    struct reply r;
+    struct pool_reply r;
     struct bg *holder, *queued;
     double t0;
 
@@ -1049,39 +502,39 @@ static void test_queued_runs(void)
     holder = bg_start(0, run_body(body[0], sizeof body[0], RUN, SLEEP, 1500, -1));
     if (wait_running_worker(2000) < 0) {
         fprintf(stderr, "\n  no worker seen running the sleep; waiting 300 ms instead\n");
-        sleep_ms(300);
+        pool_sleep_ms(300);
     }
     /* QC waits for it; canceled there, it answers at once. */
     queued = bg_start(1, run_body(body[1], sizeof body[1], QC, SLEEP, 100, -1));
     if (wait_worker_in(W_QUEUED, 2000) < 0) {
         fprintf(stderr, "\n  no worker seen queued; waiting 200 ms instead\n");
-        sleep_ms(200);
+        pool_sleep_ms(200);
     }
-    t0 = now_ms();
+    t0 = pool_now_ms();
     cancel(QC, &r);
-    expect_no_body(&r, 204);
-    reply_free(&r);
+    pool_expect_no_body(&r, 204);
+    pool_reply_free(&r);
     bg_join(queued);
     ASSERT_MS("cancel -> queued execute answer", queued->done_ms - t0, 0, 500);
-    expect_result(&queued->r, CANCELED(QC));
-    reply_free(&queued->r);
-    CU_ASSERT_TRUE(find_log_line(cancel_tokens, line, sizeof line));
+    pool_expect_result(&queued->r, CANCELED(QC));
+    pool_reply_free(&queued->r);
+    CU_ASSERT_TRUE(pool_find_log_line(cancel_tokens, line, sizeof line));
 
     /* QT's 300 ms budget runs out while it waits: queue time counts. */
-    t0 = now_ms();
-    execute(run_body(body[1], sizeof body[1], QT, SLEEP, 100, 300), &r);
-    ASSERT_MS("queued execute with max_wall_time_ms 300", now_ms() - t0, 295, 1000);
-    expect_result(&r, TIMED_OUT(QT));
-    reply_free(&r);
-    CU_ASSERT_TRUE(find_log_line(timeout_tokens, line, sizeof line));
+    t0 = pool_now_ms();
+    pool_execute(run_body(body[1], sizeof body[1], QT, SLEEP, 100, 300), &r);
+    ASSERT_MS("queued execute with max_wall_time_ms 300", pool_now_ms() - t0, 295, 1000);
+    pool_expect_result(&r, TIMED_OUT(QT));
+    pool_reply_free(&r);
+    CU_ASSERT_TRUE(pool_find_log_line(timeout_tokens, line, sizeof line));
 
     /* The holder was never disturbed: it still runs (the cancel finds it), and ends. */
     cancel(RUN, &r);
-    expect_no_body(&r, 204);
-    reply_free(&r);
+    pool_expect_no_body(&r, 204);
+    pool_reply_free(&r);
     bg_join(holder);
-    expect_result(&holder->r, CANCELED(RUN));
-    reply_free(&holder->r);
+    pool_expect_result(&holder->r, CANCELED(RUN));
+    pool_reply_free(&holder->r);
 #undef RUN
 #undef QC
 #undef QT
@@ -1093,7 +546,7 @@ static void test_duplicate_id(void)
 {
 #define ID "nr-runs-dup"
     char body[512];
-    struct reply r;
+    struct pool_reply r;
     struct bg *b;
     double t0;
 
@@ -1101,22 +554,23 @@ static void test_duplicate_id(void)
     b = bg_start(0, run_body(body, sizeof body, ID, SLEEP, 1500, -1));
     if (wait_running_worker(2000) < 0) {
         fprintf(stderr, "\n  no worker seen running the sleep; waiting 300 ms instead\n");
-        sleep_ms(300);
+        pool_sleep_ms(300);
     }
-    t0 = now_ms();
-    execute(body, &r);
-    ASSERT_MS("duplicate execute", now_ms() - t0, 0, 500);
-    expect(&r, 409, "{\"error\":{\"code\":\"node_run_in_progress\","
-                    "\"message\":\"A NodeRun with this node_run_id is already executing\"}}");
-    reply_free(&r);
+    t0 = pool_now_ms();
+    pool_execute(body, &r);
+    ASSERT_MS("duplicate execute", pool_now_ms() - t0, 0, 500);
+    pool_expect(&r, 409,
+                "{\"error\":{\"code\":\"node_run_in_progress\","
+                "\"message\":\"A NodeRun with this node_run_id is already executing\"}}");
+    pool_reply_free(&r);
     /* The first one is not disturbed; end it early. */
     cancel(ID, &r);
-    expect_no_body(&r, 204);
-    reply_free(&r);
+    pool_expect_no_body(&r, 204);
+    pool_reply_free(&r);
     bg_join(b);
     ASSERT_MS("first execute", b->done_ms - b->sent_ms, 0, 1400);
-    expect_result(&b->r, CANCELED(ID));
-    reply_free(&b->r);
+    pool_expect_result(&b->r, CANCELED(ID));
+    pool_reply_free(&b->r);
 #undef ID
 }
 
@@ -1131,24 +585,24 @@ static void test_abandoned_handler(void)
         NULL};
     const char *exit_tokens[] = {"ERROR", "pid=", NULL};
     char body[512], line[1024] = "", exit_line[1024] = "", pid_tok[32];
-    struct reply r;
+    struct pool_reply r;
     double t0, waited;
     long pid;
 
     assert_pool_idle();
-    t0 = now_ms();
-    execute(run_body(body, sizeof body, ID, SPIN, 6000, 200), &r);
+    t0 = pool_now_ms();
+    pool_execute(run_body(body, sizeof body, ID, SPIN, 6000, 200), &r);
     /* 200 ms budget + RN_GRACE_MS (2000) */
-    ASSERT_MS("spin 6000 with max_wall_time_ms 200", now_ms() - t0, 2000, 4000);
-    expect_result(&r, TIMED_OUT(ID));
-    reply_free(&r);
-    CU_ASSERT_TRUE(find_log_line(tokens, line, sizeof line));
+    ASSERT_MS("spin 6000 with max_wall_time_ms 200", pool_now_ms() - t0, 2000, 4000);
+    pool_expect_result(&r, TIMED_OUT(ID));
+    pool_reply_free(&r);
+    CU_ASSERT_TRUE(pool_find_log_line(tokens, line, sizeof line));
     pid = log_pid(line);
     CU_ASSERT_TRUE(pid > 0);
     /* The same worker says it exits. */
     snprintf(pid_tok, sizeof pid_tok, "pid=%ld", pid);
     exit_tokens[1] = pid_tok;
-    CU_ASSERT_TRUE(find_log_line(exit_tokens, exit_line, sizeof exit_line));
+    CU_ASSERT_TRUE(pool_find_log_line(exit_tokens, exit_line, sizeof exit_line));
     if (strstr(exit_line, "abandoning a handler that would not stop; worker exits") == NULL)
         fprintf(stderr, "\n  no exit message from worker %ld: %s\n", pid, exit_line);
     CU_ASSERT_PTR_NOT_NULL(strstr(exit_line, "abandoning a handler that would not stop; worker exits"));
@@ -1159,9 +613,9 @@ static void test_abandoned_handler(void)
         fprintf(stderr, "\n  no %d idle workers (without %ld) within %d ms\n", WORKERS, pid,
                 RESPAWN_WAIT_MS);
     CU_ASSERT_TRUE(waited >= 0);
-    http("GET", "/v1/health", NULL, &r);
+    pool_http(&(struct pool_req){.path = "/v1/health"}, &r);
     CU_ASSERT_EQUAL(r.status, 200);
-    reply_free(&r);
+    pool_reply_free(&r);
 #undef ID
 }
 
@@ -1184,19 +638,19 @@ static pid_t kill_running_worker(const char *id)
                         "/proc/<pid>/fd shows it); not killing anything\n", id);
         CU_FAIL("no running worker found");
         bg_join(b);
-        reply_free(&b->r);
+        pool_reply_free(&b->r);
         return -1;
     }
-    n = worker_pids(w, 16);
+    n = pool_worker_pids(w, 16);
     for (i = 0; i < n && w[i] != busy; i++)
         ;
     CU_ASSERT_TRUE(i < n); /* a child of the pool */
-    t_kill = now_ms();
+    t_kill = pool_now_ms();
     CU_ASSERT_EQUAL(kill(busy, SIGKILL), 0);
     bg_join(b);
     ASSERT_MS("kill -> 502", b->done_ms - t_kill, 0, 1000);
-    expect(&b->r, 502, BAD_GATEWAY);
-    reply_free(&b->r);
+    pool_expect(&b->r, 502, BAD_GATEWAY);
+    pool_reply_free(&b->r);
     /* multiwatch replaces it: WORKERS idle workers again, the dead one not among them. */
     waited = wait_pool_idle(RESPAWN_WAIT_MS, busy);
     if (waited < 0)
@@ -1210,7 +664,7 @@ static void test_kill_worker(void)
 {
 #define ID "nr-runs-kill"
     char body[512], ts[32];
-    struct reply r;
+    struct pool_reply r;
     double t0;
     pid_t dead;
     long pid = 0;
@@ -1219,27 +673,27 @@ static void test_kill_worker(void)
     dead = kill_running_worker(ID);
     if (dead < 0)
         return;
-    http("GET", "/v1/health", NULL, &r);
-    if (json_reply(&r, 200) != NULL) {
-        take_ts(r.json, "time", ts);
+    pool_http(&(struct pool_req){.path = "/v1/health"}, &r);
+    if (pool_json_reply(&r, 200) != NULL) {
+        pool_take_ts(r.json, "time", ts);
         TU_ASSERT_JSON(r.json, "{\"status\":\"ok\"}");
     }
-    reply_free(&r);
+    pool_reply_free(&r);
     /* The dead worker's slot is reclaimed: the same id runs again (not 409),
      * and with cap 1 only if its permit was reclaimed too. */
-    t0 = now_ms();
-    execute(run_body(body, sizeof body, ID, SLEEP, 100, -1), &r);
-    ASSERT_MS("same id after the kill", now_ms() - t0, 95, 1500);
-    expect_result_ex(&r, SLEPT(ID, 100), NULL, NULL, &pid);
+    t0 = pool_now_ms();
+    pool_execute(run_body(body, sizeof body, ID, SLEEP, 100, -1), &r);
+    ASSERT_MS("same id after the kill", pool_now_ms() - t0, 95, 1500);
+    pool_expect_result_ex(&r, SLEPT(ID, 100), NULL, NULL, &pid);
     CU_ASSERT_NOT_EQUAL(pid, (long)dead);
-    reply_free(&r);
-    execute("{\"node_run_id\":\"nr-runs-kill-echo\",\"run_id\":\"r\",\"node_type_ref\":"
-            "{\"node_type_id\":\"jarvis.core.echo\",\"version\":\"0.3.8\"},"
-            "\"inputs\":{\"echo\":\"still here\"}}",
-            &r);
-    expect_result(&r, "{\"node_run_id\":\"nr-runs-kill-echo\",\"state\":\"succeeded\","
-                      "\"outputs\":{\"echo\":\"still here\"}}");
-    reply_free(&r);
+    pool_reply_free(&r);
+    pool_execute("{\"node_run_id\":\"nr-runs-kill-echo\",\"run_id\":\"r\",\"node_type_ref\":"
+                 "{\"node_type_id\":\"jarvis.core.echo\",\"version\":\"0.3.8\"},"
+                 "\"inputs\":{\"echo\":\"still here\"}}",
+                 &r);
+    pool_expect_result(&r, "{\"node_run_id\":\"nr-runs-kill-echo\",\"state\":\"succeeded\","
+                           "\"outputs\":{\"echo\":\"still here\"}}");
+    pool_reply_free(&r);
 #undef ID
 }
 
@@ -1261,9 +715,9 @@ static void test_sigterm_busy_worker(void)
     CU_ASSERT_TRUE_FATAL(busy > 0);
     CU_ASSERT_EQUAL(kill(busy, SIGTERM), 0);
     bg_join(b);
-    expect_result_ex(&b->r, SLEPT(ID, 600), NULL, NULL, &pid);
+    pool_expect_result_ex(&b->r, SLEPT(ID, 600), NULL, NULL, &pid);
     CU_ASSERT_EQUAL(pid, (long)busy);
-    reply_free(&b->r);
+    pool_reply_free(&b->r);
     waited = wait_pool_idle(RESPAWN_WAIT_MS, busy);
     if (waited < 0)
         fprintf(stderr, "\n  worker %d did not leave, or was not replaced, after SIGTERM\n",
@@ -1279,7 +733,7 @@ static void test_kill_worker_permit(void)
 #define ID "nr-runs-kill-2"
 #define OTHER "nr-runs-kill-2-other"
     char body[512];
-    struct reply r;
+    struct pool_reply r;
     double t0;
     pid_t dead;
     long pid = 0;
@@ -1288,15 +742,15 @@ static void test_kill_worker_permit(void)
     dead = kill_running_worker(ID);
     if (dead < 0)
         return;
-    t0 = now_ms();
-    execute(run_body(body, sizeof body, OTHER, SLEEP, 100, -1), &r);
-    ASSERT_MS("another id after the kill", now_ms() - t0, 95, 1500);
-    expect_result_ex(&r, SLEPT(OTHER, 100), NULL, NULL, &pid);
+    t0 = pool_now_ms();
+    pool_execute(run_body(body, sizeof body, OTHER, SLEEP, 100, -1), &r);
+    ASSERT_MS("another id after the kill", pool_now_ms() - t0, 95, 1500);
+    pool_expect_result_ex(&r, SLEPT(OTHER, 100), NULL, NULL, &pid);
     CU_ASSERT_NOT_EQUAL(pid, (long)dead);
-    reply_free(&r);
-    execute(run_body(body, sizeof body, ID, SLEEP, 100, -1), &r);
-    expect_result_ex(&r, SLEPT(ID, 100), NULL, NULL, &pid);
-    reply_free(&r);
+    pool_reply_free(&r);
+    pool_execute(run_body(body, sizeof body, ID, SLEEP, 100, -1), &r);
+    pool_expect_result_ex(&r, SLEPT(ID, 100), NULL, NULL, &pid);
+    pool_reply_free(&r);
 #undef ID
 #undef OTHER
 }
@@ -1307,29 +761,13 @@ static void test_stop(void)
 {
     static const char *const reports[] = {"AddressSanitizer", "LeakSanitizer",
                                           "runtime error:"};
-    char path[512], *text;
-    int i, waited, left = 0;
+    char *text;
+    int i;
 
-    record_pool();
-    /* nginx master and worker, multiwatch and its WORKERS workers */
-    CU_ASSERT_TRUE(n_procs >= 3 + WORKERS);
-    pool_stop();
-    for (waited = 0; waited <= 5000; waited += 50) {
-        for (i = 0, left = 0; i < n_procs; i++)
-            left += !proc_gone(&procs[i]);
-        if (left == 0)
-            break;
-        sleep_ms(50);
-    }
-    for (i = 0; i < n_procs; i++)
-        if (!proc_gone(&procs[i]))
-            fprintf(stderr, "\n  still running after stop: pid %d (%s)\n", (int)procs[i].pid,
-                    procs[i].exe);
-    CU_ASSERT_EQUAL(left, 0);
+    pool_assert_stop();
 
     /* In the sanitizer build the workers are instrumented too: none reported. */
-    snprintf(path, sizeof path, "%s/logs/app.log", state_dir);
-    text = tu_read_file(path, NULL);
+    text = pool_read_log("app.log", NULL);
     CU_ASSERT_PTR_NOT_NULL(text);
     for (i = 0; text != NULL && i < (int)(sizeof reports / sizeof reports[0]); i++) {
         if (strstr(text, reports[i]) != NULL)
@@ -1348,11 +786,7 @@ static void before_each(void)
 static int suite_cleanup(void)
 {
     bg_join_all();
-    if (CU_get_number_of_failures() > 0) {
-        dump_log("app.log");
-        dump_log("nginx-error.log");
-    }
-    shutdown_pool();
+    pool_cleanup();
     return 0;
 }
 
@@ -1381,11 +815,5 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    int rc;
-
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return 2;
-    rc = tu_main(suites);
-    curl_global_cleanup();
-    return rc;
+    return pool_main(suites);
 }
