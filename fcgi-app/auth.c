@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
 #include "timefmt.h"
 
@@ -54,7 +56,13 @@ int auth_init(struct auth *a, char *err, size_t errlen)
 
 void auth_cleanup(struct auth *a)
 {
+    size_t i;
+
     jwks_clear(&a->keys);
+    for (i = 0; i < AUTH_CACHE_SLOTS; i++) {
+        json_object_put(a->cache[i].claims);
+        a->cache[i].claims = NULL;
+    }
 }
 
 void auth_principal_cleanup(struct auth_principal *p)
@@ -116,22 +124,48 @@ static int alg_allowed(const struct auth_settings *s, jwt_alg_t alg)
     return 0;
 }
 
+/* Refetches the keys; the old ones stay if that fails. Returns 0 or -1. */
+static int reload_keys(struct auth *a, const char *why_now)
+{
+    char why[512];
+
+    a->keys.last_attempt_ms = ts_now_ms();
+    if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0) {
+        log_msg(JARVIS_LOG_ERROR, "auth: JWKS refetch (%s) failed: %s", why_now, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int refetch_allowed(const struct auth *a, int64_t now)
+{
+    return a->keys.last_attempt_ms == 0 || now - a->keys.last_attempt_ms >= JWKS_REFETCH_MIN_MS;
+}
+
+/* Refreshes keys older than JWKS_MAX_AGE_MS (a removed key stops working). */
+static void refresh_old_keys(struct auth *a)
+{
+    int64_t now = ts_now_ms();
+
+    if (a->keys.loaded && now - a->keys.loaded_ms >= JWKS_MAX_AGE_MS && refetch_allowed(a, now))
+        reload_keys(a, "keys older than 300 s");
+}
+
 /* The key for (kid, alg), refetching the JWKS once if it is not known yet. */
 static const struct jwks_key *key_for(struct auth *a, const char *kid, jwt_alg_t alg,
                                       const char **detail)
 {
-    const struct jwks_key *key = jwks_find(&a->keys, kid, alg);
-    char why[512];
+    const struct jwks_key *key;
+    int64_t now = ts_now_ms();
 
+    key = jwks_find(&a->keys, kid, alg);
     if (key != NULL)
         return key;
-    if (a->keys.last_attempt_ms != 0 &&
-        ts_now_ms() - a->keys.last_attempt_ms < JWKS_REFETCH_MIN_MS) {
+    if (!refetch_allowed(a, now)) {
         *detail = "no key for this kid and alg (refetch rate-limited)";
         return NULL;
     }
-    if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0) {
-        log_msg(JARVIS_LOG_ERROR, "auth: JWKS refetch failed: %s", why);
+    if (reload_keys(a, "unknown kid") != 0) {
         *detail = "JWKS fetch failed";
         return NULL;
     }
@@ -154,9 +188,11 @@ static int numeric_claim(json_object *claims, const char *name, double *out)
     return isfinite(*out) ? 0 : 1;
 }
 
+/* PyJWT: a string or a list of strings (anything else is a bad audience). */
 static int audience_matches(json_object *aud, const char *want)
 {
     size_t i;
+    int found = 0;
 
     if (json_object_is_type(aud, json_type_string))
         return strcmp(json_object_get_string(aud), want) == 0;
@@ -164,10 +200,11 @@ static int audience_matches(json_object *aud, const char *want)
         return 0;
     for (i = 0; i < json_object_array_length(aud); i++) {
         json_object *e = json_object_array_get_idx(aud, i);
-        if (json_object_is_type(e, json_type_string) && strcmp(json_object_get_string(e), want) == 0)
-            return 1;
+        if (!json_object_is_type(e, json_type_string))
+            return 0;
+        found |= strcmp(json_object_get_string(e), want) == 0;
     }
-    return 0;
+    return found;
 }
 
 /* PyJWT's order: required (exp), iat, nbf, exp, iss, aud. */
@@ -187,6 +224,8 @@ static const char *check_claims(const struct auth_settings *s, json_object *clai
         return *detail = "nbf malformed or not yet valid", MSG_INVALID;
     if (exp <= (double)(now - skew))
         return *detail = "exp passed", MSG_EXPIRED;
+    if (json_object_object_get_ex(claims, "sub", &v) && !json_object_is_type(v, json_type_string))
+        return *detail = "sub is not a string", MSG_INVALID;
     if (s->issuer[0] != '\0') {
         if (!json_object_object_get_ex(claims, "iss", &v))
             return *detail = "no iss claim", MSG_INVALID;
@@ -203,21 +242,114 @@ static const char *check_claims(const struct auth_settings *s, json_object *clai
     return NULL;
 }
 
+static int verify_full(struct auth *a, const char *token, int64_t now_s,
+                       struct auth_principal *p, const char **why, const char **detail);
+
+static void token_digest(const char *token, unsigned char digest[32])
+{
+    unsigned int n = 32;
+
+    EVP_Digest(token, strlen(token), digest, &n, EVP_sha256(), NULL);
+}
+
+/* A token these keys verified before, or NULL. */
+static struct auth_cache_entry *cache_find(struct auth *a, const unsigned char digest[32])
+{
+    size_t i;
+
+    for (i = 0; i < AUTH_CACHE_SLOTS; i++) {
+        struct auth_cache_entry *e = &a->cache[i];
+        if (e->claims != NULL && e->generation == a->keys.generation &&
+            memcmp(e->digest, digest, 32) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Remembers a verified token (its claims: a new reference), evicting the
+ * least recently used entry or one verified by keys since replaced. */
+static void cache_add(struct auth *a, const unsigned char digest[32], json_object *claims)
+{
+    struct auth_cache_entry *victim = &a->cache[0];
+    size_t i;
+
+    for (i = 0; i < AUTH_CACHE_SLOTS; i++) {
+        struct auth_cache_entry *e = &a->cache[i];
+        if (e->claims == NULL || e->generation != a->keys.generation) {
+            victim = e;
+            break;
+        }
+        if (e->used_ms < victim->used_ms)
+            victim = e;
+    }
+    json_object_put(victim->claims);
+    memcpy(victim->digest, digest, 32);
+    victim->generation = a->keys.generation;
+    victim->claims = json_object_get(claims);
+    victim->used_ms = ts_now_ms();
+}
+
+static void principal_from_claims(struct auth_principal *p, json_object *claims)
+{
+    json_object *sub = NULL;
+
+    if (json_object_object_get_ex(claims, "sub", &sub) && json_object_is_type(sub, json_type_string))
+        snprintf(p->subject, sizeof p->subject, "%s", json_object_get_string(sub));
+    p->claims = claims;
+}
+
+/* The signature was checked before with the same keys: only the claims,
+ * whose verdict changes with time, are checked again. */
+static int verify_cached(struct auth *a, struct auth_cache_entry *e, int64_t now_s,
+                         struct auth_principal *p, const char **why, const char **detail)
+{
+    const char *problem = check_claims(&a->s, e->claims, now_s, detail);
+
+    if (problem != NULL) {
+        *why = problem;
+        return -1;
+    }
+    e->used_ms = ts_now_ms();
+    principal_from_claims(p, json_object_get(e->claims));
+    *why = *detail = NULL;
+    return 0;
+}
+
 int auth_verify_token(struct auth *a, const char *token, int64_t now_s,
                       struct auth_principal *p, const char **why, const char **detail)
+{
+    unsigned char digest[32];
+    struct auth_cache_entry *hit;
+
+    memset(p, 0, sizeof *p);
+    *why = MSG_INVALID;
+    *detail = "malformed token";
+    if (strlen(token) > AUTH_MAX_TOKEN)
+        return -1;
+    refresh_old_keys(a);
+    token_digest(token, digest);
+    hit = cache_find(a, digest);
+    if (hit != NULL)
+        return verify_cached(a, hit, now_s, p, why, detail);
+    if (verify_full(a, token, now_s, p, why, detail) != 0)
+        return -1;
+    cache_add(a, digest, p->claims);
+    return 0;
+}
+
+/* The whole check of a token never seen with these keys. */
+static int verify_full(struct auth *a, const char *token, int64_t now_s,
+                       struct auth_principal *p, const char **why, const char **detail)
 {
     const struct jwks_key *key;
     const char *dot1, *dot2, *problem;
     char kid[JWKS_MAX_KID + 1], *grants = NULL;
     jwt_alg_t alg = JWT_ALG_INVAL;
     jwt_t *jwt = NULL;
-    json_object *claims = NULL, *sub = NULL;
+    json_object *claims = NULL;
     int rc = -1;
 
-    memset(p, 0, sizeof *p);
-    *why = MSG_INVALID;
-    *detail = "malformed token";
-    if (strlen(token) > AUTH_MAX_TOKEN || (dot1 = strchr(token, '.')) == NULL ||
+    if ((dot1 = strchr(token, '.')) == NULL ||
         (dot2 = strchr(dot1 + 1, '.')) == NULL || strchr(dot2 + 1, '.') != NULL ||
         parse_header(token, (size_t)(dot1 - token), &alg, kid, sizeof kid) != 0)
         goto out;
@@ -249,9 +381,7 @@ int auth_verify_token(struct auth *a, const char *token, int64_t now_s,
         *why = problem;
         goto out;
     }
-    if (json_object_object_get_ex(claims, "sub", &sub) && json_object_is_type(sub, json_type_string))
-        snprintf(p->subject, sizeof p->subject, "%s", json_object_get_string(sub));
-    p->claims = claims;
+    principal_from_claims(p, claims);
     claims = NULL;
     *why = *detail = NULL;
     rc = 0;

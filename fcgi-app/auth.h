@@ -17,9 +17,21 @@
 #define AUTH_MAX_TOKEN 8192
 #define AUTH_MAX_HEADER_B64 2048
 
+/* Tokens verified recently, per worker: a client reuses its token for many
+ * requests, and libjwt 1.10 parses the PEM key on every jwt_decode. */
+#define AUTH_CACHE_SLOTS 128
+
+struct auth_cache_entry {
+    unsigned char digest[32]; /* SHA-256 of the whole token */
+    unsigned generation;      /* of the keys that verified it */
+    json_object *claims;      /* owned; NULL: slot free */
+    int64_t used_ms;
+};
+
 struct auth {
     struct auth_settings s;
     struct jwks keys;
+    struct auth_cache_entry cache[AUTH_CACHE_SLOTS];
 };
 
 /* Who made the request. */

@@ -252,6 +252,8 @@ int jwks_parse(struct jwks *k, const char *json, size_t len, char *err, size_t e
     memcpy(k->keys, fresh.keys, sizeof fresh.keys);
     k->n = fresh.n;
     k->loaded = 1;
+    k->generation++;
+    k->loaded_ms = ts_now_ms();
     rc = (int)k->n;
 out:
     json_object_put(doc);
@@ -363,7 +365,6 @@ int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t e
     size_t len = 0;
     int rc;
 
-    k->last_attempt_ms = ts_now_ms();
     if (resolve_jwks_uri(s, uri, sizeof uri, err, errlen) != 0 ||
         jwks_fetch(uri, &body, &len, err, errlen) != 0)
         return -1;
@@ -378,6 +379,8 @@ const struct jwks_key *jwks_find(const struct jwks *k, const char *kid, jwt_alg_
     int ec = alg == JWT_ALG_ES256 || alg == JWT_ALG_ES384 || alg == JWT_ALG_ES512;
     size_t i;
 
+    if (kid[0] == '\0')
+        return NULL;
     for (i = 0; i < k->n; i++) {
         const struct jwks_key *key = &k->keys[i];
         if (strcmp(key->kid, kid) != 0)

@@ -19,6 +19,9 @@
 #define JWKS_FETCH_TIMEOUT_MS 5000
 /* A token with an unknown kid triggers at most one refetch per this long. */
 #define JWKS_REFETCH_MIN_MS 10000
+/* Keys older than this are refetched on the next request, as PyJWKClient's
+ * cache lifespan: a key removed from the JWKS stops verifying. */
+#define JWKS_MAX_AGE_MS 300000
 /* RSA keys shorter than this are ignored. */
 #define JWKS_MIN_RSA_BITS 2048
 
@@ -37,7 +40,9 @@ struct jwks {
     struct jwks_key keys[JWKS_MAX_KEYS];
     size_t n;
     int loaded;              /* a JWKS was parsed at least once */
-    int64_t last_attempt_ms; /* of the last fetch, for the refetch limit */
+    unsigned generation;     /* bumped by every successful parse */
+    int64_t loaded_ms;       /* when the keys were last fetched and parsed */
+    int64_t last_attempt_ms; /* of the last refetch a request caused (limit) */
 };
 
 /* Decodes in[0..n) as base64url (padding optional) into out (cap bytes).
@@ -69,7 +74,8 @@ int jwks_fetch(const char *url, char **body, size_t *len, char *err, size_t errl
  */
 int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t errlen);
 
-/* The key for a token's kid ("" when it has none) and alg, or NULL. */
+/* The key for a token's kid and alg, or NULL. As PyJWKClient, only keys
+ * with a kid are ever used, so a token without one ("") matches nothing. */
 const struct jwks_key *jwks_find(const struct jwks *k, const char *kid, jwt_alg_t alg);
 
 void jwks_clear(struct jwks *k);

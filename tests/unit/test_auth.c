@@ -1203,12 +1203,46 @@ static void test_init(void)
     setenv("ARP_AUTH_JWKS_URI", "file:///nonexistent/jwks.json", 1);
     CU_ASSERT_EQUAL(auth_init(&a, err, sizeof err), 0);
     CU_ASSERT_EQUAL(a.keys.n, 0);
-    CU_ASSERT_TRUE(a.keys.last_attempt_ms > 0);
+    /* The start-up load does not count against the refetch limit: the first
+     * request retries at once. */
+    CU_ASSERT_EQUAL(a.keys.last_attempt_ms, 0);
     auth_cleanup(&a);
     CU_ASSERT_FATAL(clear_auth_env() == 0);
 }
 
+/* A token verified once is not verified again with the same keys; its
+ * claims still are, at each use's time; new keys forget it. */
+static void test_verified_token_cache(void)
+{
+    char *tok;
+    const char *why, *detail;
+    struct auth_principal p;
+    size_t i;
+
+    reset();
+    tok = lj_rs("rsa-1", claims());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tok);
+    CU_ASSERT_EQUAL(auth_verify_token(&A, tok, NOW, &p, &why, &detail), 0);
+    auth_principal_cleanup(&p);
+    /* Break every key: only a cache hit can still verify the token. */
+    for (i = 0; i < A.keys.n; i++)
+        A.keys.keys[i].pem[30] ^= 1;
+    CU_ASSERT_EQUAL(auth_verify_token(&A, tok, NOW + 10, &p, &why, &detail), 0);
+    CU_ASSERT_STRING_EQUAL(p.subject, "user-1");
+    auth_principal_cleanup(&p);
+    /* ... but its exp is judged anew: 300 s + 60 s skew later it has expired. */
+    CU_ASSERT_EQUAL(auth_verify_token(&A, tok, NOW + 361, &p, &why, &detail), -1);
+    CU_ASSERT_STRING_EQUAL(why, "Token expired");
+    /* A reload of the keys (a new generation) forgets what the old ones verified. */
+    A.keys.generation++;
+    CU_ASSERT_EQUAL(auth_verify_token(&A, tok, NOW, &p, &why, &detail), -1);
+    CU_ASSERT_STRING_EQUAL(why, "Invalid token");
+    free(tok);
+    reset();
+}
+
 static CU_TestInfo tests[] = {
+    {"verified-token cache", test_verified_token_cache},
     {"valid RS256 and ES256 (libjwt and hand-made)", test_valid_tokens},
     {"exp, nbf, iat with clock skew", test_time_claims},
     {"exp missing or not a number", test_exp_shape},
