@@ -36,8 +36,9 @@ int auth_init(struct auth *a, char *err, size_t errlen)
     if (auth_settings_from_env(&a->s, err, errlen) != 0)
         return -1;
     if (a->s.mode == AUTH_DISABLED) {
-        log_msg(JARVIS_LOG_WARN, "AUTH DISABLED (ARP_AUTH_MODE=disabled%s): every request is "
-                                 "served as subject '%s'; never expose this worker beyond loopback",
+        log_msg(JARVIS_LOG_WARN,
+                "AUTH DISABLED (ARP_AUTH_MODE=disabled%s): every request is "
+                "served as subject '%s'; never expose this worker beyond loopback",
                 a->s.profile[0] ? ", profile dev-insecure" : "", a->s.dev_subject);
         return 0;
     }
@@ -46,8 +47,10 @@ int auth_init(struct auth *a, char *err, size_t errlen)
         return -1;
     }
     if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0)
-        log_msg(JARVIS_LOG_ERROR, "auth: no verification keys yet (%s); answering 401 until they "
-                                  "can be fetched", why);
+        log_msg(JARVIS_LOG_ERROR,
+                "auth: no verification keys yet (%s); answering 401 until they "
+                "can be fetched",
+                why);
     else
         log_msg(JARVIS_LOG_INFO, "auth: mode %s, issuer '%s', audience '%s', %zu keys",
                 auth_mode_name(a->s.mode), a->s.issuer, a->s.audience, a->keys.n);
@@ -242,8 +245,8 @@ static const char *check_claims(const struct auth_settings *s, json_object *clai
     return NULL;
 }
 
-static int verify_full(struct auth *a, const char *token, int64_t now_s,
-                       struct auth_principal *p, const char **why, const char **detail);
+static int verify_full(struct auth *a, const char *token, int64_t now_s, struct auth_principal *p,
+                       const char **why, const char **detail);
 
 static void token_digest(const char *token, unsigned char digest[32])
 {
@@ -293,7 +296,8 @@ static void principal_from_claims(struct auth_principal *p, json_object *claims)
 {
     json_object *sub = NULL;
 
-    if (json_object_object_get_ex(claims, "sub", &sub) && json_object_is_type(sub, json_type_string))
+    if (json_object_object_get_ex(claims, "sub", &sub) &&
+        json_object_is_type(sub, json_type_string))
         snprintf(p->subject, sizeof p->subject, "%s", json_object_get_string(sub));
     p->claims = claims;
 }
@@ -315,8 +319,8 @@ static int verify_cached(struct auth *a, struct auth_cache_entry *e, int64_t now
     return 0;
 }
 
-int auth_verify_token(struct auth *a, const char *token, int64_t now_s,
-                      struct auth_principal *p, const char **why, const char **detail)
+int auth_verify_token(struct auth *a, const char *token, int64_t now_s, struct auth_principal *p,
+                      const char **why, const char **detail)
 {
     unsigned char digest[32];
     struct auth_cache_entry *hit;
@@ -338,8 +342,8 @@ int auth_verify_token(struct auth *a, const char *token, int64_t now_s,
 }
 
 /* The whole check of a token never seen with these keys. */
-static int verify_full(struct auth *a, const char *token, int64_t now_s,
-                       struct auth_principal *p, const char **why, const char **detail)
+static int verify_full(struct auth *a, const char *token, int64_t now_s, struct auth_principal *p,
+                       const char **why, const char **detail)
 {
     const struct jwks_key *key;
     const char *dot1, *dot2, *problem;
@@ -349,15 +353,15 @@ static int verify_full(struct auth *a, const char *token, int64_t now_s,
     json_object *claims = NULL;
     int rc = -1;
 
-    if ((dot1 = strchr(token, '.')) == NULL ||
-        (dot2 = strchr(dot1 + 1, '.')) == NULL || strchr(dot2 + 1, '.') != NULL ||
+    if ((dot1 = strchr(token, '.')) == NULL || (dot2 = strchr(dot1 + 1, '.')) == NULL ||
+        strchr(dot2 + 1, '.') != NULL ||
         parse_header(token, (size_t)(dot1 - token), &alg, kid, sizeof kid) != 0)
         goto out;
     /* Only asymmetric algorithms verify against a JWKS: an HS or none token is
      * refused here whatever the configuration says. */
-    if (!alg_allowed(&a->s, alg) || (alg != JWT_ALG_RS256 && alg != JWT_ALG_RS384 &&
-                                     alg != JWT_ALG_RS512 && alg != JWT_ALG_ES256 &&
-                                     alg != JWT_ALG_ES384 && alg != JWT_ALG_ES512)) {
+    if (!alg_allowed(&a->s, alg) ||
+        (alg != JWT_ALG_RS256 && alg != JWT_ALG_RS384 && alg != JWT_ALG_RS512 &&
+         alg != JWT_ALG_ES256 && alg != JWT_ALG_ES384 && alg != JWT_ALG_ES512)) {
         *detail = "alg not allowed";
         goto out;
     }
@@ -412,8 +416,8 @@ static void unauthorized(struct resp *err, const char *error, const char *messag
     resp_set_reason(err, "%s", detail ? detail : message);
 }
 
-int auth_check(struct auth *a, const char *authorization, int64_t now_s,
-               struct auth_principal *p, struct resp *err)
+int auth_check(struct auth *a, const char *authorization, int64_t now_s, struct auth_principal *p,
+               struct resp *err)
 {
     char scheme[16], token[AUTH_MAX_TOKEN + 2], extra[2];
     const char *why = NULL, *detail = NULL;

@@ -56,8 +56,8 @@ void auth_cleanup(struct auth *a);
  * absent). Returns 0 with *p filled (caller calls auth_principal_cleanup),
  * or -1 with *err set to the 401 answer (body and WWW-Authenticate).
  */
-int auth_check(struct auth *a, const char *authorization, int64_t now_s,
-               struct auth_principal *p, struct resp *err);
+int auth_check(struct auth *a, const char *authorization, int64_t now_s, struct auth_principal *p,
+               struct resp *err);
 
 /*
  * Verifies a compact JWS at time now_s (Unix seconds). Returns 0 with *p
@@ -65,8 +65,8 @@ int auth_check(struct auth *a, const char *authorization, int64_t now_s,
  * "Invalid token audience", "Invalid token issuer", "Unable to fetch
  * JWKS", "Invalid token") and *detail a reason for the log.
  */
-int auth_verify_token(struct auth *a, const char *token, int64_t now_s,
-                      struct auth_principal *p, const char **why, const char **detail);
+int auth_verify_token(struct auth *a, const char *token, int64_t now_s, struct auth_principal *p,
+                      const char **why, const char **detail);
 
 void auth_principal_cleanup(struct auth_principal *p);
 

@@ -195,8 +195,10 @@ static int parse_skew(struct auth_settings *s, const char *raw, char *err, size_
     errno = 0;
     v = strtol(buf, &end, 10);
     if (buf[0] == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 86400) {
-        snprintf(err, errlen, "ARP_AUTH_CLOCK_SKEW_SECONDS must be an integer from 0 to 86400, "
-                              "not '%s'", raw);
+        snprintf(err, errlen,
+                 "ARP_AUTH_CLOCK_SKEW_SECONDS must be an integer from 0 to 86400, "
+                 "not '%s'",
+                 raw);
         return -1;
     }
     s->clock_skew_secs = v;
@@ -257,15 +259,17 @@ int auth_settings_from_env(struct auth_settings *s, char *err, size_t errlen)
         copy_stripped(s->anonymous_subject, sizeof s->anonymous_subject, v);
     if (strcmp(s->profile, "dev-secure-keycloak") == 0 && s->mode != AUTH_DISABLED &&
         s->audience[0] == '\0') {
-        snprintf(err, errlen, "Dev-Secure-Keycloak profile requires ARP_AUTH_AUDIENCE or "
-                              "ARP_AUTH_SERVICE_ID");
+        snprintf(err, errlen,
+                 "Dev-Secure-Keycloak profile requires ARP_AUTH_AUDIENCE or "
+                 "ARP_AUTH_SERVICE_ID");
         return -1;
     }
     if (s->mode != AUTH_DISABLED && s->jwks_uri[0] == '\0' && s->issuer[0] == '\0' &&
         s->discovery_url[0] == '\0') {
-        snprintf(err, errlen, "JWT auth requires ARP_AUTH_JWKS_URI or "
-                              "ARP_AUTH_ISSUER/ARP_AUTH_OIDC_DISCOVERY_URL when ARP_AUTH_MODE is "
-                              "not 'disabled'");
+        snprintf(err, errlen,
+                 "JWT auth requires ARP_AUTH_JWKS_URI or "
+                 "ARP_AUTH_ISSUER/ARP_AUTH_OIDC_DISCOVERY_URL when ARP_AUTH_MODE is "
+                 "not 'disabled'");
         return -1;
     }
     return 0;

@@ -303,8 +303,8 @@ int body_read_json(const struct http_req *req, size_t max_bytes, json_object **o
     *out = NULL;
     /* A missing Content-Type is parsed as JSON, as the reference does. */
     if (req->content_type[0] != '\0' && !body_is_json_type(req->content_type)) {
-        resp_set_error(err, 415, "unsupported_media_type",
-                       "Content-Type must be application/json", NULL);
+        resp_set_error(err, 415, "unsupported_media_type", "Content-Type must be application/json",
+                       NULL);
         resp_set_reason(err, "content type %.64s", req->content_type);
         goto out;
     }

@@ -121,8 +121,7 @@ static int apply(struct config *c, const char *name, const char *value, char *er
             memcpy(c->run_table, value, strlen(value) + 1);
             return 0;
         }
-        snprintf(err, errlen, "run table must be an absolute path under %d bytes",
-                 CFG_MAX_PATH);
+        snprintf(err, errlen, "run table must be an absolute path under %d bytes", CFG_MAX_PATH);
         return -1;
     }
     if (strcmp(name, "run-table-slots") == 0) {

@@ -16,13 +16,13 @@ enum cfg_action { CFG_SERVE = 0, CFG_HELP, CFG_VERSION, CFG_LIST_NODE_TYPES };
 
 struct config {
     enum cfg_action action;
-    size_t max_body_bytes;       /* JARVIS_MAX_BODY_BYTES, --max-body-bytes */
-    jarvis_log_level log_level;  /* JARVIS_LOG_LEVEL, --log-level */
+    size_t max_body_bytes;      /* JARVIS_MAX_BODY_BYTES, --max-body-bytes */
+    jarvis_log_level log_level; /* JARVIS_LOG_LEVEL, --log-level */
     /* As the reference: unset, invalid or <= 0 means none / no cap. */
-    double default_timeout_secs; /* JARVIS_DEFAULT_TIMEOUT_SECS, 0 = none */
-    unsigned max_concurrency;    /* JARVIS_MAX_CONCURRENCY, pool-wide, 0 = none */
+    double default_timeout_secs;  /* JARVIS_DEFAULT_TIMEOUT_SECS, 0 = none */
+    unsigned max_concurrency;     /* JARVIS_MAX_CONCURRENCY, pool-wide, 0 = none */
     char run_table[CFG_MAX_PATH]; /* JARVIS_RUN_TABLE, shared by the pool */
-    unsigned run_table_slots;    /* JARVIS_RUN_TABLE_SLOTS */
+    unsigned run_table_slots;     /* JARVIS_RUN_TABLE_SLOTS */
 };
 
 /*

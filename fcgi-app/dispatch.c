@@ -128,8 +128,7 @@ static void fail(struct exec_result *res, enum run_state state, const char *code
     snprintf(res->message, sizeof res->message, "%s", message);
 }
 
-int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req,
-                     int64_t started_ms)
+int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req, int64_t started_ms)
 {
     json_object *budgets = NULL, *wall = NULL;
     int64_t deadline = 0;
@@ -257,7 +256,8 @@ static void run_outcome(const jarvis_ctx *ctx, struct rn_job *job, enum rn_outco
                  ctx->fail_reason[0] ? ctx->fail_reason : "handler returned an error");
     } else if (!json_object_is_type(job->outputs, json_type_object)) {
         fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
-        snprintf(res->reason, sizeof res->reason, "handler returned outputs that are not an object");
+        snprintf(res->reason, sizeof res->reason,
+                 "handler returned outputs that are not an object");
     } else if (!outputs_ok(ctx->node, job->outputs, res)) {
         fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
     } else {
@@ -433,8 +433,7 @@ static int stop_reason(const jarvis_ctx *ctx)
 /* Longest wait a handler may ask for (about 31 years): keeps sums in range. */
 #define DSP_MAX_WAIT_MS 1000000000000LL
 
-int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_ms,
-                       short *revents)
+int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_ms, short *revents)
 {
     /* The caller's own timeout runs on the monotonic clock (a wall-clock
      * step must not stretch a sleep); the run's deadline is wall-clock. */
@@ -445,8 +444,7 @@ int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_
     if (revents != NULL)
         *revents = 0;
     for (;;) {
-        struct pollfd p[2] = {{.fd = rn_wake_fd(), .events = POLLIN},
-                              {.fd = fd, .events = events}};
+        struct pollfd p[2] = {{.fd = rn_wake_fd(), .events = POLLIN}, {.fd = fd, .events = events}};
         int64_t mono = ts_mono_us() / 1000, wait = -1;
         int stop = stop_reason(ctx), n;
 

@@ -55,14 +55,14 @@ enum dsp_rc {
 struct exec_result {
     const char *node_run_id; /* borrowed from the request */
     enum run_state state;
-    json_object *outputs;    /* owned; set only when succeeded */
+    json_object *outputs; /* owned; set only when succeeded */
     int64_t started_ms;
     int64_t ended_ms;
-    const char *error_code;  /* static; NULL when succeeded */
+    const char *error_code;        /* static; NULL when succeeded */
     char message[DSP_MAX_MESSAGE]; /* client-facing error message */
     char reason[DSP_MAX_MESSAGE];  /* operator-facing, log only */
     json_object *error_details;    /* owned; error.details, or NULL */
-    int abandoned; /* the handler never returned: exit after answering */
+    int abandoned;                 /* the handler never returned: exit after answering */
 };
 
 /*
@@ -90,8 +90,7 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
 /* The run's deadline in wall-clock ms (0: none): the default timeout and
  * constraints.budgets.max_wall_time_ms counted from started_ms, the
  * smaller wins. */
-int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req,
-                     int64_t started_ms);
+int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req, int64_t started_ms);
 
 void dsp_result_cleanup(struct exec_result *res);
 

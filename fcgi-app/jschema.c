@@ -64,8 +64,8 @@ static int kind_from_name(const char *name, enum jv_kind *k)
     static const struct {
         const char *name;
         enum jv_kind kind;
-    } names[] = {{"string", JV_STRING}, {"integer", JV_INTEGER}, {"number", JV_NUMBER},
-                 {"boolean", JV_BOOLEAN}, {"object", JV_OBJECT},  {"array", JV_ARRAY},
+    } names[] = {{"string", JV_STRING},   {"integer", JV_INTEGER}, {"number", JV_NUMBER},
+                 {"boolean", JV_BOOLEAN}, {"object", JV_OBJECT},   {"array", JV_ARRAY},
                  {"null", JV_NULL}};
     size_t i;
 
@@ -172,7 +172,8 @@ static int compile_properties(struct arena *a, struct jv_schema *s, json_object 
         if (k == i) {
             /* Required but unconstrained: any value. */
             struct jv_schema *any = arena_alloc(a, sizeof *any);
-            if (any == NULL || (list[i].name = arena_strdup(a, json_object_get_string(name))) == NULL)
+            if (any == NULL ||
+                (list[i].name = arena_strdup(a, json_object_get_string(name))) == NULL)
                 return fail(err, errlen, path, "out of memory");
             any->additional = 1;
             list[i++].schema = any;

@@ -86,7 +86,8 @@ static BIGNUM *member_bn(json_object *jwk, const char *key)
     const char *s = member_str(jwk, key);
     long n;
 
-    if (s == NULL || strlen(s) > JWK_MAX_B64 || (n = jwks_b64url_decode(s, strlen(s), buf, sizeof buf)) <= 0)
+    if (s == NULL || strlen(s) > JWK_MAX_B64 ||
+        (n = jwks_b64url_decode(s, strlen(s), buf, sizeof buf)) <= 0)
         return NULL;
     return BN_bin2bn(buf, (int)n, NULL);
 }
@@ -133,7 +134,8 @@ static EVP_PKEY *ec_key(json_object *jwk, jwt_alg_t *curve_alg)
         {"P-521", "secp521r1", 66, JWT_ALG_ES512},
     };
     unsigned char point[1 + 2 * 66], x[80], y[80];
-    const char *crv = member_str(jwk, "crv"), *xs = member_str(jwk, "x"), *ys = member_str(jwk, "y");
+    const char *crv = member_str(jwk, "crv"), *xs = member_str(jwk, "x"),
+               *ys = member_str(jwk, "y");
     OSSL_PARAM_BLD *bld;
     EVP_PKEY *pkey = NULL;
     EVP_PKEY_CTX *check;
@@ -386,8 +388,8 @@ const struct jwks_key *jwks_find(const struct jwks *k, const char *kid, jwt_alg_
         if (strcmp(key->kid, kid) != 0)
             continue;
         /* The key's type must be the algorithm's family: no RS/ES/HS confusion. */
-        if ((rsa && key->kty != JWKS_RSA) || (ec && (key->kty != JWKS_EC || key->curve_alg != alg)) ||
-            (!rsa && !ec))
+        if ((rsa && key->kty != JWKS_RSA) ||
+            (ec && (key->kty != JWKS_EC || key->curve_alg != alg)) || (!rsa && !ec))
             continue;
         if (key->alg != JWT_ALG_INVAL && key->alg != alg)
             continue;

@@ -81,8 +81,8 @@ void log_emit(jarvis_log_level level, const char *fields)
         return;
     if (ts_format_rfc3339(ts_now_ms(), ts, sizeof ts) != 0)
         strcpy(ts, "-");
-    n = snprintf(line, sizeof line, "%s %s pid=%ld%s\n", ts, level_names[level],
-                 (long)getpid(), fields);
+    n = snprintf(line, sizeof line, "%s %s pid=%ld%s\n", ts, level_names[level], (long)getpid(),
+                 fields);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line) {

@@ -32,8 +32,7 @@ void log_set_level(jarvis_log_level level);
 void log_request(const struct log_request *r);
 
 /* Writes a free-form line at `level`; fmt output is escaped and bounded. */
-void log_msg(jarvis_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_msg(jarvis_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Appends ` key=value` to buf (of size len, holding a NUL-terminated line),

@@ -96,8 +96,8 @@ static int list_node_types(void)
         fprintf(stderr, "jarvis-atomic-executor: a node's schema is not JSON\n");
         return 1;
     }
-    puts(json_object_to_json_string_ext(list, JSON_C_TO_STRING_PRETTY |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(json_object_to_json_string_ext(list,
+                                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(list);
     return 0;
 }
@@ -124,8 +124,7 @@ int main(int argc, char **argv)
     if (cfg.action == CFG_LIST_NODE_TYPES)
         return list_node_types();
     log_set_level(cfg.log_level);
-    if (app_init(&app, &cfg, jarvis_linked_packs, APP_RUN_TABLE | APP_AUTH, err, sizeof err) !=
-        0) {
+    if (app_init(&app, &cfg, jarvis_linked_packs, APP_RUN_TABLE | APP_AUTH, err, sizeof err) != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot start: %s", err);
         return 1;
     }

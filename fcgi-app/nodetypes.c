@@ -40,7 +40,8 @@ static json_object *node_type(const jarvis_pack *pack, const jarvis_node *n)
     if (n->description != NULL)
         json_object_object_add(o, "description", json_object_new_string(n->description));
     /* A node without a declared schema takes any object. */
-    json_object_object_add(o, "input_schema", in ? in : json_tokener_parse("{\"type\":\"object\"}"));
+    json_object_object_add(o, "input_schema",
+                           in ? in : json_tokener_parse("{\"type\":\"object\"}"));
     json_object_object_add(o, "output_schema",
                            out ? out : json_tokener_parse("{\"type\":\"object\"}"));
     json_object_object_add(gates, "side_effect_class",

@@ -15,7 +15,7 @@
 
 struct http_req {
     char method[REQ_MAX_METHOD];
-    char path[REQ_MAX_PATH]; /* raw (percent-encoded) path, query removed */
+    char path[REQ_MAX_PATH];                 /* raw (percent-encoded) path, query removed */
     char content_type[REQ_MAX_CONTENT_TYPE]; /* "" when absent */
     long long content_length;                /* -1 when absent or not a number */
     char authorization[REQ_MAX_AUTHORIZATION];

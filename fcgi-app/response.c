@@ -56,8 +56,7 @@ void resp_set_error(struct resp *r, int status, const char *code, const char *me
     r->error_code = code;
 }
 
-void resp_set_retryable_error(struct resp *r, int status, const char *code,
-                              const char *message)
+void resp_set_retryable_error(struct resp *r, int status, const char *code, const char *message)
 {
     resp_set_json(r, status, error_envelope(code, message, NULL, 1));
     r->error_code = code;

@@ -46,15 +46,13 @@ void resp_set_error(struct resp *r, int status, const char *code, const char *me
                     json_object *details);
 
 /* Like resp_set_error, with "retryable": true in the error. */
-void resp_set_retryable_error(struct resp *r, int status, const char *code,
-                              const char *message);
+void resp_set_retryable_error(struct resp *r, int status, const char *code, const char *message);
 
 /* Adds a header (name must be static). Returns 0, or -1 when full. */
 int resp_add_header(struct resp *r, const char *name, const char *value);
 
 /* Records the operator-only reason of a failure (printf-style). */
-void resp_set_reason(struct resp *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void resp_set_reason(struct resp *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Writes the FastCGI/CGI response (Status line, headers, blank line, body)

@@ -67,8 +67,7 @@ int route_percent_decode(const char *src, size_t len, char *dst, size_t dstlen)
 }
 
 /* Returns 1 if path matches rt, extracting the {param} segment if any. */
-static int path_matches(const struct route *rt, const char *path, const char **seg,
-                        size_t *seglen)
+static int path_matches(const struct route *rt, const char *path, const char **seg, size_t *seglen)
 {
     size_t plen = strlen(rt->prefix), len = strlen(path), slen;
 
@@ -83,8 +82,7 @@ static int path_matches(const struct route *rt, const char *path, const char **s
     return memchr(*seg, '/', *seglen) == NULL;
 }
 
-int route_lookup(const char *method, const char *path, struct route_match *m,
-                 struct resp *err)
+int route_lookup(const char *method, const char *path, struct route_match *m, struct resp *err)
 {
     unsigned want = 0;
     size_t i;

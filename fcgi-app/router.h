@@ -8,18 +8,12 @@
 /* Longest node_run_id accepted in a path, after percent-decoding. */
 #define ROUTE_MAX_PARAM RT_MAX_ID
 
-enum route_ep {
-    EP_NONE = 0,
-    EP_HEALTH,
-    EP_VERSION,
-    EP_EXECUTE,
-    EP_CANCEL
-};
+enum route_ep { EP_NONE = 0, EP_HEALTH, EP_VERSION, EP_EXECUTE, EP_CANCEL };
 
 struct route_match {
     enum route_ep ep;
-    int head_only;                    /* HEAD on a GET route */
-    char param[ROUTE_MAX_PARAM + 1];  /* percent-decoded {node_run_id} */
+    int head_only;                   /* HEAD on a GET route */
+    char param[ROUTE_MAX_PARAM + 1]; /* percent-decoded {node_run_id} */
 };
 
 /*
@@ -28,8 +22,7 @@ struct route_match {
  * answer: 404 unknown path, 405 known path and wrong method (with Allow),
  * 400 a path parameter that does not decode.
  */
-int route_lookup(const char *method, const char *path, struct route_match *m,
-                 struct resp *err);
+int route_lookup(const char *method, const char *path, struct route_match *m, struct resp *err);
 
 /* Percent-decodes src[0..len) into dst (size dstlen, NUL-terminated).
  * Returns the decoded length, or -1 on a bad escape, a NUL byte, invalid

@@ -31,7 +31,9 @@ static struct {
     int wake_fd;        /* main -> handler: stop (cancel or deadline) */
     atomic_int stop;
     sigset_t wait_mask; /* the main thread's mask during waits */
-} rn = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .done_fd = -1,
+} rn = {.lock = PTHREAD_MUTEX_INITIALIZER,
+        .cond = PTHREAD_COND_INITIALIZER,
+        .done_fd = -1,
         .wake_fd = -1};
 
 static void on_wake(int sig)

@@ -55,9 +55,8 @@ static void add_error(struct walk *w, const char *type, const char *msg)
     loc = json_object_new_array();
     json_object_array_add(loc, json_object_new_string(w->root));
     for (i = 0; i < w->depth && i < JV_MAX_LOC; i++)
-        json_object_array_add(loc, w->loc[i].key
-                                       ? json_object_new_string(w->loc[i].key)
-                                       : json_object_new_int64((int64_t)w->loc[i].index));
+        json_object_array_add(loc, w->loc[i].key ? json_object_new_string(w->loc[i].key)
+                                                 : json_object_new_int64((int64_t)w->loc[i].index));
     json_object_array_add(w->errors, jv_error_entry(type, loc, msg));
 }
 
@@ -109,10 +108,9 @@ int jv_is_date_time(const char *s)
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, mo, d, h, mi, se, oh, om, leap;
 
-    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
-        s[7] != '-' || digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
-        digits(s + 17, 2, &se))
+    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
+        s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
         return 0;
     leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
@@ -174,8 +172,7 @@ static void walk_object(struct walk *w, const struct jv_schema *s, json_object *
     }
     json_object_object_foreach(v, key, val)
     {
-        if (find_prop(s->props, key) != NULL ||
-            (s->additional && s->additional_schema == NULL))
+        if (find_prop(s->props, key) != NULL || (s->additional && s->additional_schema == NULL))
             continue;
         push_key(w, key);
         if (s->additional_schema != NULL)
@@ -227,7 +224,9 @@ static void walk_string(struct walk *w, const struct jv_schema *s, json_object *
         n = (size_t)snprintf(msg, sizeof msg, "Input should be ");
         for (i = 0; s->enum_values[i] != NULL && n < sizeof msg; i++)
             n += (size_t)snprintf(msg + n, sizeof msg - n, "%s'%s'",
-                                  i == 0 ? "" : s->enum_values[i + 1] ? ", " : " or ",
+                                  i == 0                  ? ""
+                                  : s->enum_values[i + 1] ? ", "
+                                                          : " or ",
                                   s->enum_values[i]);
         add_error(w, "enum", msg);
     }

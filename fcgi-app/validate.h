@@ -48,8 +48,8 @@ struct jv_schema {
     const char *title;
     enum jv_kind kind;
     /* objects */
-    const struct jv_prop *props; /* terminated by a NULL name; NULL: none */
-    int additional;              /* additionalProperties: true */
+    const struct jv_prop *props;    /* terminated by a NULL name; NULL: none */
+    int additional;                 /* additionalProperties: true */
     int (*key_ok)(const char *key); /* patternProperties: keys it accepts */
     /* arrays */
     const struct jv_schema *items;
@@ -61,7 +61,7 @@ struct jv_schema {
     int has_minimum;
     double minimum;
     /* what compiled plugin schemas need beyond the spec's (jschema.c) */
-    unsigned also;                           /* JV_ALSO() bits */
+    unsigned also;                             /* JV_ALSO() bits */
     const struct jv_schema *additional_schema; /* additionalProperties: {schema} */
     int has_maximum;
     double maximum;

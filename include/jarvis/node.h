@@ -63,8 +63,7 @@ typedef struct jarvis_ctx jarvis_ctx;
  * JSON object). On success set *outputs to a new JSON object and return
  * JARVIS_OK; on failure return jarvis_ctx_fail(ctx, ...).
  */
-typedef int (*jarvis_handler_fn)(jarvis_ctx *ctx, json_object *inputs,
-                                 json_object **outputs);
+typedef int (*jarvis_handler_fn)(jarvis_ctx *ctx, json_object *inputs, json_object **outputs);
 
 /*
  * input_schema / output_schema: JSON Schema text (NULL: any object). The
@@ -115,16 +114,15 @@ json_object *jarvis_ctx_claims(const jarvis_ctx *ctx);
  * Writes one line to the service log, tagged with the run's ids. The text is
  * bounded and escaped by the service; never put secrets or whole inputs in it.
  */
-void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt,
-                    ...) __attribute__((format(printf, 3, 4)));
+void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Records why the handler failed and returns JARVIS_ERR_HANDLER, so that a
  * handler ends with `return jarvis_ctx_fail(ctx, "bad %s", what);`. The
  * reason is logged; the client sees only a generic message.
  */
-int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- cancellation and deadlines ----
  *
@@ -153,8 +151,7 @@ int jarvis_ctx_sleep_ms(jarvis_ctx *ctx, long long ms);
  * JARVIS_WAIT_ELAPSED when timeout_ms passed, JARVIS_ERR_CANCELED or
  * JARVIS_ERR_TIMEOUT, or JARVIS_ERR_HANDLER if poll failed.
  */
-int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_ms,
-                       short *revents);
+int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_ms, short *revents);
 
 /* An fd that becomes readable when the run is canceled or out of time, for
  * handlers that poll several fds themselves (e.g. curl_multi_poll). Never

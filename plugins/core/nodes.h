@@ -4,11 +4,11 @@
 
 #include "jarvis/node.h"
 
-extern const jarvis_node core_node_echo; /* echo.c */
-extern const jarvis_node core_node_sleep; /* sleep.c */
-extern const jarvis_node core_node_uuid4; /* uuid4.c */
-extern const jarvis_node core_node_time_now; /* time_now.c */
+extern const jarvis_node core_node_echo;        /* echo.c */
+extern const jarvis_node core_node_sleep;       /* sleep.c */
+extern const jarvis_node core_node_uuid4;       /* uuid4.c */
+extern const jarvis_node core_node_time_now;    /* time_now.c */
 extern const jarvis_node core_node_hash_sha256; /* hash_sha256.c */
-extern const jarvis_node core_node_web_fetch; /* web_fetch*.c */
+extern const jarvis_node core_node_web_fetch;   /* web_fetch*.c */
 
 #endif

@@ -159,9 +159,7 @@ static int put_value(struct printbuf *pb, json_object *v)
     int rc = 0;
 
     switch (json_object_get_type(v)) {
-    case json_type_null:
-        printbuf_memappend(pb, "null", 4);
-        return 0;
+    case json_type_null: printbuf_memappend(pb, "null", 4); return 0;
     case json_type_boolean:
         if (json_object_get_boolean(v))
             printbuf_memappend(pb, "true", 4);
@@ -193,8 +191,7 @@ static int put_value(struct printbuf *pb, json_object *v)
         }
         printbuf_memappend(pb, "]", 1);
         return rc;
-    case json_type_object:
-        return put_object(pb, v);
+    case json_type_object: return put_object(pb, v);
     }
     return -1;
 }

@@ -137,12 +137,7 @@ static const jarvis_node node_spin = {
 };
 
 static const jarvis_node *const testing_nodes[] = {
-    &node_sleep,
-    &node_spin,
-    &node_fail,
-    &node_bad_outputs,
-    &node_context,
-    NULL,
+    &node_sleep, &node_spin, &node_fail, &node_bad_outputs, &node_context, NULL,
 };
 
 const jarvis_pack jarvis_pack_testing = {

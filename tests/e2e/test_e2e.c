@@ -38,18 +38,19 @@ static int suite_cleanup(void)
 }
 
 /* The ErrorEnvelope of a request validation failure. */
-#define INVALID(errors)                                                                     \
-    "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request validation failed\","   \
+#define INVALID(errors)                                                                            \
+    "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request validation failed\","          \
     "\"details\":{\"errors\":" errors "}}}"
 
 /* ---- request bodies ---- */
 
 #define REF(id) "{\"node_type_id\":\"" id "\",\"version\":\"1.0.0\"}"
-#define EXEC_BODY(nrid, id, inputs)                                                         \
-    "{\"node_run_id\":\"" nrid "\",\"run_id\":\"run-1\",\"node_type_ref\":" REF(id)         \
-    ",\"inputs\":" inputs "}"
+#define EXEC_BODY(nrid, id, inputs)                                                                \
+    "{\"node_run_id\":\"" nrid                                                                     \
+    "\",\"run_id\":\"run-1\",\"node_type_ref\":" REF(id) ",\"inputs\":" inputs "}"
 #define ECHO_PONG EXEC_BODY("nr-1", "jarvis.core.echo", "{\"echo\":\"pong\"}")
-#define PONG_RESULT "{\"node_run_id\":\"nr-1\",\"state\":\"succeeded\",\"outputs\":{\"echo\":\"pong\"}}"
+#define PONG_RESULT                                                                                \
+    "{\"node_run_id\":\"nr-1\",\"state\":\"succeeded\",\"outputs\":{\"echo\":\"pong\"}}"
 
 /* "<prefix><pad spaces>" exactly n bytes long (caller frees). */
 static char *padded(const char *prefix, size_t n)
@@ -120,8 +121,9 @@ static void test_version(void)
             }
             json_object_object_del(r.json, "build");
         }
-        TU_ASSERT_JSON(r.json, "{\"service_name\":\"jarvis-atomic-executor\","
-                               "\"service_version\":\"0.1.0\",\"supported_api_versions\":[\"v1\"]}");
+        TU_ASSERT_JSON(r.json,
+                       "{\"service_name\":\"jarvis-atomic-executor\","
+                       "\"service_version\":\"0.1.0\",\"supported_api_versions\":[\"v1\"]}");
     }
     pool_reply_free(&r);
 }
@@ -149,8 +151,9 @@ static void test_echo(void)
     pool_reply_free(&r);
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(body, sizeof body,
-                 "{\"node_run_id\":\"nr-2\",\"run_id\":\"run-1\",\"node_type_ref\":"
-                 REF("jarvis.core.echo") ",\"inputs\":%s}", cases[i].inputs);
+                 "{\"node_run_id\":\"nr-2\",\"run_id\":\"run-1\",\"node_type_ref\":" REF(
+                     "jarvis.core.echo") ",\"inputs\":%s}",
+                 cases[i].inputs);
         snprintf(want, sizeof want,
                  "{\"node_run_id\":\"nr-2\",\"state\":\"succeeded\",\"outputs\":{\"echo\":%s}}",
                  cases[i].echo);
@@ -174,8 +177,12 @@ static void test_unknown_node_type(void)
 static void test_handler_failures(void)
 {
     static const char *const log_tokens[] = {
-        "node_run_id=nr-fail-e2e", "node_type_id=jarvis.test.fail", "status=200", "state=failed",
-        "error=handler_error", "reason=\"jarvis.test.fail failed on purpose (secret detail)\"",
+        "node_run_id=nr-fail-e2e",
+        "node_type_id=jarvis.test.fail",
+        "status=200",
+        "state=failed",
+        "error=handler_error",
+        "reason=\"jarvis.test.fail failed on purpose (secret detail)\"",
         NULL};
     struct pool_reply r;
 
@@ -278,9 +285,9 @@ static void test_malformed_json(void)
             TU_ASSERT_JSON(r.json, cases[i].full);
         /* ctx.error's wording is the parser's: check it is a string, then the rest */
         err = json_object_array_get_idx(
-            json_object_object_get(json_object_object_get(json_object_object_get(r.json, "error"),
-                                                          "details"),
-                                   "errors"),
+            json_object_object_get(
+                json_object_object_get(json_object_object_get(r.json, "error"), "details"),
+                "errors"),
             0);
         CU_ASSERT_TRUE(json_object_object_get_ex(err, "ctx", &ctx) &&
                        json_object_is_type(json_object_object_get(ctx, "error"), json_type_string));
@@ -305,11 +312,15 @@ static void test_missing_fields(void)
     pool_reply_free(&r);
 
     pool_execute("{}", &r);
-    pool_expect(&r, 400, INVALID("["
-        "{\"type\":\"missing\",\"loc\":[\"body\",\"node_run_id\"],\"msg\":\"Field required\"},"
-        "{\"type\":\"missing\",\"loc\":[\"body\",\"run_id\"],\"msg\":\"Field required\"},"
-        "{\"type\":\"missing\",\"loc\":[\"body\",\"node_type_ref\"],\"msg\":\"Field required\"},"
-        "{\"type\":\"missing\",\"loc\":[\"body\",\"inputs\"],\"msg\":\"Field required\"}]"));
+    pool_expect(
+        &r, 400,
+        INVALID(
+            "["
+            "{\"type\":\"missing\",\"loc\":[\"body\",\"node_run_id\"],\"msg\":\"Field required\"},"
+            "{\"type\":\"missing\",\"loc\":[\"body\",\"run_id\"],\"msg\":\"Field required\"},"
+            "{\"type\":\"missing\",\"loc\":[\"body\",\"node_type_ref\"],\"msg\":\"Field "
+            "required\"},"
+            "{\"type\":\"missing\",\"loc\":[\"body\",\"inputs\"],\"msg\":\"Field required\"}]"));
     pool_reply_free(&r);
 }
 
@@ -333,9 +344,10 @@ static void test_schema_violations(void)
          "\"msg\":\"Input should be a valid dictionary\"},"
          "{\"type\":\"dict_type\",\"loc\":[\"body\",\"inputs\"],"
          "\"msg\":\"Input should be a valid dictionary\"}]"},
-        {"{\"node_run_id\":\"n\",\"run_id\":\"r\",\"node_type_ref\":" REF("x.y") ",\"inputs\":{},"
-         "\"constraints\":{\"budgets\":{\"max_wall_time_ms\":-1},"
-         "\"gates\":{\"side_effect_class\":\"delete\"}},\"extensions\":{\"nodot\":1}}",
+        {"{\"node_run_id\":\"n\",\"run_id\":\"r\",\"node_type_ref\":" REF(
+             "x.y") ",\"inputs\":{},"
+                    "\"constraints\":{\"budgets\":{\"max_wall_time_ms\":-1},"
+                    "\"gates\":{\"side_effect_class\":\"delete\"}},\"extensions\":{\"nodot\":1}}",
          "[{\"type\":\"greater_than_equal\","
          "\"loc\":[\"body\",\"constraints\",\"budgets\",\"max_wall_time_ms\"],"
          "\"msg\":\"Input should be greater than or equal to 0\"},"
@@ -343,9 +355,8 @@ static void test_schema_violations(void)
          "\"msg\":\"Input should be 'read', 'write' or 'irreversible'\"},"
          "{\"type\":\"extension_key_invalid\",\"loc\":[\"body\",\"extensions\",\"nodot\"],"
          "\"msg\":\"Extension keys must be namespaced as <namespace>.<key>\"}]"},
-        {"[]",
-         "[{\"type\":\"model_attributes_type\",\"loc\":[\"body\"],"
-         "\"msg\":\"Input should be a valid dictionary or object to extract fields from\"}]"},
+        {"[]", "[{\"type\":\"model_attributes_type\",\"loc\":[\"body\"],"
+               "\"msg\":\"Input should be a valid dictionary or object to extract fields from\"}]"},
     };
     char want[2048];
     struct pool_reply r;
@@ -379,12 +390,14 @@ static char *nest(const char *prefix, int arrays, const char *suffix)
 
 static void test_nesting_depth(void)
 {
-    static const char head[] = "{\"node_run_id\":\"nr-deep\",\"run_id\":\"r\",\"node_type_ref\":"
-                               REF("jarvis.core.echo") ",\"inputs\":{\"d\":";
+    static const char head[] =
+        "{\"node_run_id\":\"nr-deep\",\"run_id\":\"r\",\"node_type_ref\":" REF(
+            "jarvis.core.echo") ",\"inputs\":{\"d\":";
     /* The body is level 1 and inputs level 2: 62 arrays reach level 64. */
     char *ok = nest(head, 62, "}}"), *deep = nest(head, 63, "}}"), want[512];
     char *echo = nest("{\"node_run_id\":\"nr-deep\",\"state\":\"succeeded\","
-                      "\"outputs\":{\"echo\":\"{\\\"d\\\": ", 62, "}\"}}");
+                      "\"outputs\":{\"echo\":\"{\\\"d\\\": ",
+                      62, "}\"}}");
     struct pool_reply r;
 
     pool_execute(ok, &r);
@@ -407,7 +420,8 @@ static void test_nesting_depth(void)
 /* ---- 7: routing ---- */
 
 #define NOT_FOUND "{\"error\":{\"code\":\"not_found\",\"message\":\"Not Found\"}}"
-#define NOT_ALLOWED "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Method Not Allowed\"}}"
+#define NOT_ALLOWED                                                                                \
+    "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Method Not Allowed\"}}"
 
 static void test_not_found(void)
 {
@@ -561,9 +575,14 @@ static void test_cancel_bad_escape(void)
 
 static void test_request_log(void)
 {
-    static const char *const tokens[] = {
-        "method=POST", "path=" EXECUTE, "status=200", "node_run_id=nr-log-e2e",
-        "node_type_id=jarvis.core.echo", "state=succeeded", "dur_ms=", NULL};
+    static const char *const tokens[] = {"method=POST",
+                                         "path=" EXECUTE,
+                                         "status=200",
+                                         "node_run_id=nr-log-e2e",
+                                         "node_type_id=jarvis.core.echo",
+                                         "state=succeeded",
+                                         "dur_ms=",
+                                         NULL};
     struct pool_reply r;
     size_t len = 0;
     char *text;

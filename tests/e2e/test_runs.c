@@ -52,16 +52,18 @@
 
 static int suite_init(void)
 {
-    static const char *const env[] = {"JARVIS_MAX_CONCURRENCY=1",
-                                      "JARVIS_DEFAULT_TIMEOUT_SECS=3", NULL};
+    static const char *const env[] = {"JARVIS_MAX_CONCURRENCY=1", "JARVIS_DEFAULT_TIMEOUT_SECS=3",
+                                      NULL};
     /* This program is about runs, not bearer tokens: with no ARP_AUTH_* at
      * all, run-local serves with auth disabled (dev-insecure). JARVIS_RUN_TABLE:
      * run-local puts it in the state folder. */
     static const char *const unset[] = {"ARP_AUTH_*", "JARVIS_RUN_TABLE", NULL};
 
-    return pool_start(&(struct pool_options){
-        .name = "jarvis-e2e-runs", .workers = WORKERS, .env = env, .unset = unset,
-        .log_tail = 4000});
+    return pool_start(&(struct pool_options){.name = "jarvis-e2e-runs",
+                                             .workers = WORKERS,
+                                             .env = env,
+                                             .unset = unset,
+                                             .log_tail = 4000});
 }
 
 /* ---- the workers, seen from /proc ---- */
@@ -173,7 +175,7 @@ static pid_t wait_running_worker(int timeout_ms)
 
 /* Waits until the pool has WORKERS workers, all idle, none of them `not`.
  * Returns the ms waited, or -1 on timeout. */
-static double wait_pool_idle(int timeout_ms, pid_t not)
+static double wait_pool_idle(int timeout_ms, pid_t not )
 {
     double t0 = pool_now_ms(), until = t0 + timeout_ms;
     pid_t w[16];
@@ -181,7 +183,7 @@ static double wait_pool_idle(int timeout_ms, pid_t not)
     do {
         int i, n = pool_worker_pids(w, 16), idle = 0;
         for (i = 0; i < n; i++)
-            idle += w[i] != not && worker_state(w[i]) == W_IDLE;
+            idle += w[i] != not &&worker_state(w[i]) == W_IDLE;
         if (n == WORKERS && idle == WORKERS)
             return pool_now_ms() - t0;
         pool_sleep_ms(5);
@@ -226,9 +228,9 @@ static void *bg_main(void *arg)
     struct bg *b = arg;
 
     b->sent_ms = pool_now_ms();
-    b->rc = pool_http_do(&(struct pool_req){.method = "POST", .path = EXECUTE, .ctype = JSON_CT,
-                                            .body = b->body},
-                         &b->r);
+    b->rc = pool_http_do(
+        &(struct pool_req){.method = "POST", .path = EXECUTE, .ctype = JSON_CT, .body = b->body},
+        &b->r);
     b->done_ms = pool_now_ms();
     return NULL;
 }
@@ -296,27 +298,26 @@ static const char *run_body(char *buf, size_t len, const char *id, const char *t
 
 /* ---- expected answers and timings ---- */
 
-#define CANCELED(id)                                                                        \
-    "{\"node_run_id\":\"" id "\",\"state\":\"canceled\",\"error\":{\"code\":\"canceled\","  \
+#define CANCELED(id)                                                                               \
+    "{\"node_run_id\":\"" id "\",\"state\":\"canceled\",\"error\":{\"code\":\"canceled\","         \
     "\"message\":\"Atomic execution canceled\"}}"
-#define TIMED_OUT(id)                                                                       \
-    "{\"node_run_id\":\"" id "\",\"state\":\"failed\",\"error\":{\"code\":\"timeout\","     \
+#define TIMED_OUT(id)                                                                              \
+    "{\"node_run_id\":\"" id "\",\"state\":\"failed\",\"error\":{\"code\":\"timeout\","            \
     "\"message\":\"Atomic execution timed out\"}}"
-#define SLEPT(id, ms)                                                                       \
+#define SLEPT(id, ms)                                                                              \
     "{\"node_run_id\":\"" id "\",\"state\":\"succeeded\",\"outputs\":{\"slept_ms\":" #ms "}}"
-#define BAD_GATEWAY                                                                         \
-    "{\"error\":{\"code\":\"bad_gateway\",\"message\":\"No executor worker answered\","     \
+#define BAD_GATEWAY                                                                                \
+    "{\"error\":{\"code\":\"bad_gateway\",\"message\":\"No executor worker answered\","            \
     "\"retryable\":true}}"
 
 /* Asserts elapsed ms lies in [lo, hi], printing it either way. */
-#define ASSERT_MS(what, elapsed, lo, hi)                                                    \
-    do {                                                                                    \
-        double ms_ = (elapsed);                                                             \
-        fprintf(stderr, "[%s: %.0f ms] ", (what), ms_);                                     \
-        if (ms_ < (lo) || ms_ > (hi))                                                       \
-            fprintf(stderr, "\n  %s took %.0f ms, outside [%d, %d]\n", (what), ms_, (lo),   \
-                    (hi));                                                                  \
-        CU_ASSERT_TRUE(ms_ >= (lo) && ms_ <= (hi));                                         \
+#define ASSERT_MS(what, elapsed, lo, hi)                                                           \
+    do {                                                                                           \
+        double ms_ = (elapsed);                                                                    \
+        fprintf(stderr, "[%s: %.0f ms] ", (what), ms_);                                            \
+        if (ms_ < (lo) || ms_ > (hi))                                                              \
+            fprintf(stderr, "\n  %s took %.0f ms, outside [%d, %d]\n", (what), ms_, (lo), (hi));   \
+        CU_ASSERT_TRUE(ms_ >= (lo) && ms_ <= (hi));                                                \
     } while (0)
 
 /* ---- the logs ---- */
@@ -334,7 +335,7 @@ static long log_pid(const char *line)
 static void test_cancel_cross_worker(void)
 {
 #define ID "nr-runs-cancel-xw"
-    const char *exec_tokens[] = {"path=" EXECUTE, "status=200", "node_run_id=" ID,
+    const char *exec_tokens[] = {"path=" EXECUTE,  "status=200",     "node_run_id=" ID,
                                  "state=canceled", "error=canceled", NULL};
     const char *cancel_tokens[] = {"path=/v1/atomic-node-runs/" ID ":cancel", "status=204",
                                    "node_run_id=" ID, NULL};
@@ -387,8 +388,13 @@ static void test_cancel_cross_worker(void)
 static void test_cancel_before_execute(void)
 {
 #define ID "nr-runs-precancel"
-    const char *tokens[] = {"path=" EXECUTE, "status=200", "node_run_id=" ID, "state=canceled",
-                            "error=canceled", "reason=\"canceled before it started\"", NULL};
+    const char *tokens[] = {"path=" EXECUTE,
+                            "status=200",
+                            "node_run_id=" ID,
+                            "state=canceled",
+                            "error=canceled",
+                            "reason=\"canceled before it started\"",
+                            NULL};
     char body[512], line[1024];
     struct pool_reply r;
     double t0;
@@ -411,8 +417,8 @@ static void test_cancel_before_execute(void)
 static void test_timeout_env(void)
 {
 #define ID "nr-runs-env-timeout"
-    const char *tokens[] = {"path=" EXECUTE, "status=200", "node_run_id=" ID, "state=failed",
-                            "error=timeout", NULL};
+    const char *tokens[] = {"path=" EXECUTE, "status=200",    "node_run_id=" ID,
+                            "state=failed",  "error=timeout", NULL};
     char body[512], line[1024];
     struct pool_reply r;
     double t0;
@@ -472,8 +478,8 @@ static void test_concurrency_cap(void)
     /* started_at is taken before the wait for a permit: the queued run
      * started (by the clock of the answer) before the first one ended. */
     if (strcmp(started[1 - f], ended[f]) >= 0)
-        fprintf(stderr, "\n  second started_at %s not before first ended_at %s\n",
-                started[1 - f], ended[f]);
+        fprintf(stderr, "\n  second started_at %s not before first ended_at %s\n", started[1 - f],
+                ended[f]);
     CU_ASSERT_TRUE(strcmp(started[1 - f], ended[f]) < 0);
     for (i = 0; i < 2; i++)
         pool_reply_free(&b[i]->r);
@@ -486,12 +492,20 @@ static void test_queued_runs(void)
 #define RUN "nr-runs-q-holder"
 #define QC "nr-runs-q-cancel"
 #define QT "nr-runs-q-timeout"
-    const char *cancel_tokens[] = {"path=" EXECUTE, "status=200", "node_run_id=" QC,
-                                   "state=canceled", "error=canceled",
-                                   "reason=\"canceled while queued\"", NULL};
-    const char *timeout_tokens[] = {"path=" EXECUTE, "status=200", "node_run_id=" QT,
-                                    "state=failed", "error=timeout",
-                                    "reason=\"timed out while queued\"", NULL};
+    const char *cancel_tokens[] = {"path=" EXECUTE,
+                                   "status=200",
+                                   "node_run_id=" QC,
+                                   "state=canceled",
+                                   "error=canceled",
+                                   "reason=\"canceled while queued\"",
+                                   NULL};
+    const char *timeout_tokens[] = {"path=" EXECUTE,
+                                    "status=200",
+                                    "node_run_id=" QT,
+                                    "state=failed",
+                                    "error=timeout",
+                                    "reason=\"timed out while queued\"",
+                                    NULL};
     char body[2][512], line[1024];
     struct pool_reply r;
     struct bg *holder, *queued;
@@ -580,7 +594,11 @@ static void test_abandoned_handler(void)
 {
 #define ID "nr-runs-spin"
     const char *tokens[] = {
-        "path=" EXECUTE, "status=200", "node_run_id=" ID, "state=failed", "error=timeout",
+        "path=" EXECUTE,
+        "status=200",
+        "node_run_id=" ID,
+        "state=failed",
+        "error=timeout",
         "reason=\"handler did not return within 2000 ms of being stopped; worker will exit\"",
         NULL};
     const char *exit_tokens[] = {"ERROR", "pid=", NULL};
@@ -605,7 +623,8 @@ static void test_abandoned_handler(void)
     CU_ASSERT_TRUE(pool_find_log_line(exit_tokens, exit_line, sizeof exit_line));
     if (strstr(exit_line, "abandoning a handler that would not stop; worker exits") == NULL)
         fprintf(stderr, "\n  no exit message from worker %ld: %s\n", pid, exit_line);
-    CU_ASSERT_PTR_NOT_NULL(strstr(exit_line, "abandoning a handler that would not stop; worker exits"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(exit_line, "abandoning a handler that would not stop; worker exits"));
 
     /* It is gone and replaced; the pool serves. */
     waited = wait_pool_idle(RESPAWN_WAIT_MS, (pid_t)pid);
@@ -634,8 +653,10 @@ static pid_t kill_running_worker(const char *id)
     b = bg_start(0, run_body(body, sizeof body, id, SLEEP, 2500, -1));
     busy = wait_running_worker(2000);
     if (busy <= 0) {
-        fprintf(stderr, "\n  cannot tell which worker runs %s (neither /proc/<pid>/syscall nor "
-                        "/proc/<pid>/fd shows it); not killing anything\n", id);
+        fprintf(stderr,
+                "\n  cannot tell which worker runs %s (neither /proc/<pid>/syscall nor "
+                "/proc/<pid>/fd shows it); not killing anything\n",
+                id);
         CU_FAIL("no running worker found");
         bg_join(b);
         pool_reply_free(&b->r);
@@ -759,8 +780,7 @@ static void test_kill_worker_permit(void)
 
 static void test_stop(void)
 {
-    static const char *const reports[] = {"AddressSanitizer", "LeakSanitizer",
-                                          "runtime error:"};
+    static const char *const reports[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:"};
     char *text;
     int i;
 
@@ -808,8 +828,8 @@ static CU_TestInfo tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-    {"e2e runs (nginx + 3-worker pool, cap 1, timeout 3 s)", suite_init, suite_cleanup,
-     before_each, NULL, tests},
+    {"e2e runs (nginx + 3-worker pool, cap 1, timeout 3 s)", suite_init, suite_cleanup, before_each,
+     NULL, tests},
     CU_SUITE_INFO_NULL,
 };
 

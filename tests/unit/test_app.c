@@ -92,8 +92,8 @@ static void test_health_version(void)
     app_exchange_cleanup(&x);
 }
 
-#define EXEC(type, inputs)                                                                     \
-    "{\"node_run_id\":\"nr-7\",\"run_id\":\"r-7\",\"node_type_ref\":{\"node_type_id\":\"" type \
+#define EXEC(type, inputs)                                                                         \
+    "{\"node_run_id\":\"nr-7\",\"run_id\":\"r-7\",\"node_type_ref\":{\"node_type_id\":\"" type     \
     "\",\"version\":\"1\"},\"inputs\":" inputs "}"
 
 static void expect_result(const char *body, const char *want)
@@ -112,8 +112,9 @@ static void expect_result(const char *body, const char *want)
 
 static void test_execute(void)
 {
-    expect_result(EXEC("jarvis.core.echo", "{\"echo\":\"hi\"}"),
-                  "{\"node_run_id\":\"nr-7\",\"state\":\"succeeded\",\"outputs\":{\"echo\":\"hi\"}}");
+    expect_result(
+        EXEC("jarvis.core.echo", "{\"echo\":\"hi\"}"),
+        "{\"node_run_id\":\"nr-7\",\"state\":\"succeeded\",\"outputs\":{\"echo\":\"hi\"}}");
     expect_result(EXEC("no.such", "{}"),
                   "{\"node_run_id\":\"nr-7\",\"state\":\"failed\",\"error\":{\"code\":"
                   "\"unknown_node_type\",\"message\":\"Unknown node_type_id: no.such\"}}");
@@ -180,12 +181,9 @@ static void test_uri_too_long(void)
 }
 
 static CU_TestInfo tests[] = {
-    {"health and version", test_health_version},
-    {"execute", test_execute},
-    {"errors are envelopes", test_errors},
-    {"cancel", test_cancel},
-    {"URI too long", test_uri_too_long},
-    CU_TEST_INFO_NULL,
+    {"health and version", test_health_version}, {"execute", test_execute},
+    {"errors are envelopes", test_errors},       {"cancel", test_cancel},
+    {"URI too long", test_uri_too_long},         CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo suites[] = {

@@ -62,7 +62,8 @@ static void test_refusals(void)
     char err[256];
 
     CU_ASSERT_EQUAL(load(&c, err, 3, "--max-body-bytes", "12"), -1);
-    CU_ASSERT_STRING_EQUAL(err, "max body bytes must be an integer from 1024 to 67108864, not '12'");
+    CU_ASSERT_STRING_EQUAL(err,
+                           "max body bytes must be an integer from 1024 to 67108864, not '12'");
     CU_ASSERT_EQUAL(load(&c, err, 2, "--max-body-bytes=1k"), -1);
     CU_ASSERT_EQUAL(load(&c, err, 2, "--max-body-bytes"), -1);
     CU_ASSERT_EQUAL(load(&c, err, 2, "--max-body-bytes=-5000"), -1);

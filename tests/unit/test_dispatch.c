@@ -18,8 +18,8 @@ static int noop(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
     return JARVIS_OK;
 }
 
-static const jarvis_node dup_echo = {.node_type_id = "jarvis.core.echo", .version = "9",
-                                     .handler = noop};
+static const jarvis_node dup_echo = {
+    .node_type_id = "jarvis.core.echo", .version = "9", .handler = noop};
 static const jarvis_node no_handler = {.node_type_id = "x.y", .version = "1"};
 static const jarvis_node *const dup_nodes[] = {&dup_echo, NULL};
 static const jarvis_node *const bad_nodes[] = {&no_handler, NULL};
@@ -67,8 +67,8 @@ static void run(const char *body_json, struct exec_result *res, json_object **bo
     CU_ASSERT_EQUAL(dsp_execute(&reg, &none, &req, res), DSP_OK);
 }
 
-#define REQ(type, rest)                                                                        \
-    "{\"node_run_id\":\"nr-1\",\"run_id\":\"r-1\",\"node_type_ref\":{\"node_type_id\":\"" type \
+#define REQ(type, rest)                                                                            \
+    "{\"node_run_id\":\"nr-1\",\"run_id\":\"r-1\",\"node_type_ref\":{\"node_type_id\":\"" type     \
     "\",\"version\":\"1\"},\"inputs\":{\"k\":1}" rest "}"
 
 static void test_unknown_type(void)

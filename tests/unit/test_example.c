@@ -39,7 +39,8 @@ static void test_greets(void)
     CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
     TU_ASSERT_JSON(res.outputs, "{\"message\":\"Hello, Ada!\",\"by\":\"alice\"}");
     dsp_result_cleanup(&res);
-    CU_ASSERT_EQUAL(run("{\"name\":\"Bo\",\"greeting\":\"welcome\",\"delay_ms\":10}", &res), DSP_OK);
+    CU_ASSERT_EQUAL(run("{\"name\":\"Bo\",\"greeting\":\"welcome\",\"delay_ms\":10}", &res),
+                    DSP_OK);
     TU_ASSERT_JSON(res.outputs, "{\"message\":\"Welcome, Bo!\",\"by\":\"alice\"}");
     dsp_result_cleanup(&res);
 }

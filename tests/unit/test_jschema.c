@@ -46,8 +46,9 @@ static const char sleep_schema[] =
 static void test_keywords(void)
 {
     CU_ASSERT_TRUE(check(sleep_schema, "{\"seconds\":1.5,\"must\":[]}", NULL));
-    CU_ASSERT_TRUE(check(sleep_schema, "{\"seconds\":null,\"must\":0,\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\","
-                                       "\"mode\":\"b\",\"list\":[9],\"map\":{\"x\":true}}",
+    CU_ASSERT_TRUE(check(sleep_schema,
+                         "{\"seconds\":null,\"must\":0,\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\","
+                         "\"mode\":\"b\",\"list\":[9],\"map\":{\"x\":true}}",
                          NULL));
     CU_ASSERT_TRUE(check(sleep_schema, "{}",
                          "[{\"type\":\"missing\",\"loc\":[\"inputs\",\"seconds\"],\"msg\":"
@@ -58,19 +59,21 @@ static void test_keywords(void)
                          "\"msg\":\"Input should be greater than or equal to 0\"},"
                          "{\"type\":\"extra_forbidden\",\"loc\":[\"inputs\",\"x\"],\"msg\":"
                          "\"Extra inputs are not permitted\"}]"));
-    CU_ASSERT_TRUE(check(sleep_schema, "{\"seconds\":\"1\",\"must\":1,\"name\":\"abcd\","
-                                       "\"mode\":\"c\",\"list\":[10,1.5,3],\"map\":{\"y\":1}}",
-                         "[{\"type\":\"float_type\",\"loc\":[\"inputs\",\"seconds\"],\"msg\":"
-                         "\"Input should be a valid number\"},{\"type\":\"string_too_long\","
-                         "\"loc\":[\"inputs\",\"name\"],\"msg\":\"String should have at most 3 "
-                         "characters\"},{\"type\":\"enum\",\"loc\":[\"inputs\",\"mode\"],\"msg\":"
-                         "\"Input should be 'a' or 'b'\"},{\"type\":\"too_long\",\"loc\":[\"inputs\","
-                         "\"list\"],\"msg\":\"List should have at most 2 items after validation, "
-                         "not 3\"},{\"type\":\"less_than\",\"loc\":[\"inputs\",\"list\",0],\"msg\":"
-                         "\"Input should be less than 10\"},{\"type\":\"int_type\",\"loc\":"
-                         "[\"inputs\",\"list\",1],\"msg\":\"Input should be a valid integer\"},"
-                         "{\"type\":\"bool_type\",\"loc\":[\"inputs\",\"map\",\"y\"],\"msg\":"
-                         "\"Input should be a valid boolean\"}]"));
+    CU_ASSERT_TRUE(
+        check(sleep_schema,
+              "{\"seconds\":\"1\",\"must\":1,\"name\":\"abcd\","
+              "\"mode\":\"c\",\"list\":[10,1.5,3],\"map\":{\"y\":1}}",
+              "[{\"type\":\"float_type\",\"loc\":[\"inputs\",\"seconds\"],\"msg\":"
+              "\"Input should be a valid number\"},{\"type\":\"string_too_long\","
+              "\"loc\":[\"inputs\",\"name\"],\"msg\":\"String should have at most 3 "
+              "characters\"},{\"type\":\"enum\",\"loc\":[\"inputs\",\"mode\"],\"msg\":"
+              "\"Input should be 'a' or 'b'\"},{\"type\":\"too_long\",\"loc\":[\"inputs\","
+              "\"list\"],\"msg\":\"List should have at most 2 items after validation, "
+              "not 3\"},{\"type\":\"less_than\",\"loc\":[\"inputs\",\"list\",0],\"msg\":"
+              "\"Input should be less than 10\"},{\"type\":\"int_type\",\"loc\":"
+              "[\"inputs\",\"list\",1],\"msg\":\"Input should be a valid integer\"},"
+              "{\"type\":\"bool_type\",\"loc\":[\"inputs\",\"map\",\"y\"],\"msg\":"
+              "\"Input should be a valid boolean\"}]"));
     CU_ASSERT_TRUE(check(sleep_schema, "{\"seconds\":0,\"must\":1,\"name\":\"\",\"list\":[]}",
                          "[{\"type\":\"string_too_short\",\"loc\":[\"inputs\",\"name\"],\"msg\":"
                          "\"String should have at least 1 character\"},{\"type\":\"too_short\","
@@ -82,17 +85,19 @@ static void test_defaults_and_unions(void)
 {
     /* No type: anything; additionalProperties defaults to true. */
     CU_ASSERT_TRUE(check("{}", "[1]", NULL));
-    CU_ASSERT_TRUE(check("{\"properties\":{\"a\":{\"type\":\"string\"}}}", "{\"a\":\"x\",\"b\":1}",
-                         NULL));
+    CU_ASSERT_TRUE(
+        check("{\"properties\":{\"a\":{\"type\":\"string\"}}}", "{\"a\":\"x\",\"b\":1}", NULL));
     CU_ASSERT_TRUE(check("{\"properties\":{\"a\":{\"type\":\"string\"}}}", "5", NULL));
     CU_ASSERT_TRUE(check("{\"type\":[\"string\",\"integer\"]}", "7", NULL));
-    CU_ASSERT_TRUE(check("{\"type\":[\"string\",\"integer\"]}", "7.5",
-                         "[{\"type\":\"string_type\",\"loc\":[\"inputs\"],\"msg\":\"Input should be "
-                         "a valid string\"}]"));
+    CU_ASSERT_TRUE(
+        check("{\"type\":[\"string\",\"integer\"]}", "7.5",
+              "[{\"type\":\"string_type\",\"loc\":[\"inputs\"],\"msg\":\"Input should be "
+              "a valid string\"}]"));
     CU_ASSERT_TRUE(check("{\"type\":\"null\"}", "null", NULL));
-    CU_ASSERT_TRUE(check("{\"type\":\"number\",\"exclusiveMinimum\":0}", "0",
-                         "[{\"type\":\"greater_than\",\"loc\":[\"inputs\"],\"msg\":\"Input should be "
-                         "greater than 0\"}]"));
+    CU_ASSERT_TRUE(
+        check("{\"type\":\"number\",\"exclusiveMinimum\":0}", "0",
+              "[{\"type\":\"greater_than\",\"loc\":[\"inputs\"],\"msg\":\"Input should be "
+              "greater than 0\"}]"));
     CU_ASSERT_TRUE(check("{\"type\":\"string\",\"format\":\"date-time\"}", "\"yesterday\"",
                          "[{\"type\":\"datetime_parsing\",\"loc\":[\"inputs\"],\"msg\":\"Input "
                          "should be a valid RFC 3339 date-time\"}]"));
@@ -130,9 +135,10 @@ static void test_cache_and_null(void)
     CU_ASSERT_PTR_EQUAL(a, js_compile_cached(text, err, sizeof err));
     CU_ASSERT_PTR_NOT_NULL(js_compile_cached(NULL, err, sizeof err));
     CU_ASSERT_TRUE(check(NULL, "{\"any\":1}", NULL));
-    CU_ASSERT_TRUE(check(NULL, "[]", "[{\"type\":\"model_attributes_type\",\"loc\":[\"inputs\"],"
-                                     "\"msg\":\"Input should be a valid dictionary or object to "
-                                     "extract fields from\"}]"));
+    CU_ASSERT_TRUE(check(NULL, "[]",
+                         "[{\"type\":\"model_attributes_type\",\"loc\":[\"inputs\"],"
+                         "\"msg\":\"Input should be a valid dictionary or object to "
+                         "extract fields from\"}]"));
 }
 
 static void test_node_type_listing(void)

@@ -57,9 +57,13 @@ static char *capture(void (*fn)(void))
 
 static void write_request(void)
 {
-    struct log_request r = {.method = "POST", .path = "/v1/atomic-node-runs:execute",
-                            .status = 200, .node_run_id = "n 1", .node_type_id = "a.b",
-                            .state = "succeeded", .dur_us = 1234};
+    struct log_request r = {.method = "POST",
+                            .path = "/v1/atomic-node-runs:execute",
+                            .status = 200,
+                            .node_run_id = "n 1",
+                            .node_type_id = "a.b",
+                            .state = "succeeded",
+                            .dur_us = 1234};
 
     log_set_level(JARVIS_LOG_INFO);
     log_request(&r);

@@ -82,7 +82,8 @@ static void test_limits_and_failures(void)
 
     resp_init(&r);
     resp_set_retryable_error(&r, 503, "busy", "Busy");
-    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"busy\",\"message\":\"Busy\",\"retryable\":true}}");
+    TU_ASSERT_JSON(r.body,
+                   "{\"error\":{\"code\":\"busy\",\"message\":\"Busy\",\"retryable\":true}}");
     for (i = 0; i < RESP_MAX_HEADERS; i++)
         CU_ASSERT_EQUAL(resp_add_header(&r, "X", "y"), 0);
     CU_ASSERT_EQUAL(resp_add_header(&r, "X", "y"), -1);

@@ -64,8 +64,10 @@ static void expect_error(const char *method, const char *path, int status, const
 }
 
 #define NOT_FOUND "{\"error\":{\"code\":\"not_found\",\"message\":\"Not Found\"}}"
-#define NOT_ALLOWED "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Method Not Allowed\"}}"
-#define BAD_ID "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Invalid node_run_id in path\"}}"
+#define NOT_ALLOWED                                                                                \
+    "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Method Not Allowed\"}}"
+#define BAD_ID                                                                                     \
+    "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Invalid node_run_id in path\"}}"
 
 static void test_not_found(void)
 {

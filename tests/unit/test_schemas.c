@@ -48,7 +48,7 @@ static enum jv_kind kind_of(json_object *schema)
         return JV_BOOLEAN;
     if (strcmp(t, "array") == 0)
         return JV_ARRAY;
-    return (enum jv_kind)-1;
+    return (enum jv_kind) - 1;
 }
 
 static int fail(const char *where, const char *what)

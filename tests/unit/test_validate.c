@@ -77,11 +77,10 @@ static const struct {
     const char *expected;
 } request_cases[] = {
     {"{" REQ_HEAD REF "}", NULL},
-    {"{}",
-     "[{\"type\":\"missing\",\"loc\":[\"body\",\"node_run_id\"],\"msg\":\"Field required\"},"
-     "{\"type\":\"missing\",\"loc\":[\"body\",\"run_id\"],\"msg\":\"Field required\"},"
-     "{\"type\":\"missing\",\"loc\":[\"body\",\"node_type_ref\"],\"msg\":\"Field required\"},"
-     "{\"type\":\"missing\",\"loc\":[\"body\",\"inputs\"],\"msg\":\"Field required\"}]"},
+    {"{}", "[{\"type\":\"missing\",\"loc\":[\"body\",\"node_run_id\"],\"msg\":\"Field required\"},"
+           "{\"type\":\"missing\",\"loc\":[\"body\",\"run_id\"],\"msg\":\"Field required\"},"
+           "{\"type\":\"missing\",\"loc\":[\"body\",\"node_type_ref\"],\"msg\":\"Field required\"},"
+           "{\"type\":\"missing\",\"loc\":[\"body\",\"inputs\"],\"msg\":\"Field required\"}]"},
     {"[]",
      "[{\"type\":\"model_attributes_type\",\"loc\":[\"body\"],\"msg\":\"Input should be a valid "
      "dictionary or object to extract fields from\"}]"},
