@@ -103,6 +103,13 @@ static void ep_execute(struct app *app, const struct http_req *req, struct excha
         return;
     }
     x->exit_after = res.abandoned;
+    if (res.outputs != NULL && !res_json_writable(res.outputs)) {
+        /* An uncaught failure of ours: no internals in the answer. */
+        resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
+        resp_set_reason(&x->resp, "handler outputs hold NaN/Infinity or nest too deep");
+        dsp_result_cleanup(&res);
+        return;
+    }
     x->log.state = res_state_name(res.state);
     x->log.error_code = res.error_code;
     if (res.reason[0] != '\0')

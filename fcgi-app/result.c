@@ -5,10 +5,43 @@
  */
 #include "result.h"
 
+#include <math.h>
+
 #include "buildinfo.h"
 #include "timefmt.h"
 
 #define SERVICE_NAME "jarvis-atomic-executor"
+
+static int writable(json_object *v, int depth)
+{
+    size_t i;
+
+    if (depth > RES_MAX_DEPTH)
+        return 0;
+    switch (json_object_get_type(v)) {
+    case json_type_double: return isfinite(json_object_get_double(v));
+    case json_type_array:
+        for (i = 0; i < json_object_array_length(v); i++)
+            if (!writable(json_object_array_get_idx(v, i), depth + 1))
+                return 0;
+        return 1;
+    case json_type_object: {
+        json_object_object_foreach(v, key, val)
+        {
+            (void)key;
+            if (!writable(val, depth + 1))
+                return 0;
+        }
+        return 1;
+    }
+    default: return 1;
+    }
+}
+
+int res_json_writable(json_object *v)
+{
+    return writable(v, 0);
+}
 
 const char *res_state_name(enum run_state state)
 {

@@ -18,6 +18,16 @@ json_object *res_health(int64_t now_ms);
 /* VersionInfo for this build. */
 json_object *res_version(void);
 
+/* Deepest outputs the service serializes (handlers build them, not clients). */
+#define RES_MAX_DEPTH 256
+
+/*
+ * 1 if v can be written as JSON: no NaN or infinity anywhere (JSON has no
+ * such numbers; the reference's JSONResponse refuses them with a 500 too)
+ * and nesting within RES_MAX_DEPTH.
+ */
+int res_json_writable(json_object *v);
+
 /* "succeeded" / "failed" / "canceled" */
 const char *res_state_name(enum run_state state);
 

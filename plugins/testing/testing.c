@@ -3,6 +3,7 @@
  * back what they were given, so tests can take every path of dispatch.
  * Linked only into test binaries (tests/CMakeLists.txt).
  */
+#include <math.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,6 +123,23 @@ static const jarvis_node node_context = {
     .handler = context_handler,
 };
 
+/* Returns a number JSON cannot carry: the answer must be a clean 500. */
+static int nan_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    (void)ctx;
+    (void)inputs;
+    *outputs = json_object_new_object();
+    json_object_object_add(*outputs, "value", json_object_new_double(NAN));
+    return JARVIS_OK;
+}
+
+static const jarvis_node node_nan = {
+    .node_type_id = "jarvis.test.nan",
+    .version = "1.0.0",
+    .description = "Returns NaN in its outputs.",
+    .handler = nan_handler,
+};
+
 static const jarvis_node node_sleep = {
     .node_type_id = "jarvis.test.sleep",
     .version = "1.0.0",
@@ -137,7 +155,7 @@ static const jarvis_node node_spin = {
 };
 
 static const jarvis_node *const testing_nodes[] = {
-    &node_sleep, &node_spin, &node_fail, &node_bad_outputs, &node_context, NULL,
+    &node_nan, &node_sleep, &node_spin, &node_fail, &node_bad_outputs, &node_context, NULL,
 };
 
 const jarvis_pack jarvis_pack_testing = {

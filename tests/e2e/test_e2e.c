@@ -199,6 +199,23 @@ static void test_handler_failures(void)
     pool_reply_free(&r);
 }
 
+/* ---- 5: an internal failure is a 500 without internals ---- */
+
+static void test_internal_error(void)
+{
+    static const char *const log_tokens[] = {"node_run_id=nr-nan", "status=500",
+                                             "error=internal_error", NULL};
+    struct pool_reply r;
+
+    /* Outputs holding NaN cannot be written as JSON (the reference's
+     * JSONResponse fails the same way). */
+    pool_execute(EXEC_BODY("nr-nan", "jarvis.test.nan", "{}"), &r);
+    pool_expect(&r, 500,
+                "{\"error\":{\"code\":\"internal_error\",\"message\":\"Internal server error\"}}");
+    pool_reply_free(&r);
+    CU_ASSERT_TRUE(pool_find_log_line(log_tokens, NULL, 0));
+}
+
 /* ---- 6: every optional field reaches the handler as sent ---- */
 
 static const char full_request[] =
@@ -613,6 +630,7 @@ static CU_TestInfo tests[] = {
     {"echo: string and sorted-key JSON", test_echo},
     {"unknown node type", test_unknown_node_type},
     {"handler failures stay out of the answer", test_handler_failures},
+    {"500 for an internal failure, without internals", test_internal_error},
     {"every optional field reaches the handler", test_full_request},
     {"malformed JSON", test_malformed_json},
     {"empty body and missing fields", test_missing_fields},

@@ -152,6 +152,8 @@ static void test_errors(void)
     expect_error("GET", "/v1/atomic-node-runs:execute", NULL, 405, "method_not_allowed");
     expect_error("GET", "/nope", NULL, 404, "not_found");
     expect_error("POST", "/v1/atomic-node-runs/%zz:cancel", NULL, 400, "invalid_request");
+    expect_error("POST", "/v1/atomic-node-runs:execute", EXEC("jarvis.test.nan", "{}"), 500,
+                 "internal_error");
 }
 
 static void test_cancel(void)
