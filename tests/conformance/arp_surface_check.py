@@ -12,17 +12,17 @@ Closing line: "<n> passed, <n> failed".
 """
 import argparse
 import json
-import os
 import pathlib
 import re
-import socket
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 
 from jsonschema import Draft202012Validator, RefResolver
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "pylib"))
+from jarvis_pool import Checks, LocalPool  # noqa: E402
 
 RFC3339_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -53,18 +53,10 @@ def request(base, method, path, body=None, content_type="application/json"):
         return e.code, e.headers.get("Content-Type"), e.read()
 
 
-class Checker:
+class Checker(Checks):
     def __init__(self, base, spec):
+        super().__init__()
         self.base, self.spec = base, spec
-        self.passed, self.failed = 0, 0
-
-    def check(self, name, problems):
-        if problems:
-            self.failed += 1
-            print(f"FAIL {name}: " + "; ".join(problems))
-        else:
-            self.passed += 1
-            print(f"PASS {name}")
 
     def expect(self, name, method, path, body, status, schema, extra=None):
         got, ctype, raw = request(self.base, method, path, body)
@@ -176,35 +168,20 @@ def schema_errors(schema):
         return [str(e).splitlines()[0]]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main():
     here = pathlib.Path(__file__).resolve().parent
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--binary", required=True, help="worker binary (with the jarvis.test pack)")
     ap.add_argument("--spec", default=str(here.parents[1] / "third_party/arp-spec-v1"))
     args = ap.parse_args()
-    runner = here.parents[1] / "scripts/run-local"
-    state = tempfile.mkdtemp(prefix="jarvis-conformance-")
-    port = free_port()
-    start = [str(runner), "start", "--daemon", "--no-build", "--binary", args.binary,
-             "--workers", "2", "--port", str(port), "--state-dir", state]
-    if subprocess.run(start, stdout=subprocess.DEVNULL).returncode != 0:
-        print("0 passed, 1 failed")
-        return 1
-    try:
-        c = Checker(f"http://127.0.0.1:{port}", Spec(args.spec))
-        run_checks(c)
-        check_node_types(c, args.binary)
-    finally:
-        subprocess.run([str(runner), "stop", "--state-dir", state], stdout=subprocess.DEVNULL)
-        subprocess.run(["rm", "-rf", state])
-    print(f"{c.passed} passed, {c.failed} failed")
-    return 0 if c.failed == 0 else 1
+    with LocalPool(args.binary, prefix="jarvis-conformance-") as base:
+        c = Checker(base, Spec(args.spec))
+        if base is None:
+            c.check("the pool starts", ["scripts/run-local start failed"])
+        else:
+            run_checks(c)
+            check_node_types(c, args.binary)
+    return c.close()
 
 
 if __name__ == "__main__":

@@ -12,10 +12,8 @@ import json
 import os
 import pathlib
 import re
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -23,29 +21,18 @@ import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-RUNNER = REPO / "scripts/run-local"
+sys.path.insert(0, str(HERE.parent / "pylib"))
+from jarvis_pool import Checks, LocalPool  # noqa: E402
+
 SEND = REPO / "tools/send-request"
 EXAMPLES = REPO / "examples/requests"
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Run:
+class Run(Checks):
     def __init__(self, base):
-        self.base, self.passed, self.failed = base, 0, 0
-
-    def check(self, name, problems):
-        if problems:
-            self.failed += 1
-            print(f"FAIL {name}: " + "; ".join(problems))
-        else:
-            self.passed += 1
-            print(f"PASS {name}")
+        super().__init__()
+        self.base = base
 
     def execute(self, node, inputs, node_run_id, constraints=None, timeout=30):
         body = {"node_run_id": node_run_id, "run_id": "run-nodes-e2e",
@@ -185,27 +172,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--binary", required=True)
     args = ap.parse_args()
-    state = tempfile.mkdtemp(prefix="jarvis-nodes-e2e-")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARP_AUTH_")}
-    start = [str(RUNNER), "start", "--daemon", "--no-build", "--binary", args.binary,
-             "--workers", "3", "--port", str(port), "--state-dir", state]
-    if subprocess.run(start, stdout=subprocess.DEVNULL, env=env).returncode != 0:
-        print("0 passed, 1 failed")
-        return 1
-    r = Run(f"http://127.0.0.1:{port}")
-    try:
-        check_examples(r)
-        check_web_fetch(r, port)
-        check_failures(r)
-        check_cancel(r)
-    except Exception as e:  # a crash of the test itself is a failure, not a hang
-        r.check("nodes e2e ran to the end", [repr(e)])
-    finally:
-        subprocess.run([str(RUNNER), "stop", "--state-dir", state], stdout=subprocess.DEVNULL)
-        subprocess.run(["rm", "-rf", state])
-    print(f"{r.passed} passed, {r.failed} failed")
-    return 0 if r.failed == 0 else 1
+    with LocalPool(args.binary, workers=3, prefix="jarvis-nodes-e2e-") as base:
+        r = Run(base)
+        if base is None:
+            r.check("the pool starts", ["scripts/run-local start failed"])
+            return r.close()
+        port = int(base.rsplit(":", 1)[1])
+        try:
+            check_examples(r)
+            check_web_fetch(r, port)
+            check_failures(r)
+            check_cancel(r)
+        except Exception as e:  # a crash of the test itself is a failure, not a hang
+            r.check("nodes e2e ran to the end", [repr(e)])
+    return r.close()
 
 
 if __name__ == "__main__":
