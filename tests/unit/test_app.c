@@ -2,8 +2,10 @@
  * test_app.c - whole requests through the pipeline (no FastCGI): each
  * endpoint's status and body, validated against the spec's schemas too.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "schemas.h"
@@ -188,8 +190,75 @@ static CU_TestInfo tests[] = {
     {"URI too long", test_uri_too_long},         CU_TEST_INFO_NULL,
 };
 
+/* ---- with a run table of one slot: 409 and 503 ---- */
+
+static char table_dir[64];
+
+static int setup_with_table(void)
+{
+    static const jarvis_pack *const packs[] = {&jarvis_pack_core, NULL};
+    char err[256];
+
+    snprintf(table_dir, sizeof table_dir, "/tmp/jarvis-test-app-XXXXXX");
+    if (mkdtemp(table_dir) == NULL)
+        return -1;
+    app_cleanup(&app);
+    cfg.max_body_bytes = 4096;
+    snprintf(cfg.run_table, sizeof cfg.run_table, "%s/runtable", table_dir);
+    cfg.run_table_slots = 1;
+    return app_init(&app, &cfg, packs, APP_RUN_TABLE, err, sizeof err);
+}
+
+static int cleanup_with_table(void)
+{
+    char path[128];
+
+    app_cleanup(&app);
+    snprintf(path, sizeof path, "%s/runtable", table_dir);
+    unlink(path);
+    rmdir(table_dir);
+    return 0;
+}
+
+static void expect_exact(const char *body, int status, const char *want)
+{
+    struct exchange x;
+
+    handle("POST", "/v1/atomic-node-runs:execute", body, &x);
+    CU_ASSERT_EQUAL(x.resp.status, status);
+    TU_ASSERT_JSON(x.resp.body, want);
+    app_exchange_cleanup(&x);
+}
+
+static void test_duplicate_and_full(void)
+{
+    /* This process owns the slot, as a worker busy with nr-7 would. */
+    int slot = rt_claim(app.limits.rt, "nr-7", 0);
+
+    CU_ASSERT_TRUE_FATAL(slot >= 0);
+    expect_exact(EXEC("jarvis.core.echo", "{}"), 409,
+                 "{\"error\":{\"code\":\"node_run_in_progress\",\"message\":\"A NodeRun "
+                 "with this node_run_id is already executing\"}}");
+    expect_exact("{\"node_run_id\":\"nr-8\",\"run_id\":\"r\",\"node_type_ref\":{"
+                 "\"node_type_id\":\"jarvis.core.echo\",\"version\":\"1\"},\"inputs\":{}}",
+                 503,
+                 "{\"error\":{\"code\":\"executor_busy\",\"message\":\"No run slot is free; "
+                 "retry later\",\"retryable\":true}}");
+    rt_release(app.limits.rt, slot);
+    /* Free again: the same request runs. */
+    expect_result(
+        EXEC("jarvis.core.echo", "{\"echo\":\"x\"}"),
+        "{\"node_run_id\":\"nr-7\",\"state\":\"succeeded\",\"outputs\":{\"echo\":\"x\"}}");
+}
+
+static CU_TestInfo table_tests[] = {
+    {"409 for an id in flight, 503 when the table is full", test_duplicate_and_full},
+    CU_TEST_INFO_NULL,
+};
+
 static CU_SuiteInfo suites[] = {
     {"app", setup, NULL, NULL, NULL, tests},
+    {"app with a run table", setup_with_table, cleanup_with_table, NULL, NULL, table_tests},
     CU_SUITE_INFO_NULL,
 };
 
