@@ -210,6 +210,13 @@ static int audience_matches(json_object *aud, const char *want)
     return found;
 }
 
+/* Returns the client-facing message, with the operator's detail set. */
+static const char *refuse(const char **detail, const char *why, const char *message)
+{
+    *detail = why;
+    return message;
+}
+
 /* PyJWT's order: required (exp), iat, nbf, exp, iss, aud. */
 static const char *check_claims(const struct auth_settings *s, json_object *claims, int64_t now,
                                 const char **detail)
@@ -220,27 +227,27 @@ static const char *check_claims(const struct auth_settings *s, json_object *clai
     int rc;
 
     if ((rc = numeric_claim(claims, "exp", &exp)) != 0)
-        return *detail = rc < 0 ? "no exp claim" : "exp is not a number", MSG_INVALID;
+        return refuse(detail, rc < 0 ? "no exp claim" : "exp is not a number", MSG_INVALID);
     if ((rc = numeric_claim(claims, "iat", &iat)) > 0 || (rc == 0 && iat > (double)(now + skew)))
-        return *detail = "iat malformed or in the future", MSG_INVALID;
+        return refuse(detail, "iat malformed or in the future", MSG_INVALID);
     if ((rc = numeric_claim(claims, "nbf", &nbf)) > 0 || (rc == 0 && nbf > (double)(now + skew)))
-        return *detail = "nbf malformed or not yet valid", MSG_INVALID;
+        return refuse(detail, "nbf malformed or not yet valid", MSG_INVALID);
     if (exp <= (double)(now - skew))
-        return *detail = "exp passed", MSG_EXPIRED;
+        return refuse(detail, "exp passed", MSG_EXPIRED);
     if (json_object_object_get_ex(claims, "sub", &v) && !json_object_is_type(v, json_type_string))
-        return *detail = "sub is not a string", MSG_INVALID;
+        return refuse(detail, "sub is not a string", MSG_INVALID);
     if (s->issuer[0] != '\0') {
         if (!json_object_object_get_ex(claims, "iss", &v))
-            return *detail = "no iss claim", MSG_INVALID;
+            return refuse(detail, "no iss claim", MSG_INVALID);
         if (!json_object_is_type(v, json_type_string) ||
             strcmp(json_object_get_string(v), s->issuer) != 0)
-            return *detail = "iss differs", MSG_ISSUER;
+            return refuse(detail, "iss differs", MSG_ISSUER);
     }
     if (s->audience[0] != '\0') {
         if (!json_object_object_get_ex(claims, "aud", &v))
-            return *detail = "no aud claim", MSG_INVALID;
+            return refuse(detail, "no aud claim", MSG_INVALID);
         if (!audience_matches(v, s->audience))
-            return *detail = "aud differs", MSG_AUDIENCE;
+            return refuse(detail, "aud differs", MSG_AUDIENCE);
     }
     return NULL;
 }
