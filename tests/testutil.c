@@ -1,5 +1,9 @@
 /* testutil.c - see testutil.h. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
+
+#include <ftw.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +50,19 @@ char *tu_read_file(const char *path, size_t *len)
     }
     fclose(f);
     return buf;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int tu_remove_tree(const char *dir)
+{
+    /* Depth first, without following links out of the folder. */
+    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 const char *tu_spec_path(const char *rel)

@@ -14,6 +14,10 @@ int tu_main(CU_SuiteInfo *suites);
 /* The whole file, NUL-terminated (caller frees), or NULL. */
 char *tu_read_file(const char *path, size_t *len);
 
+/* Removes dir and everything below it (a test's mkdtemp folder). Returns 0
+ * or -1. */
+int tu_remove_tree(const char *dir);
+
 /* "<ARP_SPEC_DIR>/<rel>" in a static buffer. */
 const char *tu_spec_path(const char *rel);
 

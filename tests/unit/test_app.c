@@ -211,13 +211,8 @@ static int setup_with_table(void)
 
 static int cleanup_with_table(void)
 {
-    char path[128];
-
     app_cleanup(&app);
-    snprintf(path, sizeof path, "%s/runtable", table_dir);
-    unlink(path);
-    rmdir(table_dir);
-    return 0;
+    return tu_remove_tree(table_dir);
 }
 
 static void expect_exact(const char *body, int status, const char *want)

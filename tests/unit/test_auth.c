@@ -407,18 +407,8 @@ static int suite_init(void)
 
 static int suite_cleanup(void)
 {
-    char p[256];
-
     auth_cleanup(&A);
-    snprintf(p, sizeof p, "%s/jwks.json", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/jwks2.json", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/.well-known/openid-configuration", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/.well-known", dir);
-    rmdir(p);
-    rmdir(dir);
+    tu_remove_tree(dir);
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(rsa_other);
     EVP_PKEY_free(ec);

@@ -171,10 +171,6 @@ static char *pubkey_pem(EVP_PKEY *k)
 
 /* ---- suite set-up ------------------------------------------------------ */
 
-static const char *const files[] = {
-    "jwks.json",        "big.json",      "max.json",      "openid-configuration",
-    "no-jwks-uri.json", "not-json.json", "not-jwks.json", ".well-known/openid-configuration"};
-
 static int suite_init(void)
 {
     strcpy(dir, "/tmp/jarvis-test-jwks-XXXXXX");
@@ -194,13 +190,7 @@ static int suite_init(void)
 
 static int suite_cleanup(void)
 {
-    char p[256];
-    size_t i;
-
-    for (i = 0; i < sizeof files / sizeof files[0]; i++)
-        unlink(path_in(files[i], p, sizeof p));
-    rmdir(path_in(".well-known", p, sizeof p));
-    rmdir(dir);
+    tu_remove_tree(dir);
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(rsa_small);
     EVP_PKEY_free(ec);

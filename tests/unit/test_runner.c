@@ -14,7 +14,6 @@
  * ever taken by the main thread inside the runner's ppoll, as in a worker.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -136,22 +135,9 @@ static int suite_init(void)
 
 static int suite_cleanup(void)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-
     rt_close(table);
     table = NULL;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(dir);
+    return tu_remove_tree(dir);
 }
 
 /* 1 when every slot of the table is free again. */

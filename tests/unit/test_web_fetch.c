@@ -369,13 +369,9 @@ static int suite_init(void)
 
 static int suite_cleanup(void)
 {
-    char path[128];
-
     server_stop();
     rt_close(table);
-    snprintf(path, sizeof path, "%s/run.tbl", dir);
-    unlink(path);
-    rmdir(dir);
+    tu_remove_tree(dir);
     curl_global_cleanup();
     return 0;
 }
