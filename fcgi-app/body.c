@@ -236,10 +236,7 @@ int body_parse_json(const char *buf, size_t len, json_object **out, struct resp 
     for (i = 0; i < len && is_ws(buf[i]); i++)
         ;
     if (i == len) {
-        json_object *loc = json_object_new_array(), *errors = json_object_new_array();
-        json_object_array_add(loc, json_object_new_string("body"));
-        json_object_array_add(errors, jv_error_entry("missing", loc, "Field required"));
-        jv_set_request_invalid(err, errors);
+        jv_set_request_invalid_one(err, NULL, "missing", "Field required");
         resp_set_reason(err, "empty body");
         return -1;
     }

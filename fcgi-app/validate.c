@@ -44,6 +44,18 @@ void jv_set_request_invalid(struct resp *err, json_object *errors)
     resp_set_error(err, 400, "invalid_request", "Request validation failed", details);
 }
 
+void jv_set_request_invalid_one(struct resp *err, const char *field, const char *type,
+                                const char *msg)
+{
+    json_object *loc = json_object_new_array(), *errors = json_object_new_array();
+
+    json_object_array_add(loc, json_object_new_string("body"));
+    if (field != NULL)
+        json_object_array_add(loc, json_object_new_string(field));
+    json_object_array_add(errors, jv_error_entry(type, loc, msg));
+    jv_set_request_invalid(err, errors);
+}
+
 static void add_error(struct walk *w, const char *type, const char *msg)
 {
     json_object *loc;

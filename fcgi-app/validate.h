@@ -91,6 +91,10 @@ json_object *jv_error_entry(const char *type, json_object *loc, const char *msg)
  * failed" / details.errors. Takes ownership of errors. */
 void jv_set_request_invalid(struct resp *err, json_object *errors);
 
+/* The same answer for one problem at ["body"] or ["body", field]. */
+void jv_set_request_invalid_one(struct resp *err, const char *field, const char *type,
+                                const char *msg);
+
 /* The Extensions key rule: ^[A-Za-z0-9][A-Za-z0-9_.-]*\.[A-Za-z0-9_.-]+$ */
 int jv_extension_key_ok(const char *key);
 

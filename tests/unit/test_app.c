@@ -158,6 +158,32 @@ static void test_errors(void)
                  "internal_error");
 }
 
+/* node_run_id is bounded by the run table, in bytes. */
+static void test_node_run_id_bound(void)
+{
+    static char body[1024];
+    struct exchange x;
+    int n = snprintf(body, sizeof body, "{\"node_run_id\":\"");
+
+    memset(body + n, 'i', 257);
+    snprintf(body + n + 257, sizeof body - (size_t)n - 257,
+             "\",\"run_id\":\"r\",\"node_type_ref\":{\"node_type_id\":\"jarvis.core.echo\","
+             "\"version\":\"1\"},\"inputs\":{}}");
+    handle("POST", "/v1/atomic-node-runs:execute", body, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 400);
+    TU_ASSERT_JSON(x.resp.body,
+                   "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request validation "
+                   "failed\",\"details\":{\"errors\":[{\"type\":\"string_too_long\",\"loc\":"
+                   "[\"body\",\"node_run_id\"],\"msg\":\"String should have at most 256 "
+                   "characters\"}]}}}");
+    app_exchange_cleanup(&x);
+    /* 256 bytes is fine. */
+    memmove(body + n + 256, body + n + 257, strlen(body + n + 257) + 1);
+    handle("POST", "/v1/atomic-node-runs:execute", body, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 200);
+    app_exchange_cleanup(&x);
+}
+
 static void test_cancel(void)
 {
     struct exchange x;
@@ -185,9 +211,13 @@ static void test_uri_too_long(void)
 }
 
 static CU_TestInfo tests[] = {
-    {"health and version", test_health_version}, {"execute", test_execute},
-    {"errors are envelopes", test_errors},       {"cancel", test_cancel},
-    {"URI too long", test_uri_too_long},         CU_TEST_INFO_NULL,
+    {"health and version", test_health_version},
+    {"execute", test_execute},
+    {"errors are envelopes", test_errors},
+    {"node_run_id length bound", test_node_run_id_bound},
+    {"cancel", test_cancel},
+    {"URI too long", test_uri_too_long},
+    CU_TEST_INFO_NULL,
 };
 
 /* ---- with a run table of one slot: 409 and 503 ---- */
