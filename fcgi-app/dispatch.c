@@ -23,8 +23,14 @@
 #include "runner.h"
 #include "timefmt.h"
 
-/* Longest max_wall_time_ms honoured (about 31 years): keeps sums in range. */
-#define DSP_MAX_BUDGET_MS 1000000000000LL
+/* Longest span honoured, for budgets and waits alike (about 31 years):
+ * keeps every "now + span" in range. */
+#define DSP_MAX_SPAN_MS 1000000000000LL
+
+static int64_t clamp_span(double ms)
+{
+    return ms > (double)DSP_MAX_SPAN_MS ? DSP_MAX_SPAN_MS : (int64_t)ms;
+}
 
 struct jarvis_ctx {
     const struct exec_req *req;
@@ -135,14 +141,14 @@ int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req, i
 
     if (lim->default_timeout_secs > 0) {
         double ms = ceil(lim->default_timeout_secs * 1000.0);
-        deadline = started_ms + (ms > DSP_MAX_BUDGET_MS ? DSP_MAX_BUDGET_MS : (int64_t)ms);
+        deadline = started_ms + clamp_span(ms);
     }
     if (req->constraints != NULL &&
         json_object_object_get_ex(req->constraints, "budgets", &budgets) &&
         json_object_object_get_ex(budgets, "max_wall_time_ms", &wall)) {
         /* validated: a non-negative integer, possibly written 5.0 or > INT64_MAX */
         double ms = json_object_get_double(wall);
-        int64_t d = started_ms + (ms > DSP_MAX_BUDGET_MS ? DSP_MAX_BUDGET_MS : (int64_t)ms);
+        int64_t d = started_ms + clamp_span(ms);
         if (deadline == 0 || d < deadline)
             deadline = d;
         /* A zero budget is already spent: a deadline of "now", never "none". */
@@ -430,9 +436,6 @@ static int stop_reason(const jarvis_ctx *ctx)
     return JARVIS_OK;
 }
 
-/* Longest wait a handler may ask for (about 31 years): keeps sums in range. */
-#define DSP_MAX_WAIT_MS 1000000000000LL
-
 int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_ms, short *revents)
 {
     /* The caller's own timeout runs on the monotonic clock (a wall-clock
@@ -440,7 +443,7 @@ int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_
     int64_t until = -1;
 
     if (timeout_ms >= 0)
-        until = ts_mono_us() / 1000 + (timeout_ms > DSP_MAX_WAIT_MS ? DSP_MAX_WAIT_MS : timeout_ms);
+        until = ts_mono_us() / 1000 + clamp_span((double)timeout_ms);
     if (revents != NULL)
         *revents = 0;
     for (;;) {

@@ -327,7 +327,7 @@ static void test_deadline(void)
     CU_ASSERT_EQUAL(deadline_of(10, BUDGET("0"), s), s);
     /* "none" is 0, so a spent budget at time 0 must still be a deadline. */
     CU_ASSERT_EQUAL(deadline_of(0, BUDGET("0"), 0), 1);
-    /* Huge values are held at DSP_MAX_BUDGET_MS (about 31 years). */
+    /* Huge values are held at DSP_MAX_SPAN_MS (about 31 years). */
     CU_ASSERT_EQUAL(deadline_of(0, BUDGET("100000000000000000000"), s), s + 1000000000000LL);
     CU_ASSERT_EQUAL(deadline_of(0, BUDGET("9223372036854775807"), s), s + 1000000000000LL);
     CU_ASSERT_EQUAL(deadline_of(1e15, "", s), s + 1000000000000LL);
