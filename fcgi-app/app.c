@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "body.h"
+#include "health.h"
 #include "result.h"
 #include "router.h"
 #include "schemas.h"
@@ -24,6 +25,7 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
     app->cfg = cfg;
     app->limits.default_timeout_secs = cfg->default_timeout_secs;
     app->limits.max_concurrency = cfg->max_concurrency;
+    app->limits.execute_slots = cfg->execute_slots;
     if (dsp_registry_init(&app->reg, packs, err, errlen) != 0)
         return -1;
     if (what & APP_AUTH) {
@@ -47,9 +49,10 @@ void app_cleanup(struct app *app)
         auth_cleanup(&app->auth);
 }
 
-static void ep_health(struct exchange *x)
+static void ep_health(struct app *app, struct exchange *x)
 {
-    resp_set_json(&x->resp, 200, res_health(ts_now_ms()));
+    resp_set_json(&x->resp, 200,
+                  hl_body(&app->limits, app->with_auth ? &app->auth : NULL, ts_now_ms()));
 }
 
 static void ep_version(struct exchange *x)
@@ -57,7 +60,8 @@ static void ep_version(struct exchange *x)
     resp_set_json(&x->resp, 200, res_version());
 }
 
-static void ep_execute(struct app *app, const struct http_req *req, struct exchange *x)
+static void ep_execute(struct app *app, const struct http_req *req, const struct dsp_conn *conn,
+                       struct exchange *x)
 {
     json_object *errors = NULL;
     struct exec_req er;
@@ -82,7 +86,7 @@ static void ep_execute(struct app *app, const struct http_req *req, struct excha
         resp_set_reason(&x->resp, "node_run_id longer than %d bytes", RT_MAX_ID);
         return;
     }
-    switch (dsp_execute(&app->reg, &app->limits, &er, &res)) {
+    switch (dsp_execute(&app->reg, &app->limits, &er, conn, &res)) {
     case DSP_OK: break;
     case DSP_DUPLICATE:
         resp_set_error(&x->resp, 409, "node_run_in_progress",
@@ -91,7 +95,8 @@ static void ep_execute(struct app *app, const struct http_req *req, struct excha
     case DSP_BUSY:
         resp_set_retryable_error(&x->resp, 503, "executor_busy",
                                  "No run slot is free; retry later");
-        resp_set_reason(&x->resp, "run table full");
+        resp_set_reason(&x->resp, conn != NULL && conn->full ? "worker at its connection limit"
+                                                             : "run table full");
         return;
     default:
         resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
@@ -131,7 +136,8 @@ static void ep_cancel(struct app *app, const char *node_run_id, struct exchange 
     resp_set_json(&x->resp, 204, NULL);
 }
 
-void app_handle(struct app *app, const struct http_req *req, struct exchange *x)
+void app_handle(struct app *app, const struct http_req *req, const struct dsp_conn *conn,
+                struct exchange *x)
 {
     struct route_match *m = &x->route;
 
@@ -158,9 +164,9 @@ void app_handle(struct app *app, const struct http_req *req, struct exchange *x)
         goto out;
     x->head_only = m->head_only;
     switch (m->ep) {
-    case EP_HEALTH: ep_health(x); break;
+    case EP_HEALTH: ep_health(app, x); break;
     case EP_VERSION: ep_version(x); break;
-    case EP_EXECUTE: ep_execute(app, req, x); break;
+    case EP_EXECUTE: ep_execute(app, req, conn, x); break;
     case EP_CANCEL: ep_cancel(app, m->param, x); break;
     case EP_NONE: break;
     }

@@ -48,8 +48,10 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
 /* Releases what app_init took. */
 void app_cleanup(struct app *app);
 
-/* Answers req into x (always: errors become ErrorEnvelope answers). */
-void app_handle(struct app *app, const struct http_req *req, struct exchange *x);
+/* Answers req into x (always: errors become ErrorEnvelope answers). conn
+ * is the connection and serving thread an execute runs on (NULL: none). */
+void app_handle(struct app *app, const struct http_req *req, const struct dsp_conn *conn,
+                struct exchange *x);
 
 /* Frees what the exchange holds; x can then be reused. */
 void app_exchange_cleanup(struct exchange *x);

@@ -30,9 +30,10 @@
 
 int auth_init(struct auth *a, char *err, size_t errlen)
 {
-    char why[512];
+    char why[AUTH_MAX_KEY_ERROR];
 
     memset(a, 0, sizeof *a);
+    pthread_mutex_init(&a->lock, NULL);
     if (auth_settings_from_env(&a->s, err, errlen) != 0)
         return -1;
     if (a->s.mode == AUTH_DISABLED) {
@@ -46,12 +47,13 @@ int auth_init(struct auth *a, char *err, size_t errlen)
         snprintf(err, errlen, "cannot initialise libcurl");
         return -1;
     }
-    if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0)
+    if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0) {
+        snprintf(a->key_error, sizeof a->key_error, "%s", why);
         log_msg(JARVIS_LOG_ERROR,
                 "auth: no verification keys yet (%s); answering 401 until they "
                 "can be fetched",
                 why);
-    else
+    } else
         log_msg(JARVIS_LOG_INFO, "auth: mode %s, issuer '%s', audience '%s', %zu keys",
                 auth_mode_name(a->s.mode), a->s.issuer, a->s.audience, a->keys.n);
     return 0;
@@ -66,6 +68,18 @@ void auth_cleanup(struct auth *a)
         json_object_put(a->cache[i].claims);
         a->cache[i].claims = NULL;
     }
+    pthread_mutex_destroy(&a->lock);
+}
+
+void auth_key_status(struct auth *a, struct auth_key_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->disabled = a->s.mode == AUTH_DISABLED;
+    pthread_mutex_lock(&a->lock);
+    st->keys = a->keys.n;
+    st->loaded_ms = a->keys.loaded ? a->keys.loaded_ms : 0;
+    memcpy(st->error, a->key_error, sizeof st->error);
+    pthread_mutex_unlock(&a->lock);
 }
 
 void auth_principal_cleanup(struct auth_principal *p)
@@ -127,16 +141,36 @@ static int alg_allowed(const struct auth_settings *s, jwt_alg_t alg)
     return 0;
 }
 
-/* Refetches the keys; the old ones stay if that fails. Returns 0 or -1. */
+/*
+ * Refetches the keys; the old ones stay if that fails. Called and returns
+ * with a->lock held, but drops it for the fetch itself: other threads go on
+ * with the keys they have (and find a refetch already rate-limited).
+ * Returns 0 or -1.
+ */
 static int reload_keys(struct auth *a, const char *why_now)
 {
-    char why[512];
+    char why[AUTH_MAX_KEY_ERROR];
+    char *body = NULL;
+    size_t len = 0;
+    int rc;
 
+    if (a->fetching)
+        return -1;
     a->keys.last_attempt_ms = ts_now_ms();
-    if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0) {
+    a->fetching = 1;
+    pthread_mutex_unlock(&a->lock);
+    rc = jwks_fetch_set(&a->s, &body, &len, why, sizeof why);
+    pthread_mutex_lock(&a->lock);
+    a->fetching = 0;
+    if (rc == 0 && jwks_parse(&a->keys, body, len, why, sizeof why) < 0)
+        rc = -1;
+    free(body);
+    if (rc != 0) {
+        snprintf(a->key_error, sizeof a->key_error, "%s", why);
         log_msg(JARVIS_LOG_ERROR, "auth: JWKS refetch (%s) failed: %s", why_now, why);
         return -1;
     }
+    a->key_error[0] = '\0';
     return 0;
 }
 
@@ -295,7 +329,11 @@ static void cache_add(struct auth *a, const unsigned char digest[32], json_objec
     json_object_put(victim->claims);
     memcpy(victim->digest, digest, 32);
     victim->generation = a->keys.generation;
-    victim->claims = json_object_get(claims);
+    /* A copy of its own: json-c's reference counts are not atomic, and the
+     * principal's claims are freed by its serving thread without the lock. */
+    victim->claims = NULL;
+    if (json_object_deep_copy(claims, &victim->claims, NULL) != 0)
+        victim->claims = NULL;
     victim->used_ms = ts_now_ms();
 }
 
@@ -315,13 +353,20 @@ static int verify_cached(struct auth *a, struct auth_cache_entry *e, int64_t now
                          struct auth_principal *p, const char **why, const char **detail)
 {
     const char *problem = check_claims(&a->s, e->claims, now_s, detail);
+    json_object *copy = NULL;
 
     if (problem != NULL) {
         *why = problem;
         return -1;
     }
+
+    /* Each request gets its own copy (see cache_add). */
+    if (json_object_deep_copy(e->claims, &copy, NULL) != 0) {
+        *detail = "out of memory";
+        return -1;
+    }
     e->used_ms = ts_now_ms();
-    principal_from_claims(p, json_object_get(e->claims));
+    principal_from_claims(p, copy);
     *why = *detail = NULL;
     return 0;
 }
@@ -332,20 +377,26 @@ int auth_verify_token(struct auth *a, const char *token, int64_t now_s, struct a
     unsigned char digest[32];
     struct auth_cache_entry *hit;
 
+    int rc;
+
     memset(p, 0, sizeof *p);
     *why = MSG_INVALID;
     *detail = "malformed token";
     if (strlen(token) > AUTH_MAX_TOKEN)
         return -1;
-    refresh_old_keys(a);
     token_digest(token, digest);
+    pthread_mutex_lock(&a->lock);
+    refresh_old_keys(a);
     hit = cache_find(a, digest);
-    if (hit != NULL)
-        return verify_cached(a, hit, now_s, p, why, detail);
-    if (verify_full(a, token, now_s, p, why, detail) != 0)
-        return -1;
-    cache_add(a, digest, p->claims);
-    return 0;
+    if (hit != NULL) {
+        rc = verify_cached(a, hit, now_s, p, why, detail);
+    } else {
+        rc = verify_full(a, token, now_s, p, why, detail);
+        if (rc == 0)
+            cache_add(a, digest, p->claims);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return rc;
 }
 
 /* The whole check of a token never seen with these keys. */

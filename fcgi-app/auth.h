@@ -5,6 +5,7 @@
 #ifndef JARVIS_AUTH_H
 #define JARVIS_AUTH_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
@@ -28,11 +29,34 @@ struct auth_cache_entry {
     int64_t used_ms;
 };
 
+/* Longest reason kept for a failed key fetch (health, log). */
+#define AUTH_MAX_KEY_ERROR 512
+
+/*
+ * One per worker, shared by its serving threads. `lock` guards keys, cache
+ * and the key status; it is never held across a network fetch, so a slow
+ * identity provider delays only the request that fetches, never a cancel
+ * or a health check on another thread.
+ */
 struct auth {
-    struct auth_settings s;
+    struct auth_settings s; /* read-only after auth_init */
+    pthread_mutex_t lock;
     struct jwks keys;
     struct auth_cache_entry cache[AUTH_CACHE_SLOTS];
+    int fetching;                       /* a thread is fetching keys now */
+    char key_error[AUTH_MAX_KEY_ERROR]; /* why the last fetch failed; "" when it worked */
 };
+
+/* The keys as a health check reports them. */
+struct auth_key_status {
+    int disabled;                   /* ARP_AUTH_MODE=disabled: no keys needed */
+    size_t keys;                    /* keys held now */
+    int64_t loaded_ms;              /* when they were last fetched, 0: never */
+    char error[AUTH_MAX_KEY_ERROR]; /* the last fetch's failure, "" if it worked */
+};
+
+/* Copies the key status (takes the lock briefly; never waits on a fetch). */
+void auth_key_status(struct auth *a, struct auth_key_status *st);
 
 /* Who made the request. */
 struct auth_principal {

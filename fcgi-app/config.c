@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "runtable.h"
 
@@ -29,6 +30,9 @@ static const char usage[] =
     "                       default " CFG_DEFAULT_RUN_TABLE ")\n"
     "  --run-table-slots N  runs in flight plus queued, pool-wide (default 1024;\n"
     "                       env JARVIS_RUN_TABLE_SLOTS)\n"
+    "  --execute-slots N    runs executing at once across the pool; more are accepted\n"
+    "                       and queue (default: JARVIS_WORKERS, else the number of\n"
+    "                       CPUs; env JARVIS_EXECUTE_SLOTS)\n"
     "  --list-node-types    print the linked node types as spec/v1 NodeType JSON and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this text and exit\n";
@@ -135,6 +139,19 @@ static int apply(struct config *c, const char *name, const char *value, char *er
                  RT_MIN_SLOTS, RT_MAX_SLOTS, value ? value : "");
         return -1;
     }
+    if (strcmp(name, "execute-slots") == 0 || strcmp(name, "workers") == 0) {
+        char *end;
+        unsigned long v = value ? strtoul(value, &end, 10) : 0;
+        if (value != NULL && *value && *end == '\0' && v >= 1 && v <= RT_MAX_SLOTS) {
+            if (name[0] == 'e' || c->execute_slots == 0)
+                c->execute_slots = (unsigned)v;
+            return 0;
+        }
+        snprintf(err, errlen, "%s must be an integer from 1 to %d, not '%s'",
+                 name[0] == 'e' ? "execute slots" : "JARVIS_WORKERS", RT_MAX_SLOTS,
+                 value ? value : "");
+        return -1;
+    }
     snprintf(err, errlen, "unknown option --%s (see --help)", name);
     return -1;
 }
@@ -149,6 +166,9 @@ static const struct {
     {"JARVIS_MAX_CONCURRENCY", "max-concurrency"},
     {"JARVIS_RUN_TABLE", "run-table"},
     {"JARVIS_RUN_TABLE_SLOTS", "run-table-slots"},
+    /* the pool's size: the default of execute slots (one run per worker) */
+    {"JARVIS_EXECUTE_SLOTS", "execute-slots"},
+    {"JARVIS_WORKERS", "workers"},
 };
 
 int cfg_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
@@ -167,6 +187,10 @@ int cfg_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
         if ((env = getenv(env_options[e].env)) != NULL && *env &&
             apply(c, env_options[e].option, env, err, errlen) != 0)
             return -1;
+    if (c->execute_slots == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->execute_slots = n >= 1 && n <= RT_MAX_SLOTS ? (unsigned)n : 1;
+    }
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i], *eq;
         char name[64];

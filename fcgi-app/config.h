@@ -23,6 +23,9 @@ struct config {
     unsigned max_concurrency;     /* JARVIS_MAX_CONCURRENCY, pool-wide, 0 = none */
     char run_table[CFG_MAX_PATH]; /* JARVIS_RUN_TABLE, shared by the pool */
     unsigned run_table_slots;     /* JARVIS_RUN_TABLE_SLOTS */
+    /* Runs executing at once pool-wide: JARVIS_EXECUTE_SLOTS, --execute-slots;
+     * default JARVIS_WORKERS (one run per worker, as before), else the CPUs. */
+    unsigned execute_slots;
 };
 
 /*

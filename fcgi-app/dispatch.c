@@ -37,7 +37,9 @@ struct jarvis_ctx {
     const jarvis_node *node;
     struct rt_table *rt; /* NULL without a run table */
     int slot;
-    int64_t deadline_ms; /* 0: none */
+    struct rn_runner *runner; /* the serving thread's */
+    int client_fd;            /* -1: none */
+    int64_t deadline_ms;      /* 0: none */
     char fail_reason[DSP_MAX_MESSAGE];
 };
 
@@ -222,6 +224,7 @@ static void run_handler(const jarvis_ctx *proto, const struct exec_req *req,
 {
     struct run_mem *m = calloc(1, sizeof *m);
     jarvis_ctx *ctx;
+    struct rn_watch w;
     enum rn_outcome outcome;
 
     if (m == NULL) {
@@ -234,7 +237,8 @@ static void run_handler(const jarvis_ctx *proto, const struct exec_req *req,
     m->ctx.req = &m->req;
     ctx = &m->ctx;
     m->job = (struct rn_job){ctx->node->handler, ctx, req->inputs, NULL, 0};
-    outcome = rn_run(&m->job, ctx->deadline_ms, cancel_check, ctx, &res->abandoned);
+    w = (struct rn_watch){ctx->deadline_ms, cancel_check, ctx, ctx->client_fd};
+    outcome = rn_run(ctx->runner, &m->job, &w, &res->abandoned);
     run_outcome(ctx, &m->job, outcome, res);
     if (!res->abandoned)
         free(m);
@@ -252,7 +256,11 @@ static void run_outcome(const jarvis_ctx *ctx, struct rn_job *job, enum rn_outco
         snprintf(res->reason, sizeof res->reason,
                  "handler did not return within %d ms of being stopped; worker will exit",
                  RN_GRACE_MS);
-    if (outcome == RN_CANCELED || rc == JARVIS_ERR_CANCELED) {
+    if (outcome == RN_CLIENT_GONE) {
+        fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
+        if (!res->abandoned)
+            snprintf(res->reason, sizeof res->reason, "the client closed the connection");
+    } else if (outcome == RN_CANCELED || rc == JARVIS_ERR_CANCELED) {
         fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
     } else if (outcome == RN_TIMEOUT || rc == JARVIS_ERR_TIMEOUT) {
         fail(res, RUN_FAILED, "timeout", "Atomic execution timed out");
@@ -277,8 +285,25 @@ static void run_outcome(const jarvis_ctx *ctx, struct rn_job *job, enum rn_outco
     }
 }
 
+unsigned dsp_permit_cap(const struct dsp_limits *lim)
+{
+    unsigned cap = lim->execute_slots;
+
+    if (lim->max_concurrency > 0 && (cap == 0 || lim->max_concurrency < cap))
+        cap = lim->max_concurrency;
+    return cap;
+}
+
+/* While queued: 1 once the client has gone away. */
+static int queued_client_gone(const void *arg)
+{
+    const jarvis_ctx *ctx = arg;
+
+    return rn_client_gone(ctx->client_fd);
+}
+
 int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
-                const struct exec_req *req, struct exec_result *res)
+                const struct exec_req *req, const struct dsp_conn *conn, struct exec_result *res)
 {
     struct jarvis_ctx ctx;
     int rc = DSP_OK, claimed = 0;
@@ -290,6 +315,13 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
     ctx.req = req;
     ctx.rt = lim->rt;
     ctx.slot = -1;
+    ctx.client_fd = conn != NULL ? conn->client_fd : -1;
+    ctx.runner = conn != NULL && conn->runner != NULL ? conn->runner : rn_runner_default();
+    if (ctx.runner == NULL) {
+        fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
+        snprintf(res->reason, sizeof res->reason, "cannot set up a handler thread");
+        goto out;
+    }
     ctx.deadline_ms = dsp_deadline(lim, req, res->started_ms);
     /* As the reference: an unknown type fails before it takes any place. */
     ctx.node = dsp_lookup(reg, req->node_type_id);
@@ -301,6 +333,10 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
     /* Bad inputs fail at once, without taking a place (as an unknown type). */
     if (!inputs_ok(ctx.node, req->inputs, res))
         goto out;
+    if (conn != NULL && conn->full) {
+        rc = DSP_BUSY;
+        goto out;
+    }
     if (ctx.rt != NULL) {
         ctx.slot = rt_claim(ctx.rt, req->node_run_id, ctx.deadline_ms);
         switch (ctx.slot) {
@@ -317,11 +353,17 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
             }
         }
         claimed = 1;
-        switch (rt_acquire_permit(ctx.rt, ctx.slot, lim->max_concurrency, ctx.deadline_ms)) {
+        switch (rt_acquire_permit(ctx.rt, ctx.slot, dsp_permit_cap(lim), ctx.deadline_ms,
+                                  ctx.client_fd >= 0 ? queued_client_gone : NULL, &ctx)) {
         case RT_OK: break;
         case RT_CANCELED:
             fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
             snprintf(res->reason, sizeof res->reason, "canceled while queued");
+            goto out;
+        case RT_ABORTED:
+            fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
+            snprintf(res->reason, sizeof res->reason,
+                     "the client closed the connection while queued");
             goto out;
         default:
             fail(res, RUN_FAILED, "timeout", "Atomic execution timed out");
@@ -419,8 +461,7 @@ long long jarvis_ctx_remaining_ms(const jarvis_ctx *ctx)
 
 int jarvis_ctx_wake_fd(const jarvis_ctx *ctx)
 {
-    (void)ctx;
-    return rn_wake_fd();
+    return rn_wake_fd(ctx->runner);
 }
 
 /* Why the run must stop now, or JARVIS_OK. */
@@ -431,7 +472,7 @@ static int stop_reason(const jarvis_ctx *ctx)
     if (ctx->deadline_ms != 0 && ts_now_ms() >= ctx->deadline_ms)
         return JARVIS_ERR_TIMEOUT;
     /* The watch stopped the run but neither shows yet: treat as canceled. */
-    if (rn_stop_requested())
+    if (rn_stop_requested(ctx->runner))
         return JARVIS_ERR_CANCELED;
     return JARVIS_OK;
 }
@@ -447,7 +488,8 @@ int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_
     if (revents != NULL)
         *revents = 0;
     for (;;) {
-        struct pollfd p[2] = {{.fd = rn_wake_fd(), .events = POLLIN}, {.fd = fd, .events = events}};
+        struct pollfd p[2] = {{.fd = rn_wake_fd(ctx->runner), .events = POLLIN},
+                              {.fd = fd, .events = events}};
         int64_t mono = ts_mono_us() / 1000, wait = -1;
         int stop = stop_reason(ctx), n;
 

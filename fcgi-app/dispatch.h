@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "jarvis/node.h"
+#include "runner.h"
 #include "runtable.h"
 
 /* Most node types one build can link. */
@@ -41,7 +42,15 @@ enum run_state { RUN_SUCCEEDED = 0, RUN_FAILED, RUN_CANCELED };
 struct dsp_limits {
     struct rt_table *rt;         /* the pool's run table; NULL: none (tools, tests) */
     double default_timeout_secs; /* 0: none */
-    unsigned max_concurrency;    /* pool-wide permits, 0: no cap */
+    unsigned max_concurrency;    /* JARVIS_MAX_CONCURRENCY, pool-wide, 0: no cap */
+    unsigned execute_slots;      /* runs executing at once pool-wide, 0: no bound */
+};
+
+/* The connection an execute arrived on, and the thread serving it. */
+struct dsp_conn {
+    struct rn_runner *runner; /* the serving thread's; NULL: rn_runner_default() */
+    int client_fd;            /* watched for hang-up (the run is then canceled); -1: none */
+    int full;                 /* the serving worker keeps no thread for another execute: DSP_BUSY */
 };
 
 /* dsp_execute's answers that are not an AtomicExecuteResult. */
@@ -79,13 +88,18 @@ const jarvis_node *dsp_lookup(const struct dsp_registry *reg, const char *node_t
 
 /*
  * Runs req and fills res (caller calls dsp_result_cleanup): looks up the
- * node, claims the run's slot in the run table, waits for a concurrency
- * permit, runs the handler under the deadline and cancel watch, releases
- * the slot. Returns DSP_OK (res filled), or DSP_DUPLICATE / DSP_BUSY /
- * DSP_INTERNAL when the run could not even be registered.
+ * node, claims the run's slot in the run table (queued), waits for an
+ * execute permit, runs the handler under the deadline, cancel and hang-up
+ * watch on conn's runner, releases the slot. conn may be NULL. Returns
+ * DSP_OK (res filled), or DSP_DUPLICATE / DSP_BUSY / DSP_INTERNAL when the
+ * run could not even be registered.
  */
 int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
-                const struct exec_req *req, struct exec_result *res);
+                const struct exec_req *req, const struct dsp_conn *conn, struct exec_result *res);
+
+/* How many runs may execute at once pool-wide (the smaller of
+ * max_concurrency and execute_slots); 0: no bound. */
+unsigned dsp_permit_cap(const struct dsp_limits *lim);
 
 /* The run's deadline in wall-clock ms (0: none): the default timeout and
  * constraints.budgets.max_wall_time_ms counted from started_ms, the

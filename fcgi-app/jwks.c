@@ -360,15 +360,26 @@ static int resolve_jwks_uri(const struct auth_settings *s, char *uri, size_t len
     return rc;
 }
 
-int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t errlen)
+int jwks_fetch_set(const struct auth_settings *s, char **body, size_t *len, char *err,
+                   size_t errlen)
 {
     char uri[AUTH_MAX_URL];
+
+    *body = NULL;
+    *len = 0;
+    if (resolve_jwks_uri(s, uri, sizeof uri, err, errlen) != 0 ||
+        jwks_fetch(uri, body, len, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t errlen)
+{
     char *body = NULL;
     size_t len = 0;
     int rc;
 
-    if (resolve_jwks_uri(s, uri, sizeof uri, err, errlen) != 0 ||
-        jwks_fetch(uri, &body, &len, err, errlen) != 0)
+    if (jwks_fetch_set(s, &body, &len, err, errlen) != 0)
         return -1;
     rc = jwks_parse(k, body, len, err, errlen);
     free(body);

@@ -1,6 +1,6 @@
 /*
- * result.c - encodes the bodies of successful answers: AtomicExecuteResult,
- * Health and VersionInfo. Optional fields are omitted, never null, because
+ * result.c - encodes the bodies of successful answers: AtomicExecuteResult
+ * and VersionInfo (Health is health.c's). Optional fields are omitted, never null, because
  * every one of them is typed string or object in the spec.
  */
 #include "result.h"
@@ -83,15 +83,6 @@ json_object *res_execute_result(struct exec_result *res)
         }
         json_object_object_add(o, "error", e);
     }
-    return o;
-}
-
-json_object *res_health(int64_t now_ms)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "status", json_object_new_string("ok"));
-    add_time(o, "time", now_ms);
     return o;
 }
 

@@ -12,9 +12,6 @@
  * res->error_details (left NULL). */
 json_object *res_execute_result(struct exec_result *res);
 
-/* Health {"status":"ok","time":...} at now_ms. */
-json_object *res_health(int64_t now_ms);
-
 /* VersionInfo for this build. */
 json_object *res_version(void);
 

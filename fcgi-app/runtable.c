@@ -32,7 +32,6 @@
 
 #define RT_MAGIC 0x314254524a52414aULL /* "JARJRTB1" */
 #define RT_VERSION 1
-#define RT_WAIT_SLICE_MS 100
 
 enum slot_state { S_FREE = 0, S_QUEUED, S_RUNNING, S_TOMB };
 
@@ -247,15 +246,44 @@ void rt_close(struct rt_table *t)
     free(t);
 }
 
+/* Owners already looked at by one scan: a pool has few workers, and each
+ * look at another one reads /proc. */
+#define RT_OWNER_MEMO 16
+
+struct owner_memo {
+    pid_t pid[RT_OWNER_MEMO];
+    uint64_t start[RT_OWNER_MEMO];
+    int alive[RT_OWNER_MEMO];
+    unsigned n;
+};
+
+static int owner_alive_memo(const struct rt_table *t, const struct rt_slot *s, struct owner_memo *m)
+{
+    unsigned i;
+    int alive;
+
+    for (i = 0; i < m->n; i++)
+        if (m->pid[i] == s->owner && m->start[i] == s->owner_start)
+            return m->alive[i];
+    alive = owner_alive(t, s);
+    if (m->n < RT_OWNER_MEMO) {
+        m->pid[m->n] = s->owner;
+        m->start[m->n] = s->owner_start;
+        m->alive[m->n++] = alive;
+    }
+    return alive;
+}
+
 /* Frees dead owners' runs and expired tombstones. Call with the lock held. */
 static unsigned reclaim_locked(struct rt_table *t, int64_t now)
 {
+    struct owner_memo memo = {.n = 0};
     unsigned i, n = 0;
 
     for (i = 0; i < t->h->nslots; i++) {
         struct rt_slot *s = &t->slots[i];
         if ((s->state == S_TOMB && s->deadline_ms <= now) ||
-            ((s->state == S_QUEUED || s->state == S_RUNNING) && !owner_alive(t, s))) {
+            ((s->state == S_QUEUED || s->state == S_RUNNING) && !owner_alive_memo(t, s, &memo))) {
             if (s->state != S_TOMB)
                 log_msg(JARVIS_LOG_WARN, "run table: reclaimed run %s of dead worker %ld", s->id,
                         (long)s->owner);
@@ -374,7 +402,8 @@ static void futex_wait_ms(_Atomic uint32_t *word, uint32_t seen, int64_t ms)
     syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
 }
 
-int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadline_ms)
+int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadline_ms,
+                      rt_abort_fn abort, const void *abort_arg)
 {
     struct rt_slot *s = &t->slots[slot];
     int check_owners = 0;
@@ -396,6 +425,8 @@ int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadli
         }
         seen = atomic_load(&t->h->wake_seq);
         unlock(t);
+        if (abort != NULL && abort(abort_arg))
+            return RT_ABORTED;
         now = ts_now_ms();
         if (deadline_ms > 0 && now >= deadline_ms)
             return RT_TIMEOUT;
@@ -469,14 +500,18 @@ int rt_cancel_requested(const struct rt_table *t, int slot)
     return atomic_load(&t->slots[slot].cancel) != 0;
 }
 
-void rt_stats(struct rt_table *t, struct rt_stats *st)
+int rt_stats(struct rt_table *t, struct rt_stats *st)
 {
     int64_t now = ts_now_ms();
     unsigned i;
 
     memset(st, 0, sizeof *st);
     if (lock(t) != 0)
-        return;
+        return -1;
+    /* Count only live runs: a worker killed mid-run left its slot behind. */
+    if (reclaim_locked(t, now) > 0)
+        wake_all(t);
+    st->slots = t->h->nslots;
     for (i = 0; i < t->h->nslots; i++) {
         const struct rt_slot *s = &t->slots[i];
         if (s->state == S_RUNNING)
@@ -487,4 +522,5 @@ void rt_stats(struct rt_table *t, struct rt_stats *st)
             st->tombstones++;
     }
     unlock(t);
+    return 0;
 }

@@ -33,8 +33,12 @@ enum rt_status {
     RT_PRECANCELED = -3, /* a tombstone said: canceled before it started */
     RT_CANCELED = -4,    /* canceled while waiting */
     RT_TIMEOUT = -5,     /* the deadline passed while waiting */
-    RT_ERROR = -6        /* the table is unusable (see the log) */
+    RT_ERROR = -6,       /* the table is unusable (see the log) */
+    RT_ABORTED = -7      /* the caller's abort check said stop while waiting */
 };
+
+/* Asked while a run waits for its permit: nonzero stops the wait. */
+typedef int (*rt_abort_fn)(const void *arg);
 
 struct rt_table;
 
@@ -58,11 +62,14 @@ int rt_claim(struct rt_table *t, const char *node_run_id, int64_t deadline_ms);
 
 /*
  * Waits until fewer than cap claimed runs hold a permit, then takes one for
- * slot. cap 0 means no cap. Returns RT_OK, RT_CANCELED or RT_TIMEOUT (at
- * deadline_ms, 0 for none). Woken by releases and cancels; dead owners'
- * permits are reclaimed while waiting.
+ * slot. cap 0 means no cap. Returns RT_OK, RT_CANCELED, RT_TIMEOUT (at
+ * deadline_ms, 0 for none) or RT_ABORTED (abort, when not NULL, is asked
+ * at least every RT_WAIT_SLICE_MS). Woken at once by releases and cancels;
+ * dead owners' permits are reclaimed while waiting.
  */
-int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadline_ms);
+#define RT_WAIT_SLICE_MS 100
+int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadline_ms,
+                      rt_abort_fn abort, const void *abort_arg);
 
 /* Frees slot (and its permit). */
 void rt_release(struct rt_table *t, int slot);
@@ -89,8 +96,11 @@ struct rt_stats {
     unsigned running;    /* holding a permit */
     unsigned queued;     /* claimed, waiting for a permit */
     unsigned tombstones; /* unexpired */
+    unsigned slots;      /* the table's size */
 };
-void rt_stats(struct rt_table *t, struct rt_stats *st);
+/* Fills st, after freeing the slots of dead owners (so the counts are of
+ * live runs); 0, or -1 when the table's lock cannot be taken. */
+int rt_stats(struct rt_table *t, struct rt_stats *st);
 
 /* Start time of a process (clock ticks since boot, from /proc), 0 if gone.
  * With the pid it identifies an owner even after pid reuse. */

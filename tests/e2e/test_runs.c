@@ -15,13 +15,9 @@
  * replaced). Each test starts by waiting for an idle pool of 3, so one
  * that fails half-way does not poison the next; ids are unique per test.
  *
- * Which worker is busy is read from /proc/<pid>/syscall: an idle worker's
- * main thread sits in accept(2) (libfcgi's FCGX_Accept_r); a worker whose
- * run holds its slot and permit sits in ppoll(2) (rn_run's wait for the
- * handler thread); one queued for a permit sits in futex(2). Where that file
- * cannot be read (it needs ptrace access), a worker holding a second socket
- * (the accepted FastCGI connection) counts as busy: coarser, as it is so
- * from the accept on, and blind to queued runs.
+ * How many runs execute or queue is what /v1/health says (pool-wide, from
+ * the run table); which worker holds a run is the one holding a FastCGI
+ * connection besides the listening socket (/proc/<pid>/fd).
  *
  * Every case asserts the exact status and the exact JSON body; timestamps
  * are checked for their form and then removed before the comparison.
@@ -66,15 +62,20 @@ static int suite_init(void)
                                              .log_tail = 4000});
 }
 
-/* ---- the workers, seen from /proc ---- */
+/* ---- the workers and their runs ---- */
 
-enum wstate { W_UNKNOWN = -1, W_IDLE = 0, W_RUNNING = 1, W_QUEUED = 2, W_OTHER = 3 };
+/* /v1/health of this pool at rest: cap 1, three workers. */
+#define IDLE_HEALTH                                                                                \
+    "{\"status\":\"ok\",\"checks\":["                                                              \
+    "{\"name\":\"execute_capacity\",\"status\":\"ok\",\"details\":{\"running\":0,\"queued\":0,"    \
+    "\"capacity\":1,\"max_concurrency\":1}},"                                                      \
+    "{\"name\":\"run_table\",\"status\":\"ok\",\"details\":{\"slots\":1024,\"running\":0,"         \
+    "\"queued\":0,\"tombstones\":0,\"free\":1024}},"                                               \
+    "{\"name\":\"auth_keys\",\"status\":\"ok\",\"message\":\"authentication is disabled\"}]}"
 
-/* Set once /proc/<pid>/syscall proved unreadable: only sockets are seen. */
-static int coarse_view;
-
-/* Sockets among the open fds of pid: the listening one, plus the FastCGI
- * connection while a request is being served. -1 if unreadable. */
+/* Sockets among the open fds of pid: the listening one, plus one FastCGI
+ * connection per request it holds (running, queued or being served).
+ * -1 if unreadable. */
 static int socket_count(pid_t pid)
 {
     char path[64], link[128], fdpath[600];
@@ -100,92 +101,79 @@ static int socket_count(pid_t pid)
     return n;
 }
 
-static int syscall_is_accept(long nr)
+/* The pool's runs as /v1/health counts them (pool-wide, from the run
+ * table). 0, or -1 when health did not answer as expected. */
+static int pool_runs(int *running, int *queued)
 {
-#ifdef SYS_accept
-    if (nr == SYS_accept)
-        return 1;
-#endif
-    return nr == SYS_accept4;
-}
+    struct pool_reply r;
+    json_object *checks = NULL, *d = NULL, *v = NULL;
+    int rc = -1;
 
-/* What the main thread of worker pid is doing (see the top of the file). */
-static enum wstate worker_state(pid_t pid)
-{
-    char path[64], buf[256];
-    FILE *f;
-    long nr;
-    int ok, socks;
-
-    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
-    if ((f = fopen(path, "r")) != NULL) {
-        ok = fgets(buf, sizeof buf, f) != NULL;
-        fclose(f);
-        if (ok) {
-            if (sscanf(buf, "%ld", &nr) != 1)
-                return W_UNKNOWN; /* "running": look again */
-            if (syscall_is_accept(nr))
-                return W_IDLE;
-            if (nr == SYS_futex)
-                return W_QUEUED; /* rt_acquire_permit's wait (or a lock) */
-            return nr == SYS_ppoll ? W_RUNNING : W_OTHER;
-        }
+    if (pool_http_do(&(struct pool_req){.path = "/v1/health"}, &r) == CURLE_OK && r.json &&
+        json_object_object_get_ex(r.json, "checks", &checks) &&
+        json_object_object_get_ex(json_object_array_get_idx(checks, 0), "details", &d)) {
+        *running = json_object_object_get_ex(d, "running", &v) ? json_object_get_int(v) : -1;
+        *queued = json_object_object_get_ex(d, "queued", &v) ? json_object_get_int(v) : -1;
+        rc = 0;
     }
-    if (!coarse_view)
-        fprintf(stderr, "\n  cannot read %s: telling busy workers by their sockets\n", path);
-    coarse_view = 1;
-    socks = socket_count(pid);
-    if (socks < 0)
-        return W_UNKNOWN;
-    return socks >= 2 ? W_RUNNING : W_IDLE;
+    pool_reply_free(&r);
+    return rc;
 }
 
-/* Waits until exactly one worker is in state st; its pid, or -1. */
-static pid_t wait_worker_in(enum wstate st, int timeout_ms)
+/* Waits until the pool runs exactly one handler, held by exactly one worker
+ * (the only one holding a connection); that worker's pid, or -1. */
+static pid_t wait_running_worker(int timeout_ms)
 {
     double until = pool_now_ms() + timeout_ms;
     pid_t w[16];
 
     do {
-        int i, n = pool_worker_pids(w, 16), in = 0;
+        int i, n, running = 0, queued = 0, holders = 0;
         pid_t found = -1;
-        for (i = 0; i < n; i++)
-            if (worker_state(w[i]) == st) {
-                in++;
-                found = w[i];
-            }
-        if (coarse_view && st != W_RUNNING)
-            return -1; /* sockets cannot tell */
-        if (in == 1) {
-            /* Sockets show the request from its accept: let the run start. */
-            if (coarse_view)
-                pool_sleep_ms(200);
-            return found;
+        if (pool_runs(&running, &queued) == 0 && running == 1) {
+            n = pool_worker_pids(w, 16);
+            for (i = 0; i < n; i++)
+                if (socket_count(w[i]) >= 2) {
+                    holders++;
+                    found = w[i];
+                }
+            if (holders == 1)
+                return found;
         }
         pool_sleep_ms(5);
     } while (pool_now_ms() < until);
     return -1;
 }
 
-/* Waits until exactly one worker runs a handler; its pid, or -1. */
-static pid_t wait_running_worker(int timeout_ms)
+/* Waits until at least one execute is queued for the permit: 0, or -1. */
+static int wait_queued(int timeout_ms)
 {
-    return wait_worker_in(W_RUNNING, timeout_ms);
+    double until = pool_now_ms() + timeout_ms;
+
+    do {
+        int running = 0, queued = 0;
+        if (pool_runs(&running, &queued) == 0 && queued >= 1)
+            return 0;
+        pool_sleep_ms(5);
+    } while (pool_now_ms() < until);
+    return -1;
 }
 
-/* Waits until the pool has WORKERS workers, all idle, none of them `not`.
- * Returns the ms waited, or -1 on timeout. */
+/* Waits until the pool has WORKERS workers, none of them `not`, no run in
+ * the table and no connection held. Returns the ms waited, or -1. */
 static double wait_pool_idle(int timeout_ms, pid_t not )
 {
     double t0 = pool_now_ms(), until = t0 + timeout_ms;
     pid_t w[16];
 
     do {
-        int i, n = pool_worker_pids(w, 16), idle = 0;
-        for (i = 0; i < n; i++)
-            idle += w[i] != not &&worker_state(w[i]) == W_IDLE;
-        if (n == WORKERS && idle == WORKERS)
-            return pool_now_ms() - t0;
+        int i, n = pool_worker_pids(w, 16), idle = 0, running = -1, queued = -1;
+        if (n == WORKERS && pool_runs(&running, &queued) == 0 && running == 0 && queued == 0) {
+            for (i = 0; i < n; i++)
+                idle += w[i] != not &&socket_count(w[i]) == 1;
+            if (idle == WORKERS)
+                return pool_now_ms() - t0;
+        }
         pool_sleep_ms(5);
     } while (pool_now_ms() < until);
     return -1;
@@ -520,7 +508,7 @@ static void test_queued_runs(void)
     }
     /* QC waits for it; canceled there, it answers at once. */
     queued = bg_start(1, run_body(body[1], sizeof body[1], QC, SLEEP, 100, -1));
-    if (wait_worker_in(W_QUEUED, 2000) < 0) {
+    if (wait_queued(2000) < 0) {
         fprintf(stderr, "\n  no worker seen queued; waiting 200 ms instead\n");
         pool_sleep_ms(200);
     }
@@ -697,7 +685,8 @@ static void test_kill_worker(void)
     pool_http(&(struct pool_req){.path = "/v1/health"}, &r);
     if (pool_json_reply(&r, 200) != NULL) {
         pool_take_ts(r.json, "time", ts);
-        TU_ASSERT_JSON(r.json, "{\"status\":\"ok\"}");
+        /* The dead worker's run is not counted: its slot was reclaimed. */
+        TU_ASSERT_JSON(r.json, IDLE_HEALTH);
     }
     pool_reply_free(&r);
     /* The dead worker's slot is reclaimed: the same id runs again (not 409),

@@ -59,7 +59,7 @@ static void handle(const char *method, const char *path, const char *body, struc
     f = (struct fake_body){body ? body : "", 0};
     req.read_body = fake_read;
     req.read_arg = &f;
-    app_handle(&app, &req, x);
+    app_handle(&app, &req, NULL, x);
 }
 
 /* Removes a timestamp member after checking its form. */
@@ -203,7 +203,7 @@ static void test_uri_too_long(void)
     memset(&req, 0, sizeof req);
     strcpy(req.method, "GET");
     req.too_long = 1;
-    app_handle(&app, &req, &x);
+    app_handle(&app, &req, NULL, &x);
     CU_ASSERT_EQUAL(x.resp.status, 414);
     TU_ASSERT_JSON(x.resp.body,
                    "{\"error\":{\"code\":\"uri_too_long\",\"message\":\"Request URI too long\"}}");

@@ -65,7 +65,7 @@ static int suite_init(void)
 static void run_node(const char *type, const char *inputs, double timeout_secs,
                      struct exec_result *res)
 {
-    struct dsp_limits lim = {NULL, timeout_secs, 0};
+    struct dsp_limits lim = {NULL, timeout_secs, 0, 0};
     struct exec_req req;
     json_object *in = tu_json(inputs);
 
@@ -75,7 +75,7 @@ static void run_node(const char *type, const char *inputs, double timeout_secs,
     req.run_id = "r";
     req.node_type_id = type;
     req.inputs = in;
-    CU_ASSERT_EQUAL_FATAL(dsp_execute(&reg, &lim, &req, res), DSP_OK);
+    CU_ASSERT_EQUAL_FATAL(dsp_execute(&reg, &lim, &req, NULL, res), DSP_OK);
     CU_ASSERT_FALSE(res->abandoned);
     json_object_put(in);
 }

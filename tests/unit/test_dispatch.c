@@ -62,9 +62,9 @@ static void run(const char *body_json, struct exec_result *res, json_object **bo
     *body = tu_json(body_json);
     CU_ASSERT_PTR_NOT_NULL_FATAL(*body);
     dsp_request_from_json(*body, &req);
-    static const struct dsp_limits none = {NULL, 0, 0};
+    static const struct dsp_limits none = {NULL, 0, 0, 0};
 
-    CU_ASSERT_EQUAL(dsp_execute(&reg, &none, &req, res), DSP_OK);
+    CU_ASSERT_EQUAL(dsp_execute(&reg, &none, &req, NULL, res), DSP_OK);
 }
 
 #define REQ(type, rest)                                                                            \

@@ -97,9 +97,9 @@ static void run_echo(const char *inputs, struct exec_result *res)
     req.run_id = "r";
     req.node_type_id = "jarvis.core.echo";
     req.inputs = in;
-    static const struct dsp_limits none = {NULL, 0, 0};
+    static const struct dsp_limits none = {NULL, 0, 0, 0};
 
-    CU_ASSERT_EQUAL(dsp_execute(&reg, &none, &req, res), DSP_OK);
+    CU_ASSERT_EQUAL(dsp_execute(&reg, &none, &req, NULL, res), DSP_OK);
     json_object_put(in);
 }
 

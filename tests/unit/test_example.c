@@ -12,7 +12,7 @@ extern const jarvis_pack jarvis_pack_example;
 static int run(const char *inputs, struct exec_result *res)
 {
     static const jarvis_pack *const packs[] = {&jarvis_pack_example, NULL};
-    static const struct dsp_limits limits = {NULL, 0, 0};
+    static const struct dsp_limits limits = {NULL, 0, 0, 0};
     struct dsp_registry reg;
     struct exec_req req;
     char err[256];
@@ -26,7 +26,7 @@ static int run(const char *inputs, struct exec_result *res)
     req.node_type_id = "example.greet";
     req.inputs = in;
     req.subject = "alice";
-    rc = dsp_execute(&reg, &limits, &req, res);
+    rc = dsp_execute(&reg, &limits, &req, NULL, res);
     json_object_put(in);
     return rc;
 }

@@ -177,7 +177,7 @@ static int execute(const struct dsp_limits *lim, json_object *body, struct exec_
     int rc;
 
     dsp_request_from_json(body, &req);
-    rc = dsp_execute(&reg, lim, &req, res);
+    rc = dsp_execute(&reg, lim, &req, NULL, res);
     *took_ms = mono_ms() - t0;
     return rc;
 }
@@ -231,7 +231,7 @@ static void *do_later(void *arg)
 
 static void test_sleep_succeeds(void)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     json_object *body = request("ok-1", "jarvis.test.sleep", "{\"ms\":50}", "");
     struct exec_result res;
     char want[128];
@@ -254,7 +254,7 @@ static void test_sleep_succeeds(void)
 /* Sleeps 5 s under lim and rest; expects a timeout after about 100 ms. */
 static void expect_timeout_100(double default_secs, const char *rest)
 {
-    const struct dsp_limits lim = {table, default_secs, 0};
+    const struct dsp_limits lim = {table, default_secs, 0, 0};
     json_object *body = request("to-1", "jarvis.test.sleep", "{\"ms\":5000}", rest);
     struct exec_result res;
     int64_t took;
@@ -275,7 +275,7 @@ static void expect_timeout_100(double default_secs, const char *rest)
 
 static void test_timeouts(void)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     struct exec_result res;
     json_object *body;
     int64_t took;
@@ -298,7 +298,7 @@ static void test_timeouts(void)
 
 static int64_t deadline_of(double default_secs, const char *rest, int64_t started)
 {
-    const struct dsp_limits lim = {NULL, default_secs, 0};
+    const struct dsp_limits lim = {NULL, default_secs, 0, 0};
     json_object *body = request("dl", "jarvis.test.sleep", "{}", rest);
     struct exec_req req;
     int64_t d;
@@ -341,7 +341,7 @@ static void test_deadline(void)
 
 static void test_cancel_running(void)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     json_object *body = request("cx-1", "jarvis.test.sleep", "{\"ms\":5000}", "");
     struct later l = {50, "cx-1", 1, -1, 0, 0};
     struct exec_result res;
@@ -367,7 +367,7 @@ static void test_cancel_running(void)
  * cancels and signals the owner. */
 static void test_cancel_running_from_other_process(void)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     json_object *body = request("cx-2", "jarvis.test.sleep", "{\"ms\":5000}", "");
     struct exec_result res;
     int64_t took;
@@ -408,13 +408,13 @@ static int hold_permit(void)
     int slot = rt_claim(table, "holder", 0);
 
     CU_ASSERT_TRUE_FATAL(slot >= 0);
-    CU_ASSERT_EQUAL(rt_acquire_permit(table, slot, 1, 0), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(table, slot, 1, 0, NULL, NULL), RT_OK);
     return slot;
 }
 
 static void test_cancel_queued(void)
 {
-    const struct dsp_limits lim = {table, 0, 1};
+    const struct dsp_limits lim = {table, 0, 1, 0};
     json_object *body = request("q-1", "jarvis.test.sleep", "{\"ms\":10}", "");
     struct later l = {50, "q-1", 1, -1, 0, 0};
     struct exec_result res;
@@ -451,7 +451,7 @@ static void test_cancel_queued(void)
 
 static void test_timeout_queued(void)
 {
-    const struct dsp_limits lim = {table, 0.15, 1};
+    const struct dsp_limits lim = {table, 0.15, 1, 0};
     json_object *body = request("q-3", "jarvis.test.sleep", "{\"ms\":10}", "");
     struct exec_result res;
     int holder = hold_permit();
@@ -479,7 +479,7 @@ static void test_timeout_queued(void)
 
 static void test_canceled_before_start(void)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     json_object *body = request("pre-1", "jarvis.test.sleep", "{\"ms\":10}", "");
     struct exec_result res;
     pid_t owner = 0;
@@ -502,10 +502,10 @@ static void test_canceled_before_start(void)
 
 static void test_duplicate_and_busy(void)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     json_object *body = request("dup-1", "jarvis.test.sleep", "{\"ms\":10}", "");
     json_object *unknown = request("dup-1", "no.such.type", "{}", "");
-    struct dsp_limits one_lim = {NULL, 0, 0};
+    struct dsp_limits one_lim = {NULL, 0, 0, 0};
     char path[128], err[256];
     struct exec_result res;
     struct rt_table *one;
@@ -547,7 +547,7 @@ static void test_duplicate_and_busy(void)
 static int run_wait_fd(const char *id, int fd, const char *more_inputs, const char *rest,
                        struct later *l, struct exec_result *res, int64_t *took)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     char inputs[128];
     json_object *body;
     pthread_t th;
@@ -620,18 +620,18 @@ static void test_wait_fd(void)
 
 static void test_ctx_probe(void)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     json_object *body = request("pr-1", "runner.test.probe", "{}", ""), *v = NULL;
     struct exec_result res;
     char want[128];
     int64_t took, left;
 
     /* No deadline. */
-    CU_ASSERT_TRUE(rn_wake_fd() >= 0);
+    CU_ASSERT_TRUE(rn_wake_fd(rn_runner_default()) >= 0);
     CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
     CU_ASSERT_EQUAL_FATAL(res.state, RUN_SUCCEEDED);
     snprintf(want, sizeof want, "{\"remaining_ms\":-1,\"wake_fd\":%d,\"cancelled\":0}",
-             rn_wake_fd());
+             rn_wake_fd(rn_runner_default()));
     TU_ASSERT_JSON(res.outputs, want);
     dsp_result_cleanup(&res);
     json_object_put(body);
@@ -661,7 +661,7 @@ static void test_ctx_probe(void)
  */
 static void test_abandoned(void)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     struct exec_result res;
     int64_t took;
     char want[128];

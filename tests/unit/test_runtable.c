@@ -241,8 +241,8 @@ static void test_claim_release(void)
     rt_stats(t, &st);
     CU_ASSERT_EQUAL(st.queued, 2);
     CU_ASSERT_EQUAL(st.running, 0);
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, 0, 0, 0), RT_OK);
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 0, 0), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, 0, 0, 0, NULL, NULL), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 0, 0, NULL, NULL), RT_OK);
     rt_stats(t, &st);
     CU_ASSERT_EQUAL(st.queued, 0);
     CU_ASSERT_EQUAL(st.running, 2);
@@ -342,14 +342,14 @@ static void test_dead_owner_permit(void)
         struct rt_table *c = child_open("deadpermit.tbl", 4);
         int s = c != NULL ? rt_claim(c, "p1", 0) : -1;
         /* Takes the only permit and dies holding it. */
-        _exit(s >= 0 && rt_acquire_permit(c, s, 1, 0) == RT_OK ? 0 : 1);
+        _exit(s >= 0 && rt_acquire_permit(c, s, 1, 0, NULL, NULL) == RT_OK ? 0 : 1);
     }
     CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 0);
 
     slot = rt_claim(t, "p2", 0);
     CU_ASSERT_TRUE_FATAL(slot >= 0);
     t0 = mono_ms();
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, slot, 1, ts_now_ms() + 3000), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, slot, 1, ts_now_ms() + 3000, NULL, NULL), RT_OK);
     took = mono_ms() - t0;
     /* Found within a slice or two, not at the deadline. */
     CU_ASSERT_TRUE(took < 2 * SLICE_MS + 300);
@@ -374,7 +374,7 @@ static void churn(const char *name)
         int s = rt_claim(c, "churn", 0);
         if (s < 0)
             _exit(3);
-        if ((n++ & 1) && rt_acquire_permit(c, s, 0, 0) != RT_OK)
+        if ((n++ & 1) && rt_acquire_permit(c, s, 0, 0, NULL, NULL) != RT_OK)
             _exit(4);
         rt_release(c, s);
     }
@@ -392,7 +392,7 @@ static void check_usable(const char *name)
     s = rt_claim(c, "churn", 0); /* a dead owner's id, if it was claimed */
     if (s < 0)
         _exit(3);
-    if (rt_acquire_permit(c, s, 1, ts_now_ms() + 3000) != RT_OK)
+    if (rt_acquire_permit(c, s, 1, ts_now_ms() + 3000, NULL, NULL) != RT_OK)
         _exit(4);
     rt_release(c, s);
     rt_reclaim(c);
@@ -479,7 +479,7 @@ static void test_tombstones(void)
     CU_ASSERT_EQUAL(rt_cancel_requested(t, slot), 1);
     rt_stats(t, &st);
     CU_ASSERT_EQUAL(st.tombstones, 0);
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, slot, 0, 0), RT_CANCELED);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, slot, 0, 0, NULL, NULL), RT_CANCELED);
     rt_release(t, slot);
     slot = rt_claim(t, "live", 0);
     CU_ASSERT_TRUE(slot >= 0);
@@ -579,9 +579,9 @@ static void test_cap_timeout(void)
     a = rt_claim(t, "A", 0);
     b = rt_claim(t, "B", 0);
     CU_ASSERT_TRUE_FATAL(a >= 0 && b >= 0);
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, a, 1, 0), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, a, 1, 0, NULL, NULL), RT_OK);
     t0 = mono_ms();
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 150), RT_TIMEOUT);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 150, NULL, NULL), RT_TIMEOUT);
     took = mono_ms() - t0;
     CU_ASSERT_TRUE(took >= 140);
     CU_ASSERT_TRUE(took < 1000);
@@ -590,15 +590,15 @@ static void test_cap_timeout(void)
     CU_ASSERT_EQUAL(st.queued, 1);
     /* A deadline already past answers at once. */
     t0 = mono_ms();
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() - 1), RT_TIMEOUT);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() - 1, NULL, NULL), RT_TIMEOUT);
     CU_ASSERT_TRUE(mono_ms() - t0 < 500);
 
     /* cap 2: B gets the second permit, C waits. */
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 2, 0), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 2, 0, NULL, NULL), RT_OK);
     c = rt_claim(t, "C", 0);
     CU_ASSERT_TRUE_FATAL(c >= 0);
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, c, 2, ts_now_ms() + 30), RT_TIMEOUT);
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, c, 3, ts_now_ms() + 30), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, c, 2, ts_now_ms() + 30, NULL, NULL), RT_TIMEOUT);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, c, 3, ts_now_ms() + 30, NULL, NULL), RT_OK);
     rt_release(t, a);
     rt_release(t, b);
     rt_release(t, c);
@@ -617,11 +617,11 @@ static void test_cap_release_wakes(void)
     a = rt_claim(t, "A", 0);
     b = rt_claim(t, "B", 0);
     CU_ASSERT_TRUE_FATAL(a >= 0 && b >= 0);
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, a, 1, 0), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, a, 1, 0, NULL, NULL), RT_OK);
     l = (struct later){t, 50, a, NULL, 0, 0};
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, do_later, &l), 0);
     t0 = mono_ms();
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 3000), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 3000, NULL, NULL), RT_OK);
     took = mono_ms() - t0;
     pthread_join(th, NULL);
     CU_ASSERT_TRUE(took >= 40);
@@ -642,11 +642,11 @@ static void test_cap_cancel_wakes(void)
     a = rt_claim(t, "A", 0);
     b = rt_claim(t, "B", 0);
     CU_ASSERT_TRUE_FATAL(a >= 0 && b >= 0);
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, a, 1, 0), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, a, 1, 0, NULL, NULL), RT_OK);
     l = (struct later){t, 50, -1, "B", 0, 0};
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, do_later, &l), 0);
     t0 = mono_ms();
-    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 3000), RT_CANCELED);
+    CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 3000, NULL, NULL), RT_CANCELED);
     took = mono_ms() - t0;
     pthread_join(th, NULL);
     CU_ASSERT_EQUAL(l.rc, 1);
@@ -673,7 +673,7 @@ static void test_cap_release_by_other_process(void)
     if (pid == 0) {
         struct rt_table *c = child_open("capxproc.tbl", 4);
         int s = c != NULL ? rt_claim(c, "D", 0) : -1;
-        if (s < 0 || rt_acquire_permit(c, s, 1, 0) != RT_OK ||
+        if (s < 0 || rt_acquire_permit(c, s, 1, 0, NULL, NULL) != RT_OK ||
             write(fds[1], &s, sizeof s) != (ssize_t)sizeof s)
             _exit(2);
         sleep_ms(50);
@@ -687,7 +687,7 @@ static void test_cap_release_by_other_process(void)
     CU_ASSERT_TRUE(b >= 0);
     if (b >= 0) {
         t0 = mono_ms();
-        CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 3000), RT_OK);
+        CU_ASSERT_EQUAL(rt_acquire_permit(t, b, 1, ts_now_ms() + 3000, NULL, NULL), RT_OK);
         took = mono_ms() - t0;
         CU_ASSERT_TRUE(took >= 20);
         CU_ASSERT_TRUE(took < 500);

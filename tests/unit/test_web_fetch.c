@@ -394,7 +394,7 @@ static int64_t mono_ms(void)
 static void fetch_lim(const struct dsp_limits *lim, const char *id, struct exec_result *res,
                       const char *fmt, ...)
 {
-    static const struct dsp_limits none = {NULL, 0, 0};
+    static const struct dsp_limits none = {NULL, 0, 0, 0};
     char text[8192], withport[8192], num[16];
     const char *p, *hit;
     struct exec_req req;
@@ -417,7 +417,7 @@ static void fetch_lim(const struct dsp_limits *lim, const char *id, struct exec_
     req.run_id = "r";
     req.node_type_id = fetch_type;
     req.inputs = in;
-    CU_ASSERT_EQUAL(dsp_execute(&reg, lim != NULL ? lim : &none, &req, res), DSP_OK);
+    CU_ASSERT_EQUAL(dsp_execute(&reg, lim != NULL ? lim : &none, &req, NULL, res), DSP_OK);
     json_object_put(in);
 }
 
@@ -973,7 +973,7 @@ static void test_request_timeout(void)
 
 static void test_run_deadline(void)
 {
-    static const struct dsp_limits lim = {NULL, 0.2, 0};
+    static const struct dsp_limits lim = {NULL, 0.2, 0, 0};
     struct exec_result res;
     int64_t t0, took;
 
@@ -1009,7 +1009,7 @@ static void *cancel_later(void *arg)
 
 static void test_cancel(void)
 {
-    const struct dsp_limits lim = {table, 0, 0};
+    const struct dsp_limits lim = {table, 0, 0, 0};
     struct exec_result res;
     pthread_t th;
     int64_t t0, took;

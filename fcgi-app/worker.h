@@ -1,0 +1,36 @@
+/*
+ * worker.h - the worker process's connection model: serving threads, each
+ * with its own libfcgi FCGX_Request, accepting on the shared FastCGI socket.
+ *
+ * A worker is never "busy" as a whole: while some threads hold executes
+ * (running, or queued for an execute permit), it keeps WK_SPARE_MIN idle
+ * threads blocked in accept, so a cancel, a health check or another execute
+ * is taken at once instead of waiting in the socket backlog. Threads are
+ * added when the spare ones are taken (up to WK_MAX_THREADS) and end when
+ * more than WK_SPARE_MAX are idle.
+ */
+#ifndef JARVIS_WORKER_H
+#define JARVIS_WORKER_H
+
+#include "app.h"
+
+/* Idle serving threads a worker keeps for whatever arrives next. */
+#define WK_SPARE_MIN 2
+/* Idle serving threads beyond this many end. */
+#define WK_SPARE_MAX 8
+/* Serving threads of one worker at most: connections it holds at once. An
+ * execute that would take one of its last WK_SPARE_MIN answers 503. */
+#define WK_MAX_THREADS 256
+/* Stack of a serving thread (handlers run on their own threads). */
+#define WK_STACK_BYTES (1024 * 1024)
+
+/*
+ * Serves the FastCGI socket on fd 0 until a stop signal (TERM, INT, HUP,
+ * or multiwatch's USR1): an idle worker exits at once, a busy one once its
+ * requests are answered. A handler that would not stop ends the worker the
+ * same way, with status 3, so the pool starts a fresh one. Call after
+ * FCGX_Init and rn_init, from the main thread; never returns.
+ */
+void wk_serve(struct app *app) __attribute__((noreturn));
+
+#endif
