@@ -8,7 +8,12 @@
  * A node is a const descriptor plus a handler. The service validates the
  * request against the ARP spec before a handler ever runs, then calls the
  * handler of the node whose node_type_id matches, in the worker process that
- * received the request, one request at a time per worker.
+ * received the request, on a handler thread of that run's own.
+ *
+ * Thread safety: one worker runs several handlers at the same time (each on
+ * its own thread, up to the pool's execute slots), so a handler must be
+ * thread-safe: no unguarded mutable static state. The json-c objects of a
+ * run are that run's alone (json-c's reference counts are not atomic).
  *
  * json-c ownership across this boundary:
  *   - every json_object a handler receives (inputs, and what the jarvis_ctx_*

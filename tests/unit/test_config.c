@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "testutil.h"
@@ -77,10 +78,41 @@ static void test_refusals(void)
     unsetenv("JARVIS_MAX_BODY_BYTES");
 }
 
+/* Execute slots: the flag, else JARVIS_EXECUTE_SLOTS, else JARVIS_WORKERS,
+ * else the CPUs; a bad value stops the worker. */
+static void test_execute_slots(void)
+{
+    struct config c;
+    char err[256];
+
+    unsetenv("JARVIS_EXECUTE_SLOTS");
+    unsetenv("JARVIS_WORKERS");
+    CU_ASSERT_EQUAL(load(&c, err, 1), 0);
+    CU_ASSERT_EQUAL(c.execute_slots, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+    setenv("JARVIS_WORKERS", "3", 1);
+    CU_ASSERT_EQUAL(load(&c, err, 1), 0);
+    CU_ASSERT_EQUAL(c.execute_slots, 3);
+    setenv("JARVIS_EXECUTE_SLOTS", "7", 1);
+    CU_ASSERT_EQUAL(load(&c, err, 1), 0);
+    CU_ASSERT_EQUAL(c.execute_slots, 7);
+    CU_ASSERT_EQUAL(load(&c, err, 2, "--execute-slots=9"), 0);
+    CU_ASSERT_EQUAL(c.execute_slots, 9);
+    CU_ASSERT_EQUAL(load(&c, err, 2, "--execute-slots=0"), -1);
+    CU_ASSERT_STRING_EQUAL(err, "execute slots must be an integer from 1 to 65536, not '0'");
+    setenv("JARVIS_EXECUTE_SLOTS", "many", 1);
+    CU_ASSERT_EQUAL(load(&c, err, 1), -1);
+    unsetenv("JARVIS_EXECUTE_SLOTS");
+    setenv("JARVIS_WORKERS", "0", 1);
+    CU_ASSERT_EQUAL(load(&c, err, 1), -1);
+    CU_ASSERT_STRING_EQUAL(err, "JARVIS_WORKERS must be an integer from 1 to 65536, not '0'");
+    unsetenv("JARVIS_WORKERS");
+}
+
 static CU_TestInfo tests[] = {
     {"defaults", test_defaults},
     {"environment and flags", test_env_and_flags},
     {"bad values are refused", test_refusals},
+    {"execute slots", test_execute_slots},
     CU_TEST_INFO_NULL,
 };
 

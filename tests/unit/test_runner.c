@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -649,6 +650,174 @@ static void test_ctx_probe(void)
     CU_ASSERT_TRUE(table_empty(table));
 }
 
+/* ---- the client's connection ---- */
+
+struct closer {
+    long after_ms;
+    int fd;
+};
+
+static void *close_later(void *arg)
+{
+    struct closer *c = arg;
+
+    sleep_ms(c->after_ms);
+    close(c->fd);
+    return NULL;
+}
+
+/* execute() on a connection: sv[0] is the worker's end, the peer (sv[1])
+ * is closed after after_ms, as nginx does when its client goes away. */
+static int execute_until_hangup(const struct dsp_limits *lim, json_object *body, long after_ms,
+                                struct exec_result *res, int64_t *took_ms)
+{
+    struct exec_req req;
+    struct dsp_conn conn = {NULL, -1, 0};
+    struct closer c = {after_ms, -1};
+    int sv[2], rc;
+    int64_t t0 = mono_ms();
+    pthread_t th;
+
+    CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    conn.client_fd = sv[0];
+    c.fd = sv[1];
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, close_later, &c), 0);
+    dsp_request_from_json(body, &req);
+    rc = dsp_execute(&reg, lim, &req, &conn, res);
+    *took_ms = mono_ms() - t0;
+    pthread_join(th, NULL);
+    close(sv[0]);
+    return rc;
+}
+
+static void test_client_gone_running(void)
+{
+    const struct dsp_limits lim = {table, 0, 0, 0};
+    json_object *body = request("cg-1", "jarvis.test.sleep", "{\"ms\":5000}", "");
+    struct exec_result res;
+    int64_t took;
+
+    CU_ASSERT_EQUAL(execute_until_hangup(&lim, body, 100, &res, &took), DSP_OK);
+    assert_canceled(&res);
+    CU_ASSERT_STRING_EQUAL(res.reason, "the client closed the connection");
+    CU_ASSERT_EQUAL(res.abandoned, 0);
+    CU_ASSERT_TRUE(took >= 95);
+    CU_ASSERT_TRUE(took < 1000);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+static void test_client_gone_queued(void)
+{
+    const struct dsp_limits lim = {table, 0, 1, 0};
+    json_object *body = request("cg-2", "jarvis.test.sleep", "{\"ms\":10}", "");
+    struct exec_result res;
+    int holder = hold_permit();
+    struct rt_stats st;
+    int64_t took;
+
+    CU_ASSERT_EQUAL(execute_until_hangup(&lim, body, 100, &res, &took), DSP_OK);
+    assert_canceled(&res);
+    CU_ASSERT_STRING_EQUAL(res.reason, "the client closed the connection while queued");
+    /* Noticed within one wait slice of the hang-up. */
+    CU_ASSERT_TRUE(took >= 95);
+    CU_ASSERT_TRUE(took < 100 + RT_WAIT_SLICE_MS + 400);
+    rt_stats(table, &st);
+    CU_ASSERT_EQUAL(st.running, 1); /* the holder only: the queued run never ran */
+    CU_ASSERT_EQUAL(st.queued, 0);
+    rt_release(table, holder);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+/* A connection that stays open changes nothing. */
+static void test_client_stays(void)
+{
+    const struct dsp_limits lim = {table, 0, 0, 0};
+    json_object *body = request("cg-3", "jarvis.test.sleep", "{\"ms\":50}", "");
+    struct exec_result res;
+    int64_t took;
+
+    CU_ASSERT_EQUAL(execute_until_hangup(&lim, body, 300, &res, &took), DSP_OK);
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    CU_ASSERT_TRUE(took >= 45);
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+/* A worker with no thread to spare refuses an execute before it takes a slot. */
+static void test_worker_full(void)
+{
+    const struct dsp_limits lim = {table, 0, 0, 0};
+    json_object *body = request("cg-4", "jarvis.test.sleep", "{\"ms\":10}", "");
+    struct dsp_conn conn = {NULL, -1, 1};
+    struct exec_result res;
+    struct exec_req req;
+
+    dsp_request_from_json(body, &req);
+    CU_ASSERT_EQUAL(dsp_execute(&reg, &lim, &req, &conn, &res), DSP_BUSY);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+/* Two runners at once, each with its own handler thread: a cancel of one
+ * (kicked through SIGUSR2 as from another worker) leaves the other be. */
+struct side_run {
+    json_object *body;
+    struct rn_runner *runner;
+    struct exec_result res;
+};
+
+static void *run_on_side(void *arg)
+{
+    struct side_run *s = arg;
+    const struct dsp_limits lim = {table, 0, 0, 0};
+    struct dsp_conn conn = {s->runner, -1, 0};
+    struct exec_req req;
+
+    dsp_request_from_json(s->body, &req);
+    dsp_execute(&reg, &lim, &req, &conn, &s->res);
+    return NULL;
+}
+
+static void test_two_runners(void)
+{
+    struct side_run a, b;
+    struct later l = {100, "two-a", 1, -1, 0, 0};
+    pthread_t ta, tb, tl;
+    int64_t t0 = mono_ms();
+
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.body = request("two-a", "jarvis.test.sleep", "{\"ms\":5000}", "");
+    a.runner = rn_runner_new();
+    b.body = request("two-b", "jarvis.test.sleep", "{\"ms\":400}", "");
+    b.runner = rn_runner_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a.runner);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b.runner);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&ta, NULL, run_on_side, &a), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tb, NULL, run_on_side, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tl, NULL, do_later, &l), 0);
+    pthread_join(ta, NULL);
+    CU_ASSERT_TRUE(mono_ms() - t0 < 1000);
+    pthread_join(tb, NULL);
+    pthread_join(tl, NULL);
+    CU_ASSERT_EQUAL(l.rc, 1);
+    assert_canceled(&a.res);
+    CU_ASSERT_EQUAL(b.res.state, RUN_SUCCEEDED);
+    CU_ASSERT_TRUE(mono_ms() - t0 >= 395);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&a.res);
+    dsp_result_cleanup(&b.res);
+    json_object_put(a.body);
+    json_object_put(b.body);
+    rn_runner_free(a.runner);
+    rn_runner_free(b.runner);
+}
+
 /* ---- abandoned: must stay the last test ---- */
 
 /*
@@ -692,6 +861,11 @@ static CU_TestInfo run_tests[] = {
     {"duplicate and busy", test_duplicate_and_busy},
     {"jarvis_ctx_wait_fd", test_wait_fd},
     {"jarvis_ctx_remaining_ms and wake_fd", test_ctx_probe},
+    {"client gone while running", test_client_gone_running},
+    {"client gone while queued", test_client_gone_queued},
+    {"client connection open", test_client_stays},
+    {"worker with no spare thread: busy", test_worker_full},
+    {"two runners, one canceled", test_two_runners},
     {"abandoned handler (last)", test_abandoned},
     CU_TEST_INFO_NULL,
 };

@@ -1,0 +1,392 @@
+/*
+ * test_control.c - the control plane of a saturated pool, end to end: the
+ * real nginx in front of a spawn-fcgi + multiwatch pool of 2 workers
+ * started by scripts/run-local (jarvis.test pack linked in).
+ *
+ * Two pools, one per suite: with the default execute slots (one per
+ * worker: 2 run, the rest queue) and with JARVIS_MAX_CONCURRENCY=1 (1 runs,
+ * 3 queue). In each, 4 long executes fill every execute slot and queue the
+ * rest; then /v1/health and /v1/version must answer at once (health
+ * reporting the saturation in its checks), and a cancel of each execute,
+ * queued ones first, must answer 204 at once and end that execute
+ * `canceled` at once, a queued one without its handler ever running. Last,
+ * a client that goes away (its HTTP request times out, so nginx closes the
+ * FastCGI connection) cancels its run, running or queued.
+ *
+ * Times are printed; the bounds asserted are loose on purpose (a loaded CI
+ * machine under ASan), yet far below the 20 s the executes would hold a
+ * worker if anything waited behind them. bench/cancel_latency measures.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+#define WORKERS 2
+#define EXECUTES 4
+/* How long the saturating executes would run if nothing canceled them. */
+#define LONG_MS 20000
+/* Loose bounds (see the top of the file); the issue's targets are 10 ms
+ * for control answers and 50 ms from a cancel to its execute's answer. */
+#define CONTROL_BOUND_MS 300
+#define ANSWER_BOUND_MS 600
+
+#define ASSERT_MS(what, ms, lo, hi)                                                                \
+    do {                                                                                           \
+        double ms_ = (ms);                                                                         \
+        fprintf(stderr, "[%s: %.1f ms] ", (what), ms_);                                            \
+        CU_ASSERT_TRUE(ms_ >= (lo) && ms_ <= (hi));                                                \
+    } while (0)
+
+static int init_slots(void)
+{
+    static const char *const unset[] = {"ARP_AUTH_*", "JARVIS_RUN_TABLE", "JARVIS_MAX_CONCURRENCY",
+                                        "JARVIS_EXECUTE_SLOTS", NULL};
+
+    return pool_start(&(struct pool_options){
+        .name = "jarvis-e2e-control", .workers = WORKERS, .unset = unset, .log_tail = 4000});
+}
+
+static int init_cap1(void)
+{
+    static const char *const env[] = {"JARVIS_MAX_CONCURRENCY=1", NULL};
+    static const char *const unset[] = {"ARP_AUTH_*", "JARVIS_RUN_TABLE", "JARVIS_EXECUTE_SLOTS",
+                                        NULL};
+
+    return pool_start(&(struct pool_options){.name = "jarvis-e2e-control-cap1",
+                                             .workers = WORKERS,
+                                             .env = env,
+                                             .unset = unset,
+                                             .log_tail = 4000});
+}
+
+static int suite_cleanup(void)
+{
+    pool_cleanup();
+    return 0;
+}
+
+/* ---- executes in the background ---- */
+
+struct bg {
+    pthread_t th;
+    char id[64];
+    char body[512];
+    long timeout_ms; /* the client gives up after this (0: never) */
+    struct pool_reply r;
+    CURLcode rc;
+    double done_ms;
+};
+
+static void *bg_run(void *arg)
+{
+    struct bg *b = arg;
+
+    if (b->timeout_ms == 0) {
+        b->rc = pool_http_do(
+            &(struct pool_req){
+                .method = "POST", .path = POOL_EXECUTE, .ctype = POOL_JSON_CT, .body = b->body},
+            &b->r);
+    } else {
+        /* A client that gives up: libcurl closes its connection. */
+        char url[128];
+        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+        CURL *c = curl_easy_init();
+        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", pool_port(), POOL_EXECUTE);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, b->body);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, b->timeout_ms);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        b->rc = curl_easy_perform(c);
+        curl_easy_cleanup(c);
+        curl_slist_free_all(h);
+    }
+    b->done_ms = pool_now_ms();
+    return NULL;
+}
+
+static void bg_start(struct bg *b, const char *id, long sleep_ms, long timeout_ms)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->id, sizeof b->id, "%s", id);
+    snprintf(b->body, sizeof b->body,
+             "{\"node_run_id\":\"%s\",\"run_id\":\"r\",\"node_type_ref\":{\"node_type_id\":"
+             "\"jarvis.test.sleep\",\"version\":\"1\"},\"inputs\":{\"ms\":%ld}}",
+             id, sleep_ms);
+    b->timeout_ms = timeout_ms;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&b->th, NULL, bg_run, b), 0);
+}
+
+static void bg_join(struct bg *b)
+{
+    pthread_join(b->th, NULL);
+}
+
+/* After a failed step: cancels the n executes of b and waits for them, so
+ * that no thread outlives the test's stack. */
+static void bg_abort(struct bg *b, int n)
+{
+    char path[128];
+    struct pool_reply r;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "/v1/atomic-node-runs/%s:cancel", b[i].id);
+        if (pool_http_do(&(struct pool_req){.method = "POST", .path = path}, &r) != CURLE_OK)
+            fprintf(stderr, "\n  cannot cancel %s\n", b[i].id);
+        pool_reply_free(&r);
+    }
+    for (i = 0; i < n; i++) {
+        bg_join(&b[i]);
+        pool_reply_free(&b[i].r);
+    }
+}
+
+/* ---- the pool's runs, as /v1/health counts them ---- */
+
+/* 0 with the counts, or -1. */
+static int pool_runs(int *running, int *queued)
+{
+    struct pool_reply r;
+    json_object *checks = NULL, *d = NULL, *v = NULL;
+    int rc = -1;
+
+    if (pool_http_do(&(struct pool_req){.path = "/v1/health"}, &r) == CURLE_OK && r.json &&
+        json_object_object_get_ex(r.json, "checks", &checks) &&
+        json_object_object_get_ex(json_object_array_get_idx(checks, 0), "details", &d)) {
+        *running = json_object_object_get_ex(d, "running", &v) ? json_object_get_int(v) : -1;
+        *queued = json_object_object_get_ex(d, "queued", &v) ? json_object_get_int(v) : -1;
+        rc = 0;
+    }
+    pool_reply_free(&r);
+    return rc;
+}
+
+/* Waits (5 s at most) until health counts exactly running and queued. */
+static int wait_runs(int running, int queued)
+{
+    double until = pool_now_ms() + 5000;
+    int r = -1, q = -1;
+
+    do {
+        if (pool_runs(&r, &q) == 0 && r == running && q == queued)
+            return 1;
+        pool_sleep_ms(5);
+    } while (pool_now_ms() < until);
+    fprintf(stderr, "\n  health counts running=%d queued=%d, wanted %d and %d\n", r, q, running,
+            queued);
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+#define CANCELED(id)                                                                               \
+    "{\"node_run_id\":\"" id "\",\"state\":\"canceled\",\"error\":{\"code\":\"canceled\","         \
+    "\"message\":\"Atomic execution canceled\"}}"
+
+/* ---- the tests ---- */
+
+/* Health and version, 5 times each, while every execute slot is busy: each
+ * answered, health with the exact saturated checks; medians printed. */
+static void assert_control_answers(const char *want_health)
+{
+    double health[5], version[5], t0;
+    struct pool_reply r;
+    char ts[32];
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        t0 = pool_now_ms();
+        pool_http(&(struct pool_req){.path = "/v1/health"}, &r);
+        health[i] = pool_now_ms() - t0;
+        if (pool_json_reply(&r, 200) != NULL) {
+            pool_take_ts(r.json, "time", ts);
+            TU_ASSERT_JSON(r.json, want_health);
+        }
+        pool_reply_free(&r);
+        t0 = pool_now_ms();
+        pool_http(&(struct pool_req){.path = "/v1/version"}, &r);
+        version[i] = pool_now_ms() - t0;
+        pool_json_reply(&r, 200);
+        pool_reply_free(&r);
+    }
+    qsort(health, 5, sizeof health[0], cmp_double);
+    qsort(version, 5, sizeof version[0], cmp_double);
+    ASSERT_MS("health, median, saturated", health[2], 0, CONTROL_BOUND_MS);
+    ASSERT_MS("version, median, saturated", version[2], 0, CONTROL_BOUND_MS);
+    CU_ASSERT_TRUE(health[4] <= 2 * CONTROL_BOUND_MS);
+    CU_ASSERT_TRUE(version[4] <= 2 * CONTROL_BOUND_MS);
+}
+
+/* Cancels b's execute: 204 at once, its answer canceled at once, and the
+ * log line of the execute says how it ended (reason, or NULL: any). */
+static void cancel_and_check(struct bg *b, const char *want, const char *reason)
+{
+    char path[128], tok_id[96], what[128];
+    const char *tokens[] = {tok_id, "state=canceled", reason, NULL};
+    struct pool_reply r;
+    double t0;
+
+    snprintf(path, sizeof path, "/v1/atomic-node-runs/%s:cancel", b->id);
+    t0 = pool_now_ms();
+    pool_post(path, NULL, NULL, &r);
+    snprintf(what, sizeof what, "cancel %s -> 204", b->id);
+    ASSERT_MS(what, pool_now_ms() - t0, 0, CONTROL_BOUND_MS);
+    pool_expect_no_body(&r, 204);
+    pool_reply_free(&r);
+    bg_join(b);
+    snprintf(what, sizeof what, "cancel %s -> its answer", b->id);
+    ASSERT_MS(what, b->done_ms - t0, 0, ANSWER_BOUND_MS);
+    pool_expect_result(&b->r, want);
+    pool_reply_free(&b->r);
+    snprintf(tok_id, sizeof tok_id, "node_run_id=%s", b->id);
+    CU_ASSERT_TRUE(pool_find_log_line(tokens, NULL, 0));
+}
+
+/* EXECUTES long runs, `slots` of them running and the rest queued; then
+ * control answers, then a cancel of each, queued first. */
+static void saturate_and_cancel(const char *prefix, int slots, const char *want_health)
+{
+    struct bg b[EXECUTES];
+    char id[64];
+    int i;
+
+    for (i = 0; i < slots; i++) {
+        snprintf(id, sizeof id, "%s-run-%d", prefix, i);
+        bg_start(&b[i], id, LONG_MS, 0);
+    }
+    if (!wait_runs(slots, 0)) {
+        CU_FAIL("the first executes did not all run");
+        bg_abort(b, slots);
+        return;
+    }
+    for (i = slots; i < EXECUTES; i++) {
+        snprintf(id, sizeof id, "%s-queued-%d", prefix, i);
+        bg_start(&b[i], id, LONG_MS, 0);
+    }
+    if (!wait_runs(slots, EXECUTES - slots)) {
+        CU_FAIL("the last executes did not queue");
+        bg_abort(b, EXECUTES);
+        return;
+    }
+    assert_control_answers(want_health);
+
+    for (i = EXECUTES - 1; i >= slots; i--) {
+        char want[256];
+        snprintf(want, sizeof want, CANCELED("%s"), b[i].id);
+        /* Never ran: the dispatch ended it while it waited for a slot. */
+        cancel_and_check(&b[i], want, "reason=\"canceled while queued\"");
+    }
+    for (i = 0; i < slots; i++) {
+        char want[256];
+        snprintf(want, sizeof want, CANCELED("%s"), b[i].id);
+        cancel_and_check(&b[i], want, NULL);
+    }
+    CU_ASSERT_TRUE(wait_runs(0, 0));
+}
+
+#define HEALTH(status, cap_details, free_)                                                         \
+    "{\"status\":\"" status "\",\"checks\":[{\"name\":\"execute_capacity\",\"status\":\"" status   \
+    "\",\"message\":\"every execute slot is busy; executes queue\",\"details\":" cap_details "},"  \
+    "{\"name\":\"run_table\",\"status\":\"ok\",\"details\":{\"slots\":1024,\"running\":" free_     \
+    "}},{\"name\":\"auth_keys\",\"status\":\"ok\",\"message\":\"authentication is disabled\"}]}"
+
+static void test_saturated_slots(void)
+{
+    saturate_and_cancel("nr-ctl", 2,
+                        HEALTH("degraded", "{\"running\":2,\"queued\":2,\"capacity\":2}",
+                               "2,\"queued\":2,\"tombstones\":0,\"free\":1020"));
+}
+
+static void test_saturated_cap1(void)
+{
+    saturate_and_cancel("nr-cap", 1,
+                        HEALTH("degraded",
+                               "{\"running\":1,\"queued\":3,\"capacity\":1,\"max_concurrency\":1}",
+                               "1,\"queued\":3,\"tombstones\":0,\"free\":1020"));
+}
+
+/* A client that gives up on a running execute: nginx closes the FastCGI
+ * connection, and the run ends canceled instead of going on. */
+static void test_client_gone_running(void)
+{
+    static const char *const tokens[] = {"node_run_id=nr-ctl-gone", "state=canceled",
+                                         "reason=\"the client closed the connection\"", NULL};
+    struct bg b;
+    double t0 = pool_now_ms();
+
+    bg_start(&b, "nr-ctl-gone", LONG_MS, 400);
+    bg_join(&b);
+    CU_ASSERT_EQUAL(b.rc, CURLE_OPERATION_TIMEDOUT);
+    CU_ASSERT_TRUE(pool_find_log_line(tokens, NULL, 0));
+    CU_ASSERT_TRUE(wait_runs(0, 0));
+    ASSERT_MS("client gone -> run ended", pool_now_ms() - t0, 0, 5000);
+}
+
+/* The same for an execute still queued: it never runs. */
+static void test_client_gone_queued(void)
+{
+    static const char *const tokens[] = {"node_run_id=nr-ctl-gone-q", "state=canceled",
+                                         "reason=\"the client closed the connection while queued\"",
+                                         NULL};
+    struct bg hold[2], b;
+    int i;
+
+    bg_start(&hold[0], "nr-ctl-hold-0", LONG_MS, 0);
+    bg_start(&hold[1], "nr-ctl-hold-1", LONG_MS, 0);
+    if (!wait_runs(2, 0)) {
+        CU_FAIL("the holders did not run");
+        bg_abort(hold, 2);
+        return;
+    }
+    bg_start(&b, "nr-ctl-gone-q", LONG_MS, 400);
+    bg_join(&b);
+    CU_ASSERT_EQUAL(b.rc, CURLE_OPERATION_TIMEDOUT);
+    CU_ASSERT_TRUE(pool_find_log_line(tokens, NULL, 0));
+    CU_ASSERT_TRUE(wait_runs(2, 0));
+    for (i = 0; i < 2; i++) {
+        char want[256];
+        snprintf(want, sizeof want, CANCELED("%s"), hold[i].id);
+        cancel_and_check(&hold[i], want, NULL);
+    }
+}
+
+static void test_stop(void)
+{
+    pool_assert_stop();
+}
+
+static CU_TestInfo slot_tests[] = {
+    {"saturated: health, version and cancels answer at once", test_saturated_slots},
+    {"a client gone mid-run cancels the run", test_client_gone_running},
+    {"a client gone while queued cancels the queued run", test_client_gone_queued},
+    {"run-local stop leaves no process behind", test_stop},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo cap_tests[] = {
+    {"saturated under cap 1: health, version and cancels answer at once", test_saturated_cap1},
+    {"run-local stop leaves no process behind", test_stop},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"control plane, 2 workers, 2 execute slots", init_slots, suite_cleanup, NULL, NULL,
+     slot_tests},
+    {"control plane, 2 workers, JARVIS_MAX_CONCURRENCY=1", init_cap1, suite_cleanup, NULL, NULL,
+     cap_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void)
+{
+    return pool_main(suites);
+}

@@ -1,0 +1,183 @@
+/*
+ * test_health.c - the Health body (health.h) in each state of its checks:
+ * an idle pool, every execute slot busy, a full run table, a cap below the
+ * execute slots, and auth keys disabled, held, stale (refetch failing) and
+ * never fetched. Every body is also checked against the spec's Health
+ * schema table (sch_health, itself checked against the schema file by
+ * test_schemas.c).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "health.h"
+#include "schemas.h"
+#include "testutil.h"
+#include "timefmt.h"
+#include "validate.h"
+
+static char dir[64];
+static struct rt_table *table;
+
+static int suite_init(void)
+{
+    char path[128], err[256];
+
+    snprintf(dir, sizeof dir, "/tmp/jarvis-hl-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(path, sizeof path, "%s/run.tbl", dir);
+    table = rt_open(path, 4, err, sizeof err);
+    return table != NULL ? 0 : -1;
+}
+
+static int suite_cleanup(void)
+{
+    rt_close(table);
+    table = NULL;
+    return tu_remove_tree(dir);
+}
+
+/* The body at a fixed time, schema-checked, compared whole with want. */
+static void expect_health(const struct dsp_limits *lim, struct auth *auth, const char *want)
+{
+    json_object *body = hl_body(lim, auth, 1764596417123LL), *errors = NULL;
+
+    CU_ASSERT_EQUAL(jv_validate(&sch_health, body, &errors), 0);
+    json_object_put(errors);
+    TU_ASSERT_JSON(body, want);
+    json_object_put(body);
+}
+
+#define TIME "\"time\":\"2025-12-01T13:40:17.123Z\""
+#define TABLE_OK(running, queued, tombs, free_)                                                    \
+    "{\"name\":\"run_table\",\"status\":\"ok\",\"details\":{\"slots\":4,\"running\":" running      \
+    ",\"queued\":" queued ",\"tombstones\":" tombs ",\"free\":" free_ "}}"
+
+static void test_no_table(void)
+{
+    const struct dsp_limits lim = {NULL, 0, 0, 2};
+
+    expect_health(&lim, NULL, "{\"status\":\"ok\"," TIME "}");
+}
+
+static void test_idle_and_busy(void)
+{
+    const struct dsp_limits lim = {table, 0, 0, 2};
+    int a, b, c;
+
+    expect_health(&lim, NULL,
+                  "{\"status\":\"ok\"," TIME ",\"checks\":[{\"name\":\"execute_capacity\","
+                  "\"status\":\"ok\",\"details\":{\"running\":0,\"queued\":0,\"capacity\":2}},"
+                  "" TABLE_OK("0", "0", "0", "4") "]}");
+    /* Two running (every slot), one queued, one tombstone. */
+    a = rt_claim(table, "h-a", 0);
+    b = rt_claim(table, "h-b", 0);
+    c = rt_claim(table, "h-c", 0);
+    CU_ASSERT_EQUAL(rt_acquire_permit(table, a, 2, 0, NULL, NULL), RT_OK);
+    CU_ASSERT_EQUAL(rt_acquire_permit(table, b, 2, 0, NULL, NULL), RT_OK);
+    CU_ASSERT_EQUAL(rt_cancel(table, "h-tomb", &(pid_t){0}), 0);
+    expect_health(&lim, NULL,
+                  "{\"status\":\"degraded\"," TIME ",\"checks\":[{\"name\":\"execute_capacity\","
+                  "\"status\":\"degraded\",\"message\":\"every execute slot is busy; executes "
+                  "queue\",\"details\":{\"running\":2,\"queued\":1,\"capacity\":2}},"
+                  "" TABLE_OK("2", "1", "1", "0") "]}");
+    /* A cap below the slots is the capacity. */
+    {
+        const struct dsp_limits capped = {table, 0, 1, 2};
+        expect_health(&capped, NULL,
+                      "{\"status\":\"degraded\"," TIME ",\"checks\":[{\"name\":"
+                      "\"execute_capacity\",\"status\":\"degraded\",\"message\":\"every execute "
+                      "slot is busy; executes queue\",\"details\":{\"running\":2,\"queued\":1,"
+                      "\"capacity\":1,\"max_concurrency\":1}}," TABLE_OK("2", "1", "1", "0") "]}");
+    }
+    rt_release(table, a);
+    rt_release(table, b);
+    rt_release(table, c);
+}
+
+static void test_table_full(void)
+{
+    const struct dsp_limits lim = {table, 0, 0, 0};
+    int s[4], i;
+
+    for (i = 0; i < 4; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "full-%d", i);
+        s[i] = rt_claim(table, id, 0);
+        CU_ASSERT_TRUE(s[i] >= 0);
+    }
+    /* No execute slots bound (0): capacity is left out, never degraded. */
+    expect_health(&lim, NULL,
+                  "{\"status\":\"degraded\"," TIME ",\"checks\":[{\"name\":\"execute_capacity\","
+                  "\"status\":\"ok\",\"details\":{\"running\":0,\"queued\":4}},{\"name\":"
+                  "\"run_table\",\"status\":\"degraded\",\"message\":\"every slot holds a live "
+                  "run: executes answer 503\",\"details\":{\"slots\":4,\"running\":0,\"queued\":4,"
+                  "\"tombstones\":0,\"free\":0}}]}");
+    for (i = 0; i < 4; i++)
+        rt_release(table, s[i]);
+}
+
+/* An auth whose key state is set by hand (no fetch): mode, keys, error. */
+static void fake_auth(struct auth *a, enum auth_mode mode, size_t keys, const char *error)
+{
+    memset(a, 0, sizeof *a);
+    pthread_mutex_init(&a->lock, NULL);
+    a->s.mode = mode;
+    a->keys.n = keys;
+    a->keys.loaded = keys > 0;
+    a->keys.loaded_ms = keys > 0 ? 1764594000000LL : 0;
+    snprintf(a->key_error, sizeof a->key_error, "%s", error);
+}
+
+static void test_auth_keys(void)
+{
+    const struct dsp_limits lim = {NULL, 0, 0, 0};
+    struct auth a;
+
+    fake_auth(&a, AUTH_DISABLED, 0, "");
+    expect_health(&lim, &a,
+                  "{\"status\":\"ok\"," TIME ",\"checks\":[{\"name\":\"auth_keys\",\"status\":"
+                  "\"ok\",\"message\":\"authentication is disabled\"}]}");
+    pthread_mutex_destroy(&a.lock);
+
+    fake_auth(&a, AUTH_REQUIRED, 2, "");
+    expect_health(&lim, &a,
+                  "{\"status\":\"ok\"," TIME ",\"checks\":[{\"name\":\"auth_keys\",\"status\":"
+                  "\"ok\",\"details\":{\"keys\":2,\"fetched_at\":\"2025-12-01T13:00:00.000Z\"}}]}");
+    pthread_mutex_destroy(&a.lock);
+
+    fake_auth(&a, AUTH_REQUIRED, 2, "http://127.0.0.1:9/jwks: Couldn't connect to server");
+    expect_health(&lim, &a,
+                  "{\"status\":\"degraded\"," TIME ",\"checks\":[{\"name\":\"auth_keys\","
+                  "\"status\":\"degraded\",\"message\":\"Unable to fetch JWKS: "
+                  "http://127.0.0.1:9/jwks: Couldn't connect to server\",\"details\":{\"keys\":2,"
+                  "\"fetched_at\":\"2025-12-01T13:00:00.000Z\"}}]}");
+    pthread_mutex_destroy(&a.lock);
+
+    fake_auth(&a, AUTH_REQUIRED, 0, "no jwks_uri");
+    expect_health(&lim, &a,
+                  "{\"status\":\"down\"," TIME ",\"checks\":[{\"name\":\"auth_keys\",\"status\":"
+                  "\"down\",\"message\":\"Unable to fetch JWKS: no jwks_uri\",\"details\":{"
+                  "\"keys\":0}}]}");
+    pthread_mutex_destroy(&a.lock);
+}
+
+static CU_TestInfo tests[] = {
+    {"no run table: no run checks", test_no_table},
+    {"idle, then every execute slot busy, then a cap", test_idle_and_busy},
+    {"a full run table", test_table_full},
+    {"auth keys: disabled, held, stale, never fetched", test_auth_keys},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"health", suite_init, suite_cleanup, NULL, NULL, tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void)
+{
+    return tu_main(suites);
+}
