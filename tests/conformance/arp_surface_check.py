@@ -5,6 +5,9 @@ It does what the public `arp-conformance check atomic-executor` does at the
 smoke and surface tiers, and validates every body it receives against the
 spec's JSON Schema files with an independent implementation (python3-jsonschema,
 Draft 2020-12), so the C validator tables are not grading their own homework.
+/v1/health is validated in each state the pool can show here: idle (ok), and
+saturated (every execute slot busy with jarvis.test.sleep, one more queued:
+degraded), after which the long executes are canceled.
 
 It starts the service with scripts/run-local (a free loopback port and a
 temporary state folder), runs the checks, and stops it.
@@ -16,6 +19,8 @@ import pathlib
 import re
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -41,13 +46,13 @@ class Spec:
         return [e.message for e in self.validator(rel).iter_errors(instance)]
 
 
-def request(base, method, path, body=None, content_type="application/json"):
+def request(base, method, path, body=None, content_type="application/json", timeout=10):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(base + path, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.headers.get("Content-Type"), r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type"), e.read()
@@ -143,6 +148,164 @@ def run_checks(c):
     c.check("cancel.204", [] if got == 204 and raw == b"" else [f"status {got}, body {raw!r}"])
 
 
+HEALTH = "schemas/common/health.schema.json"
+HEALTH_CHECKS = ("execute_capacity", "run_table", "auth_keys")
+EXECUTE = "/v1/atomic-node-runs:execute"
+
+
+def health_check(data, name):
+    """The check called name in a Health body, or {}."""
+    for ch in data.get("checks") or []:
+        if isinstance(ch, dict) and ch.get("name") == name:
+            return ch
+    return {}
+
+
+def health_state(status, capacity_status):
+    """Extra checks of a Health body: its status, its three checks, execute_capacity's."""
+    def check(data):
+        if not isinstance(data, dict):
+            return ["the body is not a JSON object"]
+        problems = times("time")(data)
+        names = sorted(ch.get("name") for ch in data.get("checks") or [] if isinstance(ch, dict))
+        if names != sorted(HEALTH_CHECKS):
+            problems.append(f"checks {names}, expected {sorted(HEALTH_CHECKS)}")
+        if data.get("status") != status:
+            problems.append(f"status {data.get('status')!r}, expected {status!r}")
+        got = health_check(data, "execute_capacity").get("status")
+        if got != capacity_status:
+            problems.append(f"execute_capacity status {got!r}, expected {capacity_status!r}")
+        return problems
+    return check
+
+
+def get_health(base):
+    """The Health body of a 200, or None (other status, not JSON, no answer)."""
+    try:
+        got, _, raw = request(base, "GET", "/v1/health", timeout=5)
+        return json.loads(raw) if got == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
+def capacity_counts(data):
+    """(running, queued, capacity) from execute_capacity's details (None where absent)."""
+    d = health_check(data, "execute_capacity").get("details") or {}
+    return d.get("running"), d.get("queued"), d.get("capacity")
+
+
+class Background(threading.Thread):
+    """One long jarvis.test.sleep execute; its answer is kept for the main thread."""
+
+    def __init__(self, base, node_run_id, ms):
+        super().__init__(daemon=True)
+        self.base, self.node_run_id = base, node_run_id
+        self.body = {"node_run_id": node_run_id, "run_id": "run-conf-busy",
+                     "node_type_ref": {"node_type_id": "jarvis.test.sleep", "version": "1"},
+                     "inputs": {"ms": ms}}
+        self.answer = None  # (status, Content-Type, raw) or an exception's text
+
+    def run(self):
+        try:
+            self.answer = request(self.base, "POST", EXECUTE, self.body, timeout=30)
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            self.answer = f"{type(e).__name__}: {e}"
+
+
+def check_health_states(c):
+    """Health validated against the spec in each state the pool can show here: idle (ok),
+    then every execute slot busy with one more queued (degraded), then idle again."""
+    result = "schemas/atomic_executor/node_runs/atomic_execute_result.schema.json"
+    idle = c.expect("health.idle: ok with execute_capacity, run_table and auth_keys", "GET",
+                    "/v1/health", None, 200, HEALTH, health_state("ok", "ok"))
+    if idle is None:
+        return
+    c.check("health.idle: auth_keys ok (run-local's dev-insecure: authentication disabled)",
+            [] if health_check(idle, "auth_keys").get("status") == "ok"
+            else [f"auth_keys {health_check(idle, 'auth_keys')!r}"])
+    running, queued, capacity = capacity_counts(idle)
+    if not isinstance(capacity, int) or capacity < 1 or running != 0 or queued != 0:
+        c.check("health.idle: execute_capacity details give the capacity, nothing running",
+                [f"details {health_check(idle, 'execute_capacity').get('details')!r}"])
+        return
+
+    # fill every execute slot and queue one more
+    busy = [Background(c.base, f"nr-conf-busy-{i + 1}", 15000) for i in range(capacity + 1)]
+    for b in busy:
+        b.start()
+    try:
+        deadline = time.monotonic() + 5.0
+        while True:
+            last = get_health(c.base)
+            running, queued, _ = capacity_counts(last or {})
+            if running == capacity and isinstance(queued, int) and queued >= 1:
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        saturated = running == capacity and isinstance(queued, int) and queued >= 1
+        c.check(f"health.saturated: {capacity + 1} sleeps make running == capacity "
+                f"({capacity}) and queued >= 1 within 5 s",
+                [] if saturated else [f"last health {last!r}"])
+        if saturated:
+            def degraded(data):
+                problems = health_state("degraded", "degraded")(data)
+                if not isinstance(data, dict):
+                    return problems
+                r, q, cap = capacity_counts(data)
+                if (r, cap) != (capacity, capacity) or not isinstance(q, int) or q < 1:
+                    problems.append(f"running {r}, queued {q}, capacity {cap}: expected "
+                                    f"running == capacity == {capacity}, queued >= 1")
+                if not health_check(data, "execute_capacity").get("message"):
+                    problems.append("execute_capacity has no message")
+                return problems
+            c.expect("health.saturated: degraded, execute_capacity degraded", "GET",
+                     "/v1/health", None, 200, HEALTH, degraded)
+    finally:
+        # cancel every background execute (running or queued) and wait for its answer
+        cancels = []
+        for b in busy:
+            try:
+                got, _, raw = request(c.base, "POST",
+                                      f"/v1/atomic-node-runs/{b.node_run_id}:cancel")
+            except OSError as e:
+                got, raw = None, str(e).encode()
+            cancels.append((b, got, raw))
+        until = time.monotonic() + 20.0
+        for b in busy:
+            b.join(max(0.0, until - time.monotonic()))
+    for b, got, raw in cancels:
+        c.check(f"health.saturated: cancel {b.node_run_id} -> 204",
+                [] if got == 204 and raw == b"" else [f"status {got}, body {raw!r}"])
+    for b in busy:
+        problems = []
+        if b.is_alive():
+            problems.append("no answer 20 s after the cancel")
+        elif not isinstance(b.answer, tuple):
+            problems.append(f"request failed: {b.answer}")
+        else:
+            got, _, raw = b.answer
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = None
+            if got != 200 or not isinstance(data, dict):
+                problems.append(f"status {got}, body {raw[:200]!r}")
+            else:
+                problems += c.spec.errors(result, data)
+                if data.get("state") != "canceled" or data.get("node_run_id") != b.node_run_id:
+                    problems.append(f"state {data.get('state')!r}, node_run_id "
+                                    f"{data.get('node_run_id')!r}: expected canceled")
+        c.check(f"health.saturated: execute {b.node_run_id} answers state canceled", problems)
+
+    # every slot free again: ok (canceled runs leave tombstones, which do not degrade)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and capacity_counts(get_health(c.base) or {})[:2] != (0, 0):
+        time.sleep(0.05)
+    c.expect("health.idle_again: ok once the executes are canceled", "GET", "/v1/health",
+             None, 200, HEALTH, health_state("ok", "ok"))
+
+
 def check_node_types(c, binary):
     """--list-node-types must print NodeType objects a Node Registry accepts."""
     out = subprocess.run([binary, "--list-node-types"], capture_output=True, text=True)
@@ -180,6 +343,7 @@ def main():
             c.check("the pool starts", ["scripts/run-local start failed"])
         else:
             run_checks(c)
+            check_health_states(c)
             check_node_types(c, args.binary)
     return c.close()
 

@@ -107,6 +107,11 @@ void pool_execute(const char *body, struct pool_reply *r);
 /* Frees what r holds and zeroes it; r itself is the caller's. */
 void pool_reply_free(struct pool_reply *r);
 
+/* The pool's runs as /v1/health counts them (pool-wide, from the run
+ * table: its first check's details). No assertions. 0, or -1 when health
+ * did not answer so. */
+int pool_health_runs(int *running, int *queued);
+
 /* Case-insensitive: 1 if the request head r sent carries header `name`. */
 int pool_sent_header(const struct pool_reply *r, const char *name);
 

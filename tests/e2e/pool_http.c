@@ -321,3 +321,20 @@ int pool_find_log_line(const char *const *tokens, char *out, size_t outlen)
     fprintf(stderr, "\n");
     return 0;
 }
+
+int pool_health_runs(int *running, int *queued)
+{
+    struct pool_reply r;
+    json_object *checks = NULL, *d = NULL, *v = NULL;
+    int rc = -1;
+
+    if (pool_http_do(&(struct pool_req){.path = "/v1/health"}, &r) == CURLE_OK && r.json &&
+        json_object_object_get_ex(r.json, "checks", &checks) &&
+        json_object_object_get_ex(json_object_array_get_idx(checks, 0), "details", &d)) {
+        *running = json_object_object_get_ex(d, "running", &v) ? json_object_get_int(v) : -1;
+        *queued = json_object_object_get_ex(d, "queued", &v) ? json_object_get_int(v) : -1;
+        rc = 0;
+    }
+    pool_reply_free(&r);
+    return rc;
+}

@@ -147,24 +147,6 @@ static void bg_abort(struct bg *b, int n)
 
 /* ---- the pool's runs, as /v1/health counts them ---- */
 
-/* 0 with the counts, or -1. */
-static int pool_runs(int *running, int *queued)
-{
-    struct pool_reply r;
-    json_object *checks = NULL, *d = NULL, *v = NULL;
-    int rc = -1;
-
-    if (pool_http_do(&(struct pool_req){.path = "/v1/health"}, &r) == CURLE_OK && r.json &&
-        json_object_object_get_ex(r.json, "checks", &checks) &&
-        json_object_object_get_ex(json_object_array_get_idx(checks, 0), "details", &d)) {
-        *running = json_object_object_get_ex(d, "running", &v) ? json_object_get_int(v) : -1;
-        *queued = json_object_object_get_ex(d, "queued", &v) ? json_object_get_int(v) : -1;
-        rc = 0;
-    }
-    pool_reply_free(&r);
-    return rc;
-}
-
 /* Waits (5 s at most) until health counts exactly running and queued. */
 static int wait_runs(int running, int queued)
 {
@@ -172,7 +154,7 @@ static int wait_runs(int running, int queued)
     int r = -1, q = -1;
 
     do {
-        if (pool_runs(&r, &q) == 0 && r == running && q == queued)
+        if (pool_health_runs(&r, &q) == 0 && r == running && q == queued)
             return 1;
         pool_sleep_ms(5);
     } while (pool_now_ms() < until);

@@ -101,25 +101,6 @@ static int socket_count(pid_t pid)
     return n;
 }
 
-/* The pool's runs as /v1/health counts them (pool-wide, from the run
- * table). 0, or -1 when health did not answer as expected. */
-static int pool_runs(int *running, int *queued)
-{
-    struct pool_reply r;
-    json_object *checks = NULL, *d = NULL, *v = NULL;
-    int rc = -1;
-
-    if (pool_http_do(&(struct pool_req){.path = "/v1/health"}, &r) == CURLE_OK && r.json &&
-        json_object_object_get_ex(r.json, "checks", &checks) &&
-        json_object_object_get_ex(json_object_array_get_idx(checks, 0), "details", &d)) {
-        *running = json_object_object_get_ex(d, "running", &v) ? json_object_get_int(v) : -1;
-        *queued = json_object_object_get_ex(d, "queued", &v) ? json_object_get_int(v) : -1;
-        rc = 0;
-    }
-    pool_reply_free(&r);
-    return rc;
-}
-
 /* Waits until the pool runs exactly one handler, held by exactly one worker
  * (the only one holding a connection); that worker's pid, or -1. */
 static pid_t wait_running_worker(int timeout_ms)
@@ -130,7 +111,7 @@ static pid_t wait_running_worker(int timeout_ms)
     do {
         int i, n, running = 0, queued = 0, holders = 0;
         pid_t found = -1;
-        if (pool_runs(&running, &queued) == 0 && running == 1) {
+        if (pool_health_runs(&running, &queued) == 0 && running == 1) {
             n = pool_worker_pids(w, 16);
             for (i = 0; i < n; i++)
                 if (socket_count(w[i]) >= 2) {
@@ -152,7 +133,7 @@ static int wait_queued(int timeout_ms)
 
     do {
         int running = 0, queued = 0;
-        if (pool_runs(&running, &queued) == 0 && queued >= 1)
+        if (pool_health_runs(&running, &queued) == 0 && queued >= 1)
             return 0;
         pool_sleep_ms(5);
     } while (pool_now_ms() < until);
@@ -168,7 +149,8 @@ static double wait_pool_idle(int timeout_ms, pid_t not )
 
     do {
         int i, n = pool_worker_pids(w, 16), idle = 0, running = -1, queued = -1;
-        if (n == WORKERS && pool_runs(&running, &queued) == 0 && running == 0 && queued == 0) {
+        if (n == WORKERS && pool_health_runs(&running, &queued) == 0 && running == 0 &&
+            queued == 0) {
             for (i = 0; i < n; i++)
                 idle += w[i] != not &&socket_count(w[i]) == 1;
             if (idle == WORKERS)

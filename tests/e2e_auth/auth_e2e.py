@@ -36,6 +36,8 @@ import tempfile
 import threading
 import time
 
+from jsonschema import Draft202012Validator, RefResolver
+
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 RUNNER = REPO / "scripts/run-local"
@@ -43,6 +45,7 @@ WORKERS = 2
 EXECUTE = "/v1/atomic-node-runs:execute"
 AUD = "jarvis"
 ISS = "https://issuer.test"
+HEALTH_SCHEMA = REPO / "third_party/arp-spec-v1/schemas/common/health.schema.json"
 
 
 # --------------------------------------------------------------------------
@@ -383,10 +386,19 @@ def compact(obj):
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def health_validator():
+    """The spec's Health schema (python3-jsonschema, Draft 2020-12); its $refs
+    (status, extensions) resolve beside it."""
+    schema = json.loads(HEALTH_SCHEMA.read_text())
+    return Draft202012Validator(schema, resolver=RefResolver(base_uri=HEALTH_SCHEMA.as_uri(),
+                                                             referrer=schema))
+
+
 class Checker:
     def __init__(self):
         self.passed = self.failed = 0
         self.seq = 0
+        self.health_schema = health_validator()
 
     def check(self, name, problems):
         if problems:
@@ -462,6 +474,53 @@ class Checker:
         self.check(name, problems)
         return raw
 
+    def health(self, name, pool, status, keys_status, keys=None, message_prefix=None,
+               requests=1):
+        """GET /v1/health without a token, `requests` times (any worker may answer; each
+        has its own keys): 200, valid against the spec's Health, the top-level status, and
+        the auth_keys check's status, details.keys within keys=(least, most or None) and
+        message prefix."""
+        problems = []
+        for i in range(requests):
+            status_code, headers, raw = pool.call("GET", "/v1/health")
+            where = f"request {i + 1}: " if requests > 1 else ""
+            if status_code != 200:
+                problems.append(f"{where}status {status_code}, expected 200 (body {raw[:200]!r})")
+                continue
+            if headers.get("Content-Type") != "application/json":
+                problems.append(f"{where}Content-Type {headers.get('Content-Type')!r}")
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                problems.append(f"{where}body is not JSON: {raw[:200]!r}")
+                continue
+            problems += [f"{where}schema: {e.message}"
+                         for e in self.health_schema.iter_errors(data)]
+            if not isinstance(data, dict):
+                continue
+            if data.get("status") != status:
+                problems.append(f"{where}status {data.get('status')!r}, expected {status!r}")
+            checks = [ch for ch in data.get("checks") or []
+                      if isinstance(ch, dict) and ch.get("name") == "auth_keys"]
+            if len(checks) != 1:
+                problems.append(f"{where}{len(checks)} auth_keys checks in {data!r}")
+                continue
+            auth_keys = checks[0]
+            if auth_keys.get("status") != keys_status:
+                problems.append(f"{where}auth_keys {auth_keys!r}, expected status "
+                                f"{keys_status!r}")
+            if keys is not None:
+                least, most = keys
+                n = (auth_keys.get("details") or {}).get("keys")
+                if not isinstance(n, int) or n < least or (most is not None and n > most):
+                    problems.append(f"{where}auth_keys details {auth_keys.get('details')!r}, "
+                                    f"expected keys in [{least}, {most}]")
+            if message_prefix is not None and \
+                    not str(auth_keys.get("message", "")).startswith(message_prefix):
+                problems.append(f"{where}auth_keys message {auth_keys.get('message')!r}, "
+                                f"expected {message_prefix!r}...")
+        self.check(name, problems)
+
     def started(self, name, pool):
         problems = [] if pool.rc == 0 else [f"run-local start exited {pool.rc}: "
                                             + pool.why_not_started()]
@@ -482,6 +541,8 @@ def scenario_enterprise(c, pool, idp, keys, new_key):
         c.status(f"enterprise: GET {path} without a token -> 200", pool, "GET", path, None, 200)
     c.status("enterprise: GET /v1/health with a bad token -> 200 (exempt, token ignored)",
              pool, "GET", "/v1/health", "Bearer not.a.token", 200)
+    c.health("enterprise: /v1/health is a valid Health, ok: auth_keys ok with the JWKS's keys",
+             pool, "ok", "ok", keys=(1, None), requests=2 * WORKERS)
 
     c.unauthorized_execute("enterprise: execute without Authorization -> 401 Missing",
                            pool, None, "Missing Authorization header", "invalid_request")
@@ -592,6 +653,8 @@ def scenario_enterprise(c, pool, idp, keys, new_key):
 
 
 def scenario_dev_insecure(c, pool):
+    c.health("dev-insecure: /v1/health is a valid Health, ok: auth_keys ok, 'authentication "
+             "is disabled'", pool, "ok", "ok", message_prefix="authentication is disabled")
     c.execute_ok("dev-insecure: execute without a token -> 200, sub=dev", pool, None, "dev")
     c.execute_ok("dev-insecure: an Authorization header is ignored -> 200, sub=dev", pool,
                  "Bearer not-a-jwt", "dev")
@@ -604,6 +667,8 @@ def scenario_dev_insecure(c, pool):
 
 
 def scenario_optional(c, pool, rsa):
+    c.health("optional: /v1/health is a valid Health, ok: auth_keys ok with the file's key",
+             pool, "ok", "ok", keys=(1, None))
     c.execute_ok("optional: execute without a token -> 200, sub=anonymous", pool, None,
                  "anonymous")
     c.execute_ok("optional: a valid token -> 200, sub from the token", pool,
@@ -668,6 +733,9 @@ def main():
         down_ok = c.started("jwks-down: pool starts anyway", down)
         if down_ok:
             c.status("jwks-down: GET /v1/health -> 200", down, "GET", "/v1/health", None, 200)
+            c.health("jwks-down: /v1/health is a valid Health, down: auth_keys down, 'Unable "
+                     "to fetch JWKS', keys 0", down, "down", "down", keys=(0, 0),
+                     message_prefix="Unable to fetch JWKS", requests=2 * WORKERS)
             for i in range(2 * WORKERS):
                 c.unauthorized_execute(f"jwks-down: valid token -> 401 Unable to fetch JWKS "
                                        f"(request {i + 1})", down, f"Bearer {mint(rsa)}",
@@ -693,6 +761,8 @@ def main():
                                "ARP_AUTH_ISSUER": ISS, "ARP_AUTH_AUDIENCE": AUD})
         p.start()
         if c.started("discovery: pool starts", p):
+            c.health("discovery: /v1/health is a valid Health, ok: auth_keys ok with the "
+                     "JWKS's keys", p, "ok", "ok", keys=(1, None), requests=WORKERS)
             c.execute_ok("discovery: valid token -> 200 (JWKS found via discovery)", p,
                          f"Bearer {mint(rsa, sub='grace')}", "grace")
             c.check("discovery: the discovery document was read",
@@ -720,6 +790,8 @@ def main():
         p = pool("file-jwks", dict(file_auth, ARP_AUTH_AUDIENCE=AUD))
         p.start()
         if c.started("file-jwks: pool starts", p):
+            c.health("file-jwks: /v1/health is a valid Health, ok: auth_keys ok with the "
+                     "file's key", p, "ok", "ok", keys=(1, None))
             c.execute_ok("file-jwks: valid token -> 200", p,
                          f"Bearer {mint(rsa, sub='ivan')}", "ivan")
             c.unauthorized_execute("file-jwks: wrong aud -> 401 Invalid token audience", p,
