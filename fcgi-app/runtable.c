@@ -31,7 +31,7 @@
 #include "timefmt.h"
 
 #define RT_MAGIC 0x314254524a52414aULL /* "JARJRTB1" */
-#define RT_VERSION 1
+#define RT_VERSION 2
 
 enum slot_state { S_FREE = 0, S_QUEUED, S_RUNNING, S_TOMB };
 
@@ -52,6 +52,8 @@ struct rt_header {
     uint32_t nslots;
     uint32_t slot_size;
     _Atomic uint32_t wake_seq; /* futex word: bumped by release and cancel */
+    uint32_t running;          /* slots in S_RUNNING, under the lock; recounted
+                                * from the slots after a lock holder died */
     pthread_mutex_t lock;      /* process-shared, robust */
 };
 
@@ -112,14 +114,25 @@ static int owner_alive(const struct rt_table *t, const struct rt_slot *s)
     return rt_proc_start_time(s->owner) == s->owner_start;
 }
 
+static unsigned count_state(const struct rt_table *t, uint32_t state)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < t->h->nslots; i++)
+        n += t->slots[i].state == state;
+    return n;
+}
+
 static int lock(struct rt_table *t)
 {
     int rc = pthread_mutex_lock(&t->h->lock);
 
     if (rc == EOWNERDEAD) {
         /* A worker died holding the lock: slot writes are single stores of
-         * state last, so the table is consistent; take it over. */
+         * state last, so the slots are consistent; the running count may
+         * not be (it is stored beside a state), so it is counted again. */
         log_msg(JARVIS_LOG_WARN, "run table: previous lock holder died; recovering");
+        t->h->running = count_state(t, S_RUNNING);
         pthread_mutex_consistent(&t->h->lock);
         rc = 0;
     }
@@ -133,17 +146,32 @@ static void unlock(struct rt_table *t)
     pthread_mutex_unlock(&t->h->lock);
 }
 
-static void free_slot(struct rt_slot *s)
+/* Call with the lock held. */
+static void free_slot(struct rt_table *t, struct rt_slot *s)
 {
+    if (s->state == S_RUNNING && t->h->running > 0)
+        t->h->running--;
     s->state = S_FREE;
     atomic_store(&s->cancel, 0);
     s->id[0] = '\0';
 }
 
-static void wake_all(struct rt_table *t)
+static void wake(struct rt_table *t, int n)
 {
     atomic_fetch_add(&t->h->wake_seq, 1);
-    syscall(SYS_futex, &t->h->wake_seq, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+    syscall(SYS_futex, &t->h->wake_seq, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* Cancels and reclaims: the waiter concerned may be any of them. */
+static void wake_all(struct rt_table *t)
+{
+    wake(t, INT32_MAX);
+}
+
+/* A permit came free: one waiter is enough (no herd on every release). */
+static void wake_one(struct rt_table *t)
+{
+    wake(t, 1);
 }
 
 static int init_header(struct rt_header *h, unsigned nslots)
@@ -287,7 +315,7 @@ static unsigned reclaim_locked(struct rt_table *t, int64_t now)
             if (s->state != S_TOMB)
                 log_msg(JARVIS_LOG_WARN, "run table: reclaimed run %s of dead worker %ld", s->id,
                         (long)s->owner);
-            free_slot(s);
+            free_slot(t, s);
             n++;
         }
     }
@@ -348,11 +376,11 @@ int rt_claim(struct rt_table *t, const char *id, int64_t deadline_ms)
         if (s->state == S_TOMB) {
             if (s->deadline_ms > now)
                 rc = RT_PRECANCELED;
-            free_slot(s);
+            free_slot(t, s);
         } else if (owner_alive(t, s)) {
             rc = RT_DUPLICATE;
         } else {
-            free_slot(s);
+            free_slot(t, s);
         }
     }
     if (rc != RT_OK)
@@ -377,36 +405,37 @@ out:
     return rc;
 }
 
-static unsigned count_running(struct rt_table *t, int check_owners)
+/* Frees the permits of dead owners, recounts and returns the running
+ * runs. Call with the lock held; it reads /proc, so only after a wait
+ * that no release ended. */
+static unsigned recount_running(struct rt_table *t)
 {
-    unsigned i, n = 0;
+    struct owner_memo memo = {.n = 0};
+    unsigned i;
 
     for (i = 0; i < t->h->nslots; i++) {
         struct rt_slot *s = &t->slots[i];
-        if (s->state != S_RUNNING)
-            continue;
-        if (check_owners && !owner_alive(t, s)) {
-            free_slot(s);
-            continue;
-        }
-        n++;
+        if (s->state == S_RUNNING && !owner_alive_memo(t, s, &memo))
+            free_slot(t, s);
     }
-    return n;
+    t->h->running = count_state(t, S_RUNNING);
+    return t->h->running;
 }
 
-static void futex_wait_ms(_Atomic uint32_t *word, uint32_t seen, int64_t ms)
+/* 1 when the wait ended with no wake-up (its time ran out). */
+static int futex_wait_ms(_Atomic uint32_t *word, uint32_t seen, int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 
-    /* EAGAIN (the word moved), EINTR (a signal) and ETIMEDOUT all mean: look again. */
-    syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
+    /* EAGAIN (the word moved) and EINTR (a signal) mean: look again. */
+    return syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0) != 0 && errno == ETIMEDOUT;
 }
 
 int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadline_ms,
                       rt_abort_fn abort, const void *abort_arg)
 {
     struct rt_slot *s = &t->slots[slot];
-    int check_owners = 0;
+    int check_owners = 0, rc;
 
     for (;;) {
         uint32_t seen;
@@ -415,37 +444,48 @@ int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadli
         if (lock(t) != 0)
             return RT_TIMEOUT;
         if (atomic_load(&s->cancel)) {
-            unlock(t);
-            return RT_CANCELED;
+            rc = RT_CANCELED;
+            break;
         }
-        if (cap == 0 || count_running(t, check_owners) < cap) {
+        if (cap == 0 || t->h->running < cap || (check_owners && recount_running(t) < cap)) {
             s->state = S_RUNNING;
+            t->h->running++;
             unlock(t);
             return RT_OK;
         }
         seen = atomic_load(&t->h->wake_seq);
         unlock(t);
+        rc = RT_ABORTED;
         if (abort != NULL && abort(abort_arg))
-            return RT_ABORTED;
+            goto gone;
         now = ts_now_ms();
+        rc = RT_TIMEOUT;
         if (deadline_ms > 0 && now >= deadline_ms)
-            return RT_TIMEOUT;
+            goto gone;
         wait = RT_WAIT_SLICE_MS;
         if (deadline_ms > 0 && deadline_ms - now < wait)
             wait = deadline_ms - now;
-        futex_wait_ms(&t->h->wake_seq, seen, wait);
-        /* After a slice with no wake-up, suspect a permit holder that died. */
-        check_owners = 1;
+        /* A slice with no wake-up: suspect a permit holder that died. */
+        check_owners = futex_wait_ms(&t->h->wake_seq, seen, wait);
     }
+    unlock(t);
+gone:
+    /* A release may have woken this waiter alone: pass that on. */
+    wake_one(t);
+    return rc;
 }
 
 void rt_release(struct rt_table *t, int slot)
 {
+    int held;
+
     if (lock(t) != 0)
         return;
-    free_slot(&t->slots[slot]);
+    held = t->slots[slot].state == S_RUNNING;
+    free_slot(t, &t->slots[slot]);
     unlock(t);
-    wake_all(t);
+    if (held)
+        wake_one(t);
 }
 
 int rt_cancel(struct rt_table *t, const char *id, pid_t *owner)

@@ -17,7 +17,7 @@
 /* Idle serving threads a worker keeps for whatever arrives next. */
 #define WK_SPARE_MIN 2
 /* Idle serving threads beyond this many end. */
-#define WK_SPARE_MAX 8
+#define WK_SPARE_MAX 32
 /* Serving threads of one worker at most: connections it holds at once. An
  * execute that would take one of its last WK_SPARE_MIN answers 503. */
 #define WK_MAX_THREADS 256
