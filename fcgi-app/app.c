@@ -95,8 +95,12 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
     case DSP_BUSY:
         resp_set_retryable_error(&x->resp, 503, "executor_busy",
                                  "No run slot is free; retry later");
-        resp_set_reason(&x->resp, conn != NULL && conn->full ? "worker at its connection limit"
-                                                             : "run table full");
+        if (conn != NULL && conn->stopping != NULL && atomic_load(conn->stopping))
+            resp_set_reason(&x->resp, "worker stopping");
+        else if (conn != NULL && conn->full)
+            resp_set_reason(&x->resp, "worker at its connection limit");
+        else
+            resp_set_reason(&x->resp, "run table full");
         return;
     default:
         resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
@@ -127,7 +131,7 @@ static void ep_cancel(struct app *app, const char *node_run_id, struct exchange 
     /* 204 for any id, as the reference: an unknown one leaves a tombstone
      * so that an execute arriving after its cancel answers canceled. */
     if (app->limits.rt != NULL && rt_cancel(app->limits.rt, node_run_id, &owner) == 1) {
-        /* The owner's main thread sleeps in ppoll with SIGUSR2 unblocked. */
+        /* The owner's listener thread takes it and kicks its runs' watches. */
         if (kill(owner, SIGUSR2) != 0)
             resp_set_reason(&x->resp, "cannot signal owner %ld", (long)owner);
         else

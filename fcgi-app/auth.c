@@ -34,6 +34,7 @@ int auth_init(struct auth *a, char *err, size_t errlen)
 
     memset(a, 0, sizeof *a);
     pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->fetched, NULL);
     if (auth_settings_from_env(&a->s, err, errlen) != 0)
         return -1;
     if (a->s.mode == AUTH_DISABLED) {
@@ -68,6 +69,7 @@ void auth_cleanup(struct auth *a)
         json_object_put(a->cache[i].claims);
         a->cache[i].claims = NULL;
     }
+    pthread_cond_destroy(&a->fetched);
     pthread_mutex_destroy(&a->lock);
 }
 
@@ -80,6 +82,9 @@ void auth_key_status(struct auth *a, struct auth_key_status *st)
     st->loaded_ms = a->keys.loaded ? a->keys.loaded_ms : 0;
     memcpy(st->error, a->key_error, sizeof st->error);
     pthread_mutex_unlock(&a->lock);
+    /* Fetched, but nothing in it verifies a token: every request is 401. */
+    if (!st->disabled && st->keys == 0 && st->error[0] == '\0')
+        snprintf(st->error, sizeof st->error, "the JWKS holds no usable key");
 }
 
 void auth_principal_cleanup(struct auth_principal *p)
@@ -144,8 +149,8 @@ static int alg_allowed(const struct auth_settings *s, jwt_alg_t alg)
 /*
  * Refetches the keys; the old ones stay if that fails. Called and returns
  * with a->lock held, but drops it for the fetch itself: other threads go on
- * with the keys they have (and find a refetch already rate-limited).
- * Returns 0 or -1.
+ * with the keys they have; one that needs a key not known yet waits for
+ * this fetch (key_for). Returns 0 or -1.
  */
 static int reload_keys(struct auth *a, const char *why_now)
 {
@@ -165,6 +170,7 @@ static int reload_keys(struct auth *a, const char *why_now)
     if (rc == 0 && jwks_parse(&a->keys, body, len, why, sizeof why) < 0)
         rc = -1;
     free(body);
+    pthread_cond_broadcast(&a->fetched);
     if (rc != 0) {
         snprintf(a->key_error, sizeof a->key_error, "%s", why);
         log_msg(JARVIS_LOG_ERROR, "auth: JWKS refetch (%s) failed: %s", why_now, why);
@@ -198,6 +204,16 @@ static const struct jwks_key *key_for(struct auth *a, const char *kid, jwt_alg_t
     key = jwks_find(&a->keys, kid, alg);
     if (key != NULL)
         return key;
+    if (a->fetching) {
+        /* Another thread is fetching: its keys may be the ones we need
+         * (a rotation seen by several requests at once). */
+        while (a->fetching)
+            pthread_cond_wait(&a->fetched, &a->lock);
+        key = jwks_find(&a->keys, kid, alg);
+        if (key != NULL)
+            return key;
+        now = ts_now_ms();
+    }
     if (!refetch_allowed(a, now)) {
         *detail = "no key for this kid and alg (refetch rate-limited)";
         return NULL;

@@ -44,6 +44,7 @@ struct auth {
     struct jwks keys;
     struct auth_cache_entry cache[AUTH_CACHE_SLOTS];
     int fetching;                       /* a thread is fetching keys now */
+    pthread_cond_t fetched;             /* broadcast when that fetch ends */
     char key_error[AUTH_MAX_KEY_ERROR]; /* why the last fetch failed; "" when it worked */
 };
 

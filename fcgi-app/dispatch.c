@@ -37,9 +37,10 @@ struct jarvis_ctx {
     const jarvis_node *node;
     struct rt_table *rt; /* NULL without a run table */
     int slot;
-    struct rn_runner *runner; /* the serving thread's */
-    int client_fd;            /* -1: none */
-    int64_t deadline_ms;      /* 0: none */
+    struct rn_runner *runner;   /* the serving thread's */
+    int client_fd;              /* -1: none */
+    const atomic_int *stopping; /* the worker's stop flag, or NULL */
+    int64_t deadline_ms;        /* 0: none */
     char fail_reason[DSP_MAX_MESSAGE];
 };
 
@@ -294,12 +295,12 @@ unsigned dsp_permit_cap(const struct dsp_limits *lim)
     return cap;
 }
 
-/* While queued: 1 once the client has gone away. */
-static int queued_client_gone(const void *arg)
+/* While queued: nonzero once the worker stops or the client has gone. */
+static int queued_abort(const void *arg)
 {
     const jarvis_ctx *ctx = arg;
 
-    return rn_client_gone(ctx->client_fd);
+    return (ctx->stopping != NULL && atomic_load(ctx->stopping)) || rn_client_gone(ctx->client_fd);
 }
 
 int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
@@ -316,6 +317,7 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
     ctx.rt = lim->rt;
     ctx.slot = -1;
     ctx.client_fd = conn != NULL ? conn->client_fd : -1;
+    ctx.stopping = conn != NULL ? conn->stopping : NULL;
     ctx.runner = conn != NULL && conn->runner != NULL ? conn->runner : rn_runner_default();
     if (ctx.runner == NULL) {
         fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
@@ -354,13 +356,17 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
         }
         claimed = 1;
         switch (rt_acquire_permit(ctx.rt, ctx.slot, dsp_permit_cap(lim), ctx.deadline_ms,
-                                  ctx.client_fd >= 0 ? queued_client_gone : NULL, &ctx)) {
+                                  queued_abort, &ctx)) {
         case RT_OK: break;
         case RT_CANCELED:
             fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
             snprintf(res->reason, sizeof res->reason, "canceled while queued");
             goto out;
         case RT_ABORTED:
+            if (ctx.stopping != NULL && atomic_load(ctx.stopping)) {
+                rc = DSP_BUSY; /* never ran: the client may retry on another worker */
+                goto out;
+            }
             fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
             snprintf(res->reason, sizeof res->reason,
                      "the client closed the connection while queued");
@@ -373,7 +379,10 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
     }
     run_handler(&ctx, req, res);
 out:
-    if (claimed)
+    /* An abandoned handler still runs: its slot and permit stay taken until
+     * the worker has exited (the next look at the table reclaims them), so
+     * the execute slots still bound it and its id still answers 409. */
+    if (claimed && !res->abandoned)
         rt_release(ctx.rt, ctx.slot);
     res->ended_ms = ts_now_ms();
     return rc;

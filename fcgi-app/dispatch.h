@@ -4,6 +4,7 @@
 #ifndef JARVIS_DISPATCH_H
 #define JARVIS_DISPATCH_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,13 +52,16 @@ struct dsp_conn {
     struct rn_runner *runner; /* the serving thread's; NULL: rn_runner_default() */
     int client_fd;            /* watched for hang-up (the run is then canceled); -1: none */
     int full;                 /* the serving worker keeps no thread for another execute: DSP_BUSY */
+    /* Nonzero once the worker is stopping: an execute still queued then
+     * answers DSP_BUSY (it never ran; retry elsewhere). NULL: never. */
+    const atomic_int *stopping;
 };
 
 /* dsp_execute's answers that are not an AtomicExecuteResult. */
 enum dsp_rc {
     DSP_OK = 0,
     DSP_DUPLICATE = -1, /* 409: this node_run_id is in flight */
-    DSP_BUSY = -2,      /* 503: the run table is full */
+    DSP_BUSY = -2,      /* 503, retryable: no slot, no thread, or the worker stops */
     DSP_INTERNAL = -3   /* 500: the run table is unusable */
 };
 

@@ -54,6 +54,7 @@ int main(int argc, char **argv)
     static struct config cfg;
     static struct app app;
     char err[256] = "";
+    sigset_t stop;
 
     if (cfg_load(&cfg, argc, argv, err, sizeof err) != 0) {
         fprintf(stderr, "jarvis-atomic-executor: %s\n", err);
@@ -70,8 +71,10 @@ int main(int argc, char **argv)
     if (cfg.action == CFG_LIST_NODE_TYPES)
         return list_node_types();
     log_set_level(cfg.log_level);
-    /* Before any thread: curl_global_init is not thread-safe, and the
-     * runner's listener must see SIGUSR2 blocked everywhere. */
+    /* Before any thread: curl_global_init is not thread-safe, every thread
+     * must block the stop signals (sigwaitinfo takes them, never libfcgi's
+     * handlers), and the runner's listener must see SIGUSR2 blocked. */
+    wk_block_stop_signals(&stop);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || rn_init() != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up the worker: %s", strerror(errno));
         return 1;

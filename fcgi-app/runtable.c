@@ -68,7 +68,9 @@ struct rt_table {
 
 #define HEADER_SPACE ((sizeof(struct rt_header) + 63) & ~(size_t)63)
 
-uint64_t rt_proc_start_time(pid_t pid)
+/* The start time of pid into *start: 0; -ENOENT when the process is gone;
+ * another negative errno when it could not be read (out of fds, ...). */
+static int proc_start_time(pid_t pid, uint64_t *start_out)
 {
     char path[64], buf[1024], *p;
     unsigned long long start = 0;
@@ -79,21 +81,31 @@ uint64_t rt_proc_start_time(pid_t pid)
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
     f = fopen(path, "re");
     if (f == NULL)
-        return 0;
+        return errno == ENOENT || errno == ESRCH ? -ENOENT : -(errno ? errno : EIO);
     n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
     /* The command name may hold spaces and ')': fields start after the last ')'. */
     p = strrchr(buf, ')');
+    if (n == 0)
+        return -ENOENT; /* the process went between open and read */
     if (p == NULL)
-        return 0;
+        return -EIO;
     /* p + 2 is field 3 (state); starttime is field 22. */
     for (p += 2, field = 3; *p && field < 22; p++)
         if (*p == ' ')
             field++;
     if (sscanf(p, "%llu", &start) != 1)
-        return 0;
-    return start;
+        return -EIO;
+    *start_out = start;
+    return 0;
+}
+
+uint64_t rt_proc_start_time(pid_t pid)
+{
+    uint64_t start = 0;
+
+    return proc_start_time(pid, &start) == 0 ? start : 0;
 }
 
 static uint32_t hash_id(const char *s)
@@ -105,13 +117,23 @@ static uint32_t hash_id(const char *s)
     return h;
 }
 
+/* An owner is dead only on proof: no such pid, or a pid now used by a
+ * process started at another time. A /proc read that fails for any other
+ * reason (out of fds, memory) counts as alive: freeing a live run's slot
+ * would hand its id, cancel flag and permit to another run. */
 static int owner_alive(const struct rt_table *t, const struct rt_slot *s)
 {
+    uint64_t start = 0;
+    int rc;
+
     if (s->owner == t->self)
         return s->owner_start == t->self_start;
-    if (kill(s->owner, 0) != 0 && errno != EPERM)
+    if (s->owner <= 0 || (kill(s->owner, 0) != 0 && errno == ESRCH))
         return 0;
-    return rt_proc_start_time(s->owner) == s->owner_start;
+    rc = proc_start_time(s->owner, &start);
+    if (rc == -ENOENT)
+        return 0;
+    return rc != 0 || start == s->owner_start;
 }
 
 static unsigned count_state(const struct rt_table *t, uint32_t state)

@@ -5,22 +5,31 @@
  *
  * libfcgi 2.4 takes no accept lock on Linux (USE_LOCKING is not defined in
  * os_unix.c), so each thread calls FCGX_Accept_r on the shared socket with
- * its own FCGX_Request and the kernel hands each connection to one waiter.
+ * its own FCGX_Request. The listening socket is made non-blocking and each
+ * idle thread waits in its own epoll set (the socket with EPOLLEXCLUSIVE,
+ * so one connection wakes one thread, plus the worker's stop eventfd);
+ * FCGX_Accept_r is called only when a connection is there, and one taken
+ * by another thread first is EAGAIN. So a thread is never blocked inside
+ * accept: a stop wakes every idle thread, and the process can end the
+ * moment no request is held, without dropping one accepted a moment ago.
+ *
  * Every thread blocks the stop signals; the main thread takes them with
  * sigwaitinfo, so no libfcgi read or write is ever cut by EINTR.
- *
- * The process ends with _exit once a stop was asked and no request is in
- * flight: threads still blocked in accept hold nothing, and app state is
- * left to the kernel (the run table is shared, and our slots are gone).
  */
 #define _GNU_SOURCE
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -32,15 +41,24 @@
 
 /* Pause before accepting again after running out of fds or memory. */
 #define WK_ACCEPT_RETRY_US 100000
+/* Fds a serving thread may hold: its connection, its runner's three
+ * eventfds and its epoll set; plus what one request may open (a JWKS or
+ * web.fetch transfer). */
+#define WK_FDS_PER_THREAD 8
+/* Fds kept for everything else (logs, the run table, libcurl, spares). */
+#define WK_FDS_RESERVED 64
 
 struct wk_pool {
     struct app *app;
     pthread_mutex_t lock;
-    unsigned threads; /* serving threads alive */
-    unsigned idle;    /* of which waiting in accept */
-    unsigned busy;    /* of which holding a request */
-    int stopping;     /* no new accept; exit once busy is 0 */
+    unsigned max_threads; /* WK_MAX_THREADS, or less when fds are short */
+    unsigned threads;     /* serving threads alive */
+    unsigned idle;        /* of which waiting for a connection */
+    unsigned accepting;   /* of which inside FCGX_Accept_r */
+    unsigned busy;        /* of which holding a request */
+    atomic_int stopping;  /* no new accept; exit once busy and accepting are 0 */
     int exit_code;
+    int stop_fd; /* readable once stopping: wakes every idle thread */
 };
 
 static void *serve_thread(void *arg);
@@ -52,7 +70,7 @@ static int spawn_locked(struct wk_pool *p)
     pthread_t tid;
     int rc;
 
-    if (p->threads >= WK_MAX_THREADS || pthread_attr_init(&attr) != 0)
+    if (p->threads >= p->max_threads || pthread_attr_init(&attr) != 0)
         return -1;
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, WK_STACK_BYTES);
@@ -66,11 +84,38 @@ static int spawn_locked(struct wk_pool *p)
     return 0;
 }
 
-/* Ends the process if a stop was asked and nothing is in flight. Call with
+/* Starts threads until WK_SPARE_MIN wait for a connection (or are about
+ * to); 1 if that many are there. Call with p->lock held. */
+static int keep_spares_locked(struct wk_pool *p)
+{
+    for (;;) {
+        unsigned spare = p->threads - p->busy - p->accepting;
+        if (spare >= WK_SPARE_MIN)
+            return 1;
+        if (atomic_load(&p->stopping) || spawn_locked(p) != 0)
+            return 0;
+    }
+}
+
+/* Asks the worker to stop with code (the first code asked wins). Call with
  * p->lock held. */
+static void stop_locked(struct wk_pool *p, int code)
+{
+    const uint64_t one = 1;
+
+    if (!atomic_load(&p->stopping)) {
+        p->exit_code = code;
+        atomic_store(&p->stopping, 1);
+        if (write(p->stop_fd, &one, sizeof one) != sizeof one)
+            log_msg(JARVIS_LOG_ERROR, "cannot wake the idle threads: %s", strerror(errno));
+    }
+}
+
+/* Ends the process if a stop was asked and no request is held or being
+ * accepted. Call with p->lock held. */
 static void exit_if_done_locked(struct wk_pool *p)
 {
-    if (p->stopping && p->busy == 0) {
+    if (atomic_load(&p->stopping) && p->busy == 0 && p->accepting == 0) {
         log_msg(JARVIS_LOG_INFO, "worker stopping");
         _exit(p->exit_code);
     }
@@ -79,15 +124,15 @@ static void exit_if_done_locked(struct wk_pool *p)
 /* One request, accepted, to its log line. Returns 1 when a handler was
  * abandoned: the exchange must then stay as it is (its thread still reads
  * the request) and the worker must end. */
-static int serve_one(struct app *app, FCGX_Request *fr, struct rn_runner *runner, int full,
+static int serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *runner, int full,
                      struct exchange *x)
 {
-    struct dsp_conn conn = {runner, fr->ipcFd, full};
+    struct dsp_conn conn = {runner, fr->ipcFd, full, &p->stopping};
     struct http_req req;
     int64_t t0 = ts_mono_us();
 
     req_from_fcgi(fr, &req);
-    app_handle(app, &req, &conn, x);
+    app_handle(p->app, &req, &conn, x);
     if (resp_emit(&x->resp, x->head_only, req_fcgi_write, fr->out) != 0)
         log_msg(JARVIS_LOG_WARN, "client went away before the answer was written");
     FCGX_Finish_r(fr);
@@ -102,66 +147,112 @@ static int serve_one(struct app *app, FCGX_Request *fr, struct rn_runner *runner
     return 0;
 }
 
+/* (Re)registers the listening socket in this thread's wait set. An
+ * exclusive registration stays where it is in the socket's wait queue and
+ * the first idle one there takes every connection; registering again after
+ * each request puts this thread last, so connections go round the idle
+ * threads of every worker (runs spread, and a crash costs less). */
+static int listen_again(int ep, int first)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
+
+    if (!first && epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL) != 0)
+        return -1;
+    return epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
+}
+
+/* This thread's wait set: the listening socket (one waiter woken per
+ * connection) and the stop fd (every waiter). The fd, or -1. */
+static int wait_set(const struct wk_pool *p)
+{
+    struct epoll_event stop_ev = {.events = EPOLLIN, .data.u32 = 1};
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+
+    if (ep < 0)
+        return -1;
+    if (listen_again(ep, 1) != 0 || epoll_ctl(ep, EPOLL_CTL_ADD, p->stop_fd, &stop_ev) != 0) {
+        close(ep);
+        return -1;
+    }
+    return ep;
+}
+
 static void *serve_thread(void *arg)
 {
     struct wk_pool *p = arg;
     struct rn_runner *runner = rn_runner_new();
-    FCGX_Request fr;
     /* On the heap: an abandoned handler keeps reading it after we answer. */
     struct exchange *x = calloc(1, sizeof *x);
+    int ep = wait_set(p);
+    FCGX_Request fr;
 
-    if (runner == NULL || x == NULL || FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-        log_msg(JARVIS_LOG_ERROR, "cannot set up a serving thread");
+    if (runner == NULL || x == NULL || ep < 0 ||
+        FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        log_msg(JARVIS_LOG_ERROR, "cannot set up a serving thread: %s", strerror(errno));
         pthread_mutex_lock(&p->lock);
+        /* The last thread gone means no one serves: end, and be replaced. */
+        if (p->threads == 1)
+            stop_locked(p, 1);
         goto leave;
     }
     for (;;) {
-        int rc, full;
+        struct epoll_event ev;
+        int rc, full, n;
 
         pthread_mutex_lock(&p->lock);
-        if (p->stopping)
+        if (atomic_load(&p->stopping))
             goto leave;
         p->idle++;
+        pthread_mutex_unlock(&p->lock);
+
+        n = epoll_wait(ep, &ev, 1, -1);
+
+        pthread_mutex_lock(&p->lock);
+        p->idle--;
+        if (atomic_load(&p->stopping))
+            goto leave;
+        if (n <= 0) {
+            pthread_mutex_unlock(&p->lock);
+            continue;
+        }
+        p->accepting++;
         pthread_mutex_unlock(&p->lock);
 
         rc = FCGX_Accept_r(&fr);
 
         pthread_mutex_lock(&p->lock);
-        p->idle--;
+        p->accepting--;
         if (rc < 0) {
-            int e = errno;
-            if (!p->stopping &&
-                (e == EINTR || e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)) {
-                /* Out of fds or memory for a moment: others may free some. */
+            int e = -rc;
+            if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
+                /* Another thread took it first. */
+                exit_if_done_locked(p);
                 pthread_mutex_unlock(&p->lock);
-                if (e != EINTR) {
-                    log_msg(JARVIS_LOG_WARN, "accept failed: %s; retrying", strerror(e));
-                    usleep(WK_ACCEPT_RETRY_US);
-                }
                 continue;
             }
-            if (!p->stopping) {
-                log_msg(JARVIS_LOG_ERROR, "accept failed: %d (%s); worker stops", rc,
-                        strerror(errno));
-                p->stopping = 1;
-                p->exit_code = 1;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                /* Out of fds or memory for a moment: others may free some. */
+                pthread_mutex_unlock(&p->lock);
+                log_msg(JARVIS_LOG_WARN, "accept failed: %s; retrying", strerror(e));
+                usleep(WK_ACCEPT_RETRY_US);
+                continue;
             }
+            log_msg(JARVIS_LOG_ERROR, "accept failed: %d (%s); worker stops", rc, strerror(e));
+            stop_locked(p, 1);
             exit_if_done_locked(p);
             goto leave;
         }
         p->busy++;
-        /* Keep spare threads in accept for what comes next (a cancel). */
-        while (p->idle + (p->threads - p->idle - p->busy) < WK_SPARE_MIN && !p->stopping &&
-               spawn_locked(p) == 0)
-            ;
-        full = p->threads >= WK_MAX_THREADS && p->idle < WK_SPARE_MIN;
+        /* Keep spare threads waiting for what comes next (a cancel); an
+         * execute that would leave none, or that came while stopping,
+         * answers 503 (retryable) instead of holding a thread. */
+        full = !keep_spares_locked(p) || atomic_load(&p->stopping);
         pthread_mutex_unlock(&p->lock);
 
-        if (serve_one(p->app, &fr, runner, full, x) != 0) {
+        if (serve_one(p, &fr, runner, full, x) != 0) {
             pthread_mutex_lock(&p->lock);
             p->busy--;
-            p->stopping = 1;
-            p->exit_code = 3;
+            stop_locked(p, 3);
             exit_if_done_locked(p);
             pthread_mutex_unlock(&p->lock);
             /* The handler still uses x and this thread's runner: never
@@ -173,39 +264,82 @@ static void *serve_thread(void *arg)
         pthread_mutex_lock(&p->lock);
         p->busy--;
         exit_if_done_locked(p);
-        if (p->stopping || p->idle >= WK_SPARE_MAX)
+        if (p->threads - p->busy - p->accepting > WK_SPARE_MAX)
             goto leave;
         pthread_mutex_unlock(&p->lock);
+        if (listen_again(ep, 0) != 0) {
+            log_msg(JARVIS_LOG_ERROR, "epoll: %s; serving thread ends", strerror(errno));
+            pthread_mutex_lock(&p->lock);
+            if (p->threads == 1)
+                stop_locked(p, 1);
+            goto leave;
+        }
     }
 leave:
     p->threads--;
+    exit_if_done_locked(p);
     pthread_mutex_unlock(&p->lock);
+    if (ep >= 0)
+        close(ep);
     rn_runner_free(runner);
     free(x);
     return NULL;
+}
+
+/* Raises the soft fd limit to the hard one and sizes the thread limit to
+ * what the fds allow. */
+static unsigned max_threads_for_fds(void)
+{
+    struct rlimit rl;
+    unsigned long long n;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return WK_SPARE_MIN + 1;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    n = rl.rlim_cur == RLIM_INFINITY ? WK_MAX_THREADS : (unsigned long long)rl.rlim_cur;
+    n = n > WK_FDS_RESERVED ? (n - WK_FDS_RESERVED) / WK_FDS_PER_THREAD : 0;
+    if (n < WK_SPARE_MIN + 1)
+        n = WK_SPARE_MIN + 1;
+    return n > WK_MAX_THREADS ? WK_MAX_THREADS : (unsigned)n;
+}
+
+void wk_block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
 void wk_serve(struct app *app)
 {
     static struct wk_pool pool;
     sigset_t stop;
+    int flags, sig;
     unsigned i;
-    int sig;
 
     pool.app = app;
     pthread_mutex_init(&pool.lock, NULL);
     /* Blocked here, so in every thread started after: sigwaitinfo below
-     * is the only taker. USR1 is multiwatch's "stop gracefully"; libfcgi
-     * would otherwise claim it. A client that went away is a failed write
+     * is the only taker. A client that went away is a failed write
      * (EPIPE), not a dead worker. */
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGHUP);
-    sigaddset(&stop, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    wk_block_stop_signals(&stop);
     signal(SIGPIPE, SIG_IGN);
-
+    pool.max_threads = max_threads_for_fds();
+    pool.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    /* Every worker of the pool shares this open socket, so all of them set
+     * the same flag: accept never blocks (see the top of the file). */
+    flags = fcntl(0, F_GETFL);
+    if (pool.stop_fd < 0 || flags < 0 || fcntl(0, F_SETFL, flags | O_NONBLOCK) != 0) {
+        log_msg(JARVIS_LOG_ERROR, "cannot set up the listening socket: %s", strerror(errno));
+        _exit(1);
+    }
     pthread_mutex_lock(&pool.lock);
     for (i = 0; i < WK_SPARE_MIN + 1; i++)
         if (spawn_locked(&pool) != 0)
@@ -220,10 +354,10 @@ void wk_serve(struct app *app)
         if (sig < 0)
             continue;
         pthread_mutex_lock(&pool.lock);
-        if (!pool.stopping)
+        if (!atomic_load(&pool.stopping))
             log_msg(JARVIS_LOG_INFO, "signal %d: stopping once %u request(s) are answered", sig,
                     pool.busy);
-        pool.stopping = 1;
+        stop_locked(&pool, 0);
         exit_if_done_locked(&pool);
         pthread_mutex_unlock(&pool.lock);
     }

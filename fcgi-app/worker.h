@@ -12,17 +12,26 @@
 #ifndef JARVIS_WORKER_H
 #define JARVIS_WORKER_H
 
+#include <signal.h>
+
 #include "app.h"
 
 /* Idle serving threads a worker keeps for whatever arrives next. */
 #define WK_SPARE_MIN 2
 /* Idle serving threads beyond this many end. */
 #define WK_SPARE_MAX 32
-/* Serving threads of one worker at most: connections it holds at once. An
- * execute that would take one of its last WK_SPARE_MIN answers 503. */
+/* Serving threads of one worker at most: connections it holds at once
+ * (fewer when RLIMIT_NOFILE, raised to its hard limit at start, cannot give
+ * each its fds). An execute that would leave fewer than WK_SPARE_MIN
+ * threads waiting answers 503 executor_busy, retryable. */
 #define WK_MAX_THREADS 256
 /* Stack of a serving thread (handlers run on their own threads). */
 #define WK_STACK_BYTES (1024 * 1024)
+
+/* Blocks the stop signals (TERM, INT, HUP, USR1) in the calling thread and
+ * so in every thread it starts after; set is filled with them. Call before
+ * any thread exists, so that none ever runs libfcgi's own handlers. */
+void wk_block_stop_signals(sigset_t *set);
 
 /*
  * Serves the FastCGI socket on fd 0 until a stop signal (TERM, INT, HUP,

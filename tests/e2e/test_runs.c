@@ -302,55 +302,76 @@ static long log_pid(const char *line)
 
 /* ---- a: cancel of a run on another worker ---- */
 
-static void test_cancel_cross_worker(void)
+/* One execute canceled while it runs; returns 1 if the cancel was answered
+ * by another worker than the run's, 0 if by the same one, -1 on failure. */
+static int cancel_one_running(const char *id)
 {
-#define ID "nr-runs-cancel-xw"
-    const char *exec_tokens[] = {"path=" EXECUTE,  "status=200",     "node_run_id=" ID,
+    char exec_line[1024] = "", cancel_line[1024] = "", reason[128], path[160], body[512];
+    const char *exec_tokens[] = {"path=" EXECUTE,  "status=200",     id,
                                  "state=canceled", "error=canceled", NULL};
-    const char *cancel_tokens[] = {"path=/v1/atomic-node-runs/" ID ":cancel", "status=204",
-                                   "node_run_id=" ID, NULL};
-    char body[512], exec_line[1024] = "", cancel_line[1024] = "", reason[128];
+    const char *cancel_tokens[] = {path, "status=204", id, NULL};
+    char id_tok[128];
     struct pool_reply r;
     struct bg *b;
     double t_cancel;
     pid_t busy;
     long exec_pid, cancel_pid;
 
-    assert_pool_idle();
-    b = bg_start(0, run_body(body, sizeof body, ID, SLEEP, 2500, -1));
-    /* In flight: a worker's main thread waits in ppoll for its handler. */
+    snprintf(id_tok, sizeof id_tok, "node_run_id=%s", id);
+    exec_tokens[2] = cancel_tokens[2] = id_tok;
+    snprintf(path, sizeof path, "path=/v1/atomic-node-runs/%s:cancel", id);
+    b = bg_start(0, run_body(body, sizeof body, id, SLEEP, 2500, -1));
     busy = wait_running_worker(2000);
-    if (busy < 0) {
-        fprintf(stderr, "\n  no worker seen running the sleep; waiting 300 ms instead\n");
-        pool_sleep_ms(300);
-    }
     CU_ASSERT_TRUE(busy > 0);
     t_cancel = pool_now_ms();
-    cancel(ID, &r);
+    cancel(id, &r);
     pool_expect_no_body(&r, 204);
     pool_reply_free(&r);
     bg_join(b);
     ASSERT_MS("cancel -> execute answer", b->done_ms - t_cancel, 0, 1000);
-    ASSERT_MS("execute", b->done_ms - b->sent_ms, 0, 2000);
-    pool_expect_result(&b->r, CANCELED(ID));
+    if (pool_json_reply(&b->r, 200) != NULL) {
+        json_object *st = NULL;
+        CU_ASSERT_TRUE(json_object_object_get_ex(b->r.json, "state", &st) &&
+                       strcmp(json_object_get_string(st), "canceled") == 0);
+    }
     pool_reply_free(&b->r);
-
-    /* The cross-worker path: the cancel was answered by another worker,
-     * which signalled the execute's worker. */
-    CU_ASSERT_TRUE(pool_find_log_line(exec_tokens, exec_line, sizeof exec_line));
-    CU_ASSERT_TRUE(pool_find_log_line(cancel_tokens, cancel_line, sizeof cancel_line));
+    if (!pool_find_log_line(exec_tokens, exec_line, sizeof exec_line) ||
+        !pool_find_log_line(cancel_tokens, cancel_line, sizeof cancel_line)) {
+        CU_FAIL("log lines of the execute and its cancel");
+        return -1;
+    }
     exec_pid = log_pid(exec_line);
     cancel_pid = log_pid(cancel_line);
     CU_ASSERT_TRUE(exec_pid > 0);
-    CU_ASSERT_TRUE(cancel_pid > 0);
-    CU_ASSERT_NOT_EQUAL(exec_pid, cancel_pid);
     if (busy > 0)
         CU_ASSERT_EQUAL(exec_pid, (long)busy);
+    /* Whoever took the cancel flagged the table and signalled the owner,
+     * itself included. */
     snprintf(reason, sizeof reason, "reason=\"cancel sent to worker %ld\"", exec_pid);
     if (!pool_has_token(cancel_line, reason))
         fprintf(stderr, "\n  cancel line lacks %s:\n  %s\n", reason, cancel_line);
     CU_ASSERT_TRUE(pool_has_token(cancel_line, reason));
-#undef ID
+    return exec_pid != cancel_pid;
+}
+
+/* A cancel lands on any serving thread of any worker: repeated until one
+ * was answered by another worker than its run's (2 in 3 per try with 3
+ * workers; 12 tries). Every try must end canceled. */
+static void test_cancel_cross_worker(void)
+{
+    int i, crossed = 0;
+
+    assert_pool_idle();
+    for (i = 0; i < 12 && !crossed; i++) {
+        char id[64];
+        int rc;
+        snprintf(id, sizeof id, "nr-runs-cancel-xw-%d", i);
+        rc = cancel_one_running(id);
+        if (rc < 0)
+            return;
+        crossed = rc;
+    }
+    CU_ASSERT_TRUE(crossed);
 }
 
 /* ---- b: cancel before its execute ---- */

@@ -156,6 +156,14 @@ static void test_auth_keys(void)
                   "\"fetched_at\":\"2025-12-01T13:00:00.000Z\"}}]}");
     pthread_mutex_destroy(&a.lock);
 
+    /* Fetched, but no key in it can verify anything. */
+    fake_auth(&a, AUTH_REQUIRED, 0, "");
+    expect_health(&lim, &a,
+                  "{\"status\":\"down\"," TIME ",\"checks\":[{\"name\":\"auth_keys\",\"status\":"
+                  "\"down\",\"message\":\"Unable to fetch JWKS: the JWKS holds no usable key\","
+                  "\"details\":{\"keys\":0}}]}");
+    pthread_mutex_destroy(&a.lock);
+
     fake_auth(&a, AUTH_REQUIRED, 0, "no jwks_uri");
     expect_health(&lim, &a,
                   "{\"status\":\"down\"," TIME ",\"checks\":[{\"name\":\"auth_keys\",\"status\":"

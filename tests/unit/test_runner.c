@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -672,7 +673,7 @@ static int execute_until_hangup(const struct dsp_limits *lim, json_object *body,
                                 struct exec_result *res, int64_t *took_ms)
 {
     struct exec_req req;
-    struct dsp_conn conn = {NULL, -1, 0};
+    struct dsp_conn conn = {NULL, -1, 0, NULL};
     struct closer c = {after_ms, -1};
     int sv[2], rc;
     int64_t t0 = mono_ms();
@@ -752,12 +753,52 @@ static void test_worker_full(void)
 {
     const struct dsp_limits lim = {table, 0, 0, 0};
     json_object *body = request("cg-4", "jarvis.test.sleep", "{\"ms\":10}", "");
-    struct dsp_conn conn = {NULL, -1, 1};
+    struct dsp_conn conn = {NULL, -1, 1, NULL};
     struct exec_result res;
     struct exec_req req;
 
     dsp_request_from_json(body, &req);
     CU_ASSERT_EQUAL(dsp_execute(&reg, &lim, &req, &conn, &res), DSP_BUSY);
+    CU_ASSERT_TRUE(table_empty(table));
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
+/* A worker that stops answers its queued executes busy (retryable, never
+ * run) instead of keeping them until a slot frees. */
+struct stopper {
+    long after_ms;
+    atomic_int *flag;
+};
+
+static void *stop_later(void *arg)
+{
+    struct stopper *st = arg;
+
+    sleep_ms(st->after_ms);
+    atomic_store(st->flag, 1);
+    return NULL;
+}
+
+static void test_stopping_while_queued(void)
+{
+    const struct dsp_limits lim = {table, 0, 1, 0};
+    json_object *body = request("stop-1", "jarvis.test.sleep", "{\"ms\":10}", "");
+    atomic_int stopping = 0;
+    struct dsp_conn conn = {NULL, -1, 0, &stopping};
+    struct stopper st = {100, &stopping};
+    struct exec_result res;
+    struct exec_req req;
+    int holder = hold_permit();
+    int64_t t0 = mono_ms();
+    pthread_t th;
+
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, stop_later, &st), 0);
+    dsp_request_from_json(body, &req);
+    CU_ASSERT_EQUAL(dsp_execute(&reg, &lim, &req, &conn, &res), DSP_BUSY);
+    CU_ASSERT_TRUE(mono_ms() - t0 < 100 + RT_WAIT_SLICE_MS + 400);
+    pthread_join(th, NULL);
+    rt_release(table, holder);
     CU_ASSERT_TRUE(table_empty(table));
     dsp_result_cleanup(&res);
     json_object_put(body);
@@ -775,7 +816,7 @@ static void *run_on_side(void *arg)
 {
     struct side_run *s = arg;
     const struct dsp_limits lim = {table, 0, 0, 0};
-    struct dsp_conn conn = {s->runner, -1, 0};
+    struct dsp_conn conn = {s->runner, -1, 0, NULL};
     struct exec_req req;
 
     dsp_request_from_json(s->body, &req);
@@ -844,8 +885,15 @@ static void test_abandoned(void)
     CU_ASSERT_STRING_EQUAL(res.reason, want);
     CU_ASSERT_TRUE(took >= 100 + RN_GRACE_MS - 10);
     CU_ASSERT_TRUE(took < 2900);
-    /* The slot is released all the same: the answer is final. */
-    CU_ASSERT_TRUE(table_empty(table));
+    /* The handler still runs: its slot and permit stay taken (the worker
+     * exits, and the pool reclaims them from a dead owner), so the id
+     * still answers 409 and the execute slots still count it. */
+    {
+        struct rt_stats st;
+        rt_stats(table, &st);
+        CU_ASSERT_EQUAL(st.running, 1);
+        CU_ASSERT_EQUAL(rt_claim(table, "ab-1", 0), RT_DUPLICATE);
+    }
     dsp_result_cleanup(&res);
 }
 
@@ -866,6 +914,7 @@ static CU_TestInfo run_tests[] = {
     {"client connection open", test_client_stays},
     {"worker with no spare thread: busy", test_worker_full},
     {"two runners, one canceled", test_two_runners},
+    {"worker stopping while queued: busy", test_stopping_while_queued},
     {"abandoned handler (last)", test_abandoned},
     CU_TEST_INFO_NULL,
 };
