@@ -7,11 +7,15 @@
  * while queued for a permit, were canceled before they started, collide
  * with a live run or find the table full; the handler context's wait API
  * (jarvis_ctx_wait_fd, remaining_ms, wake_fd) through a node defined here;
- * and last, a handler that never returns and is abandoned.
+ * the client's connection closing while running or queued (canceled) or
+ * staying open; a worker with no spare thread or stopping (busy); two
+ * runners at once, one canceled; and last, a handler that never returns
+ * and is abandoned (it keeps its slot).
  *
  * rn_init runs in the suite init, on the main thread, before any helper
- * thread exists: helpers inherit SIGUSR2 blocked, so the signal is only
- * ever taken by the main thread inside the runner's ppoll, as in a worker.
+ * thread exists: every thread after it inherits SIGUSR2 blocked, so the
+ * signal is only ever taken by the runner's listener thread, which kicks
+ * the watches, as in a worker.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -439,8 +443,8 @@ static void test_cancel_queued(void)
     dsp_result_cleanup(&res);
     json_object_put(body);
 
-    /* The SIGUSR2 above found the main thread outside ppoll and is still
-     * pending: it must not cancel the next run. */
+    /* The SIGUSR2 above kicked the watches after this run had ended: it
+     * must not cancel the next run. */
     rt_release(table, holder);
     body = request("q-2", "jarvis.test.sleep", "{\"ms\":20}", "");
     CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
