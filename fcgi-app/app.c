@@ -126,17 +126,24 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
 static void ep_cancel(struct app *app, const char *node_run_id, struct exchange *x)
 {
     pid_t owner = 0;
+    int rc;
 
     x->log.node_run_id = node_run_id;
     /* 204 for any id, as the reference: an unknown one leaves a tombstone
-     * so that an execute arriving after its cancel answers canceled. */
-    if (app->limits.rt != NULL && rt_cancel(app->limits.rt, node_run_id, &owner) == 1) {
-        /* The owner's listener thread takes it and kicks its runs' watches. */
-        if (kill(owner, SIGUSR2) != 0)
-            resp_set_reason(&x->resp, "cannot signal owner %ld", (long)owner);
-        else
-            resp_set_reason(&x->resp, "cancel sent to worker %ld", (long)owner);
+     * so that an execute arriving after its cancel answers canceled. The
+     * owner's listener thread takes SIGUSR2 and kicks its runs' watches. */
+    rc = app->limits.rt != NULL ? rt_cancel(app->limits.rt, node_run_id, SIGUSR2, &owner) : 0;
+    if (rc == RT_FULL) {
+        /* A 204 would promise a cancel that cannot hold. */
+        resp_set_retryable_error(&x->resp, 503, "executor_busy",
+                                 "No run slot is free; retry later");
+        resp_set_reason(&x->resp, "run table full: no room for the cancel's tombstone");
+        return;
     }
+    if (rc == 1 && owner > 0)
+        resp_set_reason(&x->resp, "cancel sent to worker %ld", (long)owner);
+    else if (rc == 1)
+        resp_set_reason(&x->resp, "cannot signal the run's worker");
     resp_set_json(&x->resp, 204, NULL);
 }
 

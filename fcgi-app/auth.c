@@ -28,6 +28,19 @@
 #define MSG_ISSUER "Invalid token issuer"
 #define MSG_JWKS "Unable to fetch JWKS"
 
+/* 1 if any ARP_AUTH_* variable is set (the reference's default applies
+ * only when none is). */
+static int any_arp_auth_env(void)
+{
+    extern char **environ;
+    char **e;
+
+    for (e = environ; *e != NULL; e++)
+        if (strncmp(*e, "ARP_AUTH_", 9) == 0)
+            return 1;
+    return 0;
+}
+
 int auth_init(struct auth *a, char *err, size_t errlen)
 {
     char why[AUTH_MAX_KEY_ERROR];
@@ -48,6 +61,22 @@ int auth_init(struct auth *a, char *err, size_t errlen)
         snprintf(err, errlen, "cannot initialise libcurl");
         return -1;
     }
+    /* Configured key sources are checked now: a worker never starts on a
+     * source it would not trust (the discovered jwks_uri is checked when
+     * it is read). */
+    if ((a->s.jwks_uri[0] != '\0' && jwks_source_check(a->s.jwks_uri, 1, err, errlen) < 0) ||
+        (a->s.jwks_uri[0] == '\0' && a->s.discovery_url[0] != '\0' &&
+         jwks_source_check(a->s.discovery_url, 0, err, errlen) < 0) ||
+        (a->s.jwks_uri[0] == '\0' && a->s.discovery_url[0] == '\0' &&
+         jwks_source_check(a->s.issuer, 0, err, errlen) < 0))
+        return -1;
+    if (!any_arp_auth_env())
+        log_msg(JARVIS_LOG_WARN,
+                "auth: no ARP_AUTH_* set: as the reference, tokens are verified with keys from "
+                "the dev issuer %s, without an audience check. Any local user who binds that "
+                "port first can mint accepted tokens: set ARP_AUTH_* for anything but a "
+                "development machine",
+                a->s.issuer);
     if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0) {
         snprintf(a->key_error, sizeof a->key_error, "%s", why);
         log_msg(JARVIS_LOG_ERROR,
@@ -81,6 +110,12 @@ void auth_key_status(struct auth *a, struct auth_key_status *st)
     st->keys = a->keys.n;
     st->loaded_ms = a->keys.loaded ? a->keys.loaded_ms : 0;
     memcpy(st->error, a->key_error, sizeof st->error);
+    if (a->keys.loaded && ts_now_ms() - a->keys.loaded_ms > JWKS_MAX_STALE_MS) {
+        /* No refresh for too long: the keys no longer verify anything. */
+        st->keys = 0;
+        snprintf(st->error, sizeof st->error, "keys older than %d s could not be refreshed: %.400s",
+                 JWKS_MAX_STALE_MS / 1000, a->key_error[0] ? a->key_error : "no refresh yet");
+    }
     pthread_mutex_unlock(&a->lock);
     /* Fetched, but nothing in it verifies a token: every request is 401. */
     if (!st->disabled && st->keys == 0 && st->error[0] == '\0')
@@ -286,6 +321,12 @@ static const char *check_claims(const struct auth_settings *s, json_object *clai
         return refuse(detail, "exp passed", MSG_EXPIRED);
     if (json_object_object_get_ex(claims, "sub", &v) && !json_object_is_type(v, json_type_string))
         return refuse(detail, "sub is not a string", MSG_INVALID);
+    /* Refused, never cut: a cut subject could collide with another one. A
+     * NUL inside it would cut it the same way. */
+    if (v != NULL && json_object_is_type(v, json_type_string) &&
+        ((size_t)json_object_get_string_len(v) >= AUTH_MAX_NAME ||
+         strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)))
+        return refuse(detail, "sub too long or holds a NUL", MSG_INVALID);
     if (s->issuer[0] != '\0') {
         if (!json_object_object_get_ex(claims, "iss", &v))
             return refuse(detail, "no iss claim", MSG_INVALID);
@@ -403,6 +444,14 @@ int auth_verify_token(struct auth *a, const char *token, int64_t now_s, struct a
     token_digest(token, digest);
     pthread_mutex_lock(&a->lock);
     refresh_old_keys(a);
+    if (a->keys.loaded && ts_now_ms() - a->keys.loaded_ms > JWKS_MAX_STALE_MS) {
+        /* Fail closed: a key revoked while the provider is down must stop
+         * working, and cached tokens were verified with these keys. */
+        pthread_mutex_unlock(&a->lock);
+        *why = MSG_JWKS;
+        *detail = "keys too old and not refreshed";
+        return -1;
+    }
     hit = cache_find(a, digest);
     if (hit != NULL) {
         rc = verify_cached(a, hit, now_s, p, why, detail);

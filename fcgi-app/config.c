@@ -27,7 +27,7 @@ static const char usage[] =
     "  --default-timeout-secs S  time limit of a run, 0 none (env JARVIS_DEFAULT_TIMEOUT_SECS)\n"
     "  --max-concurrency N  runs at once across the pool, 0 no cap (env JARVIS_MAX_CONCURRENCY)\n"
     "  --run-table PATH     the pool's shared run table file (env JARVIS_RUN_TABLE,\n"
-    "                       default " CFG_DEFAULT_RUN_TABLE ")\n"
+    "                       default /dev/shm/jarvis-atomic-executor-<uid>/runtable)\n"
     "  --run-table-slots N  runs in flight plus queued, pool-wide (default 1024;\n"
     "                       env JARVIS_RUN_TABLE_SLOTS)\n"
     "  --execute-slots N    runs executing at once across the pool; more are accepted\n"
@@ -181,7 +181,7 @@ int cfg_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
     memset(c, 0, sizeof *c);
     c->max_body_bytes = CFG_DEFAULT_MAX_BODY;
     c->log_level = JARVIS_LOG_INFO;
-    snprintf(c->run_table, sizeof c->run_table, "%s", CFG_DEFAULT_RUN_TABLE);
+    snprintf(c->run_table, sizeof c->run_table, CFG_DEFAULT_RUN_TABLE, (long)geteuid());
     c->run_table_slots = RT_DEFAULT_SLOTS;
     for (e = 0; e < sizeof env_options / sizeof env_options[0]; e++)
         if ((env = getenv(env_options[e].env)) != NULL && *env &&

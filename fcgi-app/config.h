@@ -7,7 +7,9 @@
 #include "jarvis/node.h"
 
 #define CFG_DEFAULT_MAX_BODY (1024 * 1024)
-#define CFG_DEFAULT_RUN_TABLE "/dev/shm/jarvis-atomic-executor.runtable"
+/* The default run table, in a folder of its own that only the service's
+ * uid can enter (created 0700 by the first worker): printf format, uid. */
+#define CFG_DEFAULT_RUN_TABLE "/dev/shm/jarvis-atomic-executor-%ld/runtable"
 #define CFG_MAX_PATH 1024
 #define CFG_MIN_MAX_BODY 1024
 #define CFG_MAX_MAX_BODY (64 * 1024 * 1024)

@@ -71,10 +71,13 @@ static enum hl_status check_runs(json_object *checks, const struct dsp_limits *l
     put_uint(table_d, "queued", st.queued);
     put_uint(table_d, "tombstones", st.tombstones);
     put_uint(table_d, "free", free_slots);
-    /* Tombstones give way to new runs, so only live runs fill the table. */
-    s = st.running + st.queued >= st.slots ? HL_DEGRADED : HL_OK;
+    /* Unexpired tombstones hold their slots (a cancel must hold), so they
+     * fill the table as much as live runs do. */
+    s = free_slots == 0 ? HL_DEGRADED : HL_OK;
     s = add_check(checks, "run_table", s,
-                  s == HL_DEGRADED ? "every slot holds a live run: executes answer 503" : NULL,
+                  s == HL_DEGRADED
+                      ? "every slot holds a live run or cancel tombstone: executes answer 503"
+                      : NULL,
                   table_d);
     return s > worst ? s : worst;
 }

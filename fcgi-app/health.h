@@ -17,7 +17,8 @@
  * A new Health object (caller owns it) at now_ms with three checks:
  *   - execute_capacity: ok, or degraded while every execute permit is
  *     taken (details: running, queued, capacity, max_concurrency);
- *   - run_table: ok, degraded when no slot is free (executes answer 503),
+ *   - run_table: ok, degraded when no slot is free (live runs and unexpired
+ *     cancel tombstones: executes answer 503),
  *     down when its lock cannot be taken (details: slots, running, queued,
  *     tombstones, free);
  *   - auth_keys (only when auth is NULL it is left out): ok; degraded when

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -300,7 +301,8 @@ int jwks_fetch(const char *url, char **body, size_t *len, char *err, size_t errl
     if (c != NULL) {
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
-        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+        /* A redirect never downgrades a key source to plain http. */
+        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)JWKS_FETCH_TIMEOUT_MS);
@@ -322,6 +324,64 @@ int jwks_fetch(const char *url, char **body, size_t *len, char *err, size_t errl
     return 0;
 }
 
+/* 1 if host (the URL's authority without user info) is loopback. */
+static int loopback_host(const char *host, size_t n)
+{
+    char h[64];
+    unsigned a, b, c, d;
+    char extra;
+
+    if (n == 0 || n >= sizeof h)
+        return 0;
+    memcpy(h, host, n);
+    h[n] = '\0';
+    if (strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0)
+        return 1;
+    /* Only the plain dotted form: 127.1 or 2130706433 are not accepted. */
+    return sscanf(h, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256 && strspn(h, "0123456789.") == n;
+}
+
+int jwks_source_check(const char *url, int configured, char *err, size_t errlen)
+{
+    const char *host, *end;
+
+    if (strncasecmp(url, "https://", 8) == 0)
+        return 0;
+    if (strncasecmp(url, "file://", 7) == 0) {
+        if (configured)
+            return 0;
+        snprintf(err, errlen, "%s: file:// keys only as ARP_AUTH_JWKS_URI itself", url);
+        return -1;
+    }
+    if (strncasecmp(url, "http://", 7) == 0) {
+        host = url + 7;
+        end = host + strcspn(host, "/?#");
+        if (memchr(host, '@', (size_t)(end - host)) == NULL) {
+            const char *colon = host[0] == '[' ? strchr(host, ']') : NULL;
+            const char *hend =
+                colon != NULL && colon < end ? colon + 1 : host + strcspn(host, ":/?#");
+            if (loopback_host(host, (size_t)(hend - host)))
+                return 1;
+        }
+        snprintf(err, errlen, "%s: plain http keys only from a loopback host; use https://", url);
+        return -1;
+    }
+    snprintf(err, errlen, "%s: keys come from https:// (or a configured file://)", url);
+    return -1;
+}
+
+/* Checks a key source before any fetch; warns for plain http. 0 or -1. */
+static int source_ok(const char *url, int configured, char *err, size_t errlen)
+{
+    int rc = jwks_source_check(url, configured, err, errlen);
+
+    if (rc == 1)
+        log_msg(JARVIS_LOG_WARN,
+                "auth: keys over plain http from %s (loopback, for development only)", url);
+    return rc < 0 ? -1 : 0;
+}
+
 /* The JWKS URL: configured, or read from the OIDC discovery document. */
 static int resolve_jwks_uri(const struct auth_settings *s, char *uri, size_t len, char *err,
                             size_t errlen)
@@ -335,7 +395,7 @@ static int resolve_jwks_uri(const struct auth_settings *s, char *uri, size_t len
 
     if (s->jwks_uri[0] != '\0') {
         snprintf(uri, len, "%s", s->jwks_uri);
-        return 0;
+        return source_ok(uri, 1, err, errlen);
     }
     if (s->discovery_url[0] != '\0') {
         snprintf(discovery, sizeof discovery, "%s", s->discovery_url);
@@ -346,15 +406,19 @@ static int resolve_jwks_uri(const struct auth_settings *s, char *uri, size_t len
         snprintf(discovery, sizeof discovery, "%.*s/.well-known/openid-configuration", (int)il,
                  s->issuer);
     }
-    if (jwks_fetch(discovery, &body, &n, err, errlen) != 0)
+    if (source_ok(discovery, 0, err, errlen) != 0 ||
+        jwks_fetch(discovery, &body, &n, err, errlen) != 0)
         return -1;
     doc = json_tokener_parse(body);
     found = member_str(doc, "jwks_uri"); /* borrowed from doc */
     rc = found != NULL && strlen(found) < len ? 0 : -1;
-    if (rc == 0)
+    if (rc == 0) {
         snprintf(uri, len, "%s", found);
-    else
+        /* A discovery document never points keys at a local file. */
+        rc = source_ok(uri, 0, err, errlen);
+    } else {
         snprintf(err, errlen, "%s has no usable jwks_uri", discovery);
+    }
     json_object_put(doc);
     free(body);
     return rc;

@@ -22,6 +22,9 @@
 /* Keys older than this are refetched on the next request, as PyJWKClient's
  * cache lifespan: a key removed from the JWKS stops verifying. */
 #define JWKS_MAX_AGE_MS 300000
+/* Keys that no refresh could renew for this long are not trusted any more:
+ * a revoked key must not keep working while the provider is down. */
+#define JWKS_MAX_STALE_MS 3600000
 /* RSA keys shorter than this are ignored. */
 #define JWKS_MIN_RSA_BITS 2048
 
@@ -66,6 +69,16 @@ int jwks_parse(struct jwks *k, const char *json, size_t len, char *err, size_t e
  * or -1 with err set.
  */
 int jwks_fetch(const char *url, char **body, size_t *len, char *err, size_t errlen);
+
+/*
+ * Whether keys may come from url (README, Security): https:// always;
+ * http:// only from a loopback host (localhost, 127.0.0.0/8, [::1]), for
+ * development, and the caller warns; file:// only when url is the
+ * configured ARP_AUTH_JWKS_URI itself (configured nonzero), never from
+ * discovery. Returns 0 (trusted), 1 (trusted, plain http on loopback), or
+ * -1 with the reason in err. Pure: nothing is fetched or resolved.
+ */
+int jwks_source_check(const char *url, int configured, char *err, size_t errlen);
 
 /*
  * (Re)loads the keys the settings point at: jwks_uri, else the discovery

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -60,6 +59,8 @@ struct rt_header {
 struct rt_table {
     struct rt_header *h;
     struct rt_slot *slots;
+    unsigned nslots; /* checked at open and kept here: the header is shared,
+                      * and a size read from it could be anything */
     size_t map_len;
     pid_t self;
     uint64_t self_start;
@@ -128,7 +129,7 @@ static int owner_alive(const struct rt_table *t, const struct rt_slot *s)
 
     if (s->owner == t->self)
         return s->owner_start == t->self_start;
-    if (s->owner <= 0 || (kill(s->owner, 0) != 0 && errno == ESRCH))
+    if (s->owner <= 1 || (kill(s->owner, 0) != 0 && errno == ESRCH))
         return 0;
     rc = proc_start_time(s->owner, &start);
     if (rc == -ENOENT)
@@ -140,7 +141,7 @@ static unsigned count_state(const struct rt_table *t, uint32_t state)
 {
     unsigned i, n = 0;
 
-    for (i = 0; i < t->h->nslots; i++)
+    for (i = 0; i < t->nslots; i++)
         n += t->slots[i].state == state;
     return n;
 }
@@ -220,50 +221,195 @@ static int init_header(struct rt_header *h, unsigned nslots)
     return 0;
 }
 
+/*
+ * The folder of the table must be ours and closed to others: whoever can
+ * write in it can swap the file. A missing last component is created 0700
+ * (the default path's own folder). 0, or -1 with err set.
+ */
+static int check_dir(const char *path, char *err, size_t errlen)
+{
+    char dir[RT_MAX_PATH];
+    struct stat st;
+    char *slash;
+
+    if (strlen(path) >= sizeof dir || path[0] != '/') {
+        snprintf(err, errlen, "run table path must be absolute and under %d bytes", RT_MAX_PATH);
+        return -1;
+    }
+    memcpy(dir, path, strlen(path) + 1);
+    slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0'; /* "/" itself */
+    else
+        *slash = '\0';
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "run table folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (lstat(dir, &st) != 0) {
+        snprintf(err, errlen, "run table folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+        snprintf(err, errlen,
+                 "run table folder %s must be a real folder of uid %ld that no other user can "
+                 "write to",
+                 dir, (long)geteuid());
+        return -1;
+    }
+    return 0;
+}
+
+/* The file must be what we create: a regular file of ours, mode 0600, one
+ * link, of the layout's size. 0, or -1 with err set. */
+static int check_file(int fd, const char *path, size_t len, unsigned nslots, char *err,
+                      size_t errlen)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "run table %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
+        st.st_nlink != 1) {
+        snprintf(err, errlen,
+                 "run table %s is not a private file of uid %ld (mode 0600, one link); remove "
+                 "it while the pool is stopped",
+                 path, (long)geteuid());
+        return -1;
+    }
+    if ((size_t)st.st_size != len) {
+        snprintf(err, errlen,
+                 "run table %s has another size than %u slots need; every worker must use the "
+                 "same JARVIS_RUN_TABLE_SLOTS (remove the file while the pool is stopped)",
+                 path, nslots);
+        return -1;
+    }
+    return 0;
+}
+
+/* Lays a new table out in fd (size and header). 0, or -1 with err set. */
+static int lay_out(int fd, const char *name, size_t len, unsigned nslots, char *err, size_t errlen)
+{
+    void *map;
+    int e;
+
+    if (ftruncate(fd, (off_t)len) != 0 ||
+        (map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+        snprintf(err, errlen, "run table %s: %s", name, strerror(errno));
+        return -1;
+    }
+    memset(map, 0, len);
+    e = init_header(map, nslots);
+    munmap(map, len);
+    if (e != 0) {
+        snprintf(err, errlen, "run table %s: mutex: %s", name, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Creates the table as a nameless file (O_TMPFILE) in its folder, lays it
+ * out, and only then gives it its name: no worker ever sees a half-made
+ * table or a second name, and of two workers creating at once one link
+ * wins and the other opens the winner's. Where O_TMPFILE is not supported
+ * a temporary name is linked, then removed. 0 (created, or path appeared
+ * meanwhile), or -1 with err set.
+ */
+static int create_table(const char *path, size_t len, unsigned nslots, char *err, size_t errlen)
+{
+    char dir[RT_MAX_PATH], tmp[RT_MAX_PATH + 32], proc[64];
+    char *slash;
+    int fd, rc = -1;
+
+    memcpy(dir, path, strlen(path) + 1); /* check_dir bounded it */
+    slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (lay_out(fd, path, len, nslots, err, errlen) == 0) {
+            if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST)
+                rc = 0;
+            else
+                snprintf(err, errlen, "run table %s: %s", path, strerror(errno));
+        }
+        close(fd);
+        return rc;
+    }
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+        snprintf(err, errlen, "run table %s: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s.%ld.new", path, (long)getpid());
+    unlink(tmp); /* ours, from an earlier start of this pid */
+    fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "run table %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (lay_out(fd, tmp, len, nslots, err, errlen) == 0) {
+        if (link(tmp, path) == 0 || errno == EEXIST)
+            rc = 0;
+        else
+            snprintf(err, errlen, "run table %s: %s", path, strerror(errno));
+    }
+    close(fd);
+    unlink(tmp);
+    return rc;
+}
+
 struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t errlen)
 {
     size_t len = HEADER_SPACE + (size_t)nslots * sizeof(struct rt_slot);
+    const struct rt_header *h;
     struct rt_table *t = NULL;
-    struct stat st;
     void *map = MAP_FAILED;
-    int fd = -1, rc;
+    int fd = -1, tries;
 
     if (nslots < RT_MIN_SLOTS || nslots > RT_MAX_SLOTS) {
         snprintf(err, errlen, "run table slots must be %d to %d", RT_MIN_SLOTS, RT_MAX_SLOTS);
         goto fail;
     }
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    /* The first worker to hold the file lock creates the layout. */
-    if (fd < 0 || flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "run table %s: %s", path, strerror(errno));
+    if (check_dir(path, err, errlen) != 0)
+        goto fail;
+    /* O_NOFOLLOW: a symlink planted at path is refused, never followed. */
+    for (tries = 0; fd < 0 && tries < 3; tries++) {
+        int e;
+        fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        e = errno;
+        if (fd >= 0)
+            break;
+        if (e != ENOENT) {
+            snprintf(err, errlen, "run table %s: %s", path, strerror(e));
+            goto fail;
+        }
+        if (create_table(path, len, nslots, err, errlen) != 0)
+            goto fail;
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "run table %s: cannot be created", path);
         goto fail;
     }
-    if (st.st_size == 0 && ftruncate(fd, (off_t)len) != 0) {
-        snprintf(err, errlen, "run table %s: %s", path, strerror(errno));
+    if (check_file(fd, path, len, nslots, err, errlen) != 0)
         goto fail;
-    }
-    if (st.st_size != 0 && (size_t)st.st_size != len) {
-        snprintf(err, errlen,
-                 "run table %s has another size than %u slots need; every worker must use the "
-                 "same JARVIS_RUN_TABLE_SLOTS (remove the file while the pool is stopped)",
-                 path, nslots);
-        goto fail;
-    }
     map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
         snprintf(err, errlen, "run table %s: mmap: %s", path, strerror(errno));
         goto fail;
     }
-    if (((struct rt_header *)map)->magic != RT_MAGIC) {
-        memset(map, 0, len);
-        if ((rc = init_header(map, nslots)) != 0) {
-            snprintf(err, errlen, "run table %s: mutex: %s", path, strerror(rc));
-            goto fail;
-        }
-    } else if (((struct rt_header *)map)->version != RT_VERSION ||
-               ((struct rt_header *)map)->nslots != nslots ||
-               ((struct rt_header *)map)->slot_size != sizeof(struct rt_slot)) {
-        snprintf(err, errlen, "run table %s has another layout (version or slots)", path);
+    h = map;
+    if (h->magic != RT_MAGIC || h->version != RT_VERSION || h->nslots != nslots ||
+        h->slot_size != sizeof(struct rt_slot)) {
+        snprintf(err, errlen,
+                 "run table %s has another layout (version or slots); remove it while the pool "
+                 "is stopped",
+                 path);
         goto fail;
     }
     t = calloc(1, sizeof *t);
@@ -273,11 +419,11 @@ struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t er
     }
     t->h = map;
     t->slots = (struct rt_slot *)((char *)map + HEADER_SPACE);
+    t->nslots = nslots;
     t->map_len = len;
     t->self = getpid();
     t->self_start = rt_proc_start_time(t->self);
     t->tomb_ttl_ms = RT_TOMBSTONE_MS;
-    flock(fd, LOCK_UN);
     close(fd);
     return t;
 fail:
@@ -330,8 +476,15 @@ static unsigned reclaim_locked(struct rt_table *t, int64_t now)
     struct owner_memo memo = {.n = 0};
     unsigned i, n = 0;
 
-    for (i = 0; i < t->h->nslots; i++) {
+    for (i = 0; i < t->nslots; i++) {
         struct rt_slot *s = &t->slots[i];
+        if (s->state > S_TOMB) {
+            /* Not a state of ours: nothing a worker wrote. */
+            log_msg(JARVIS_LOG_WARN, "run table: slot %u had an unknown state; freed", i);
+            s->state = S_FREE;
+            n++;
+            continue;
+        }
         if ((s->state == S_TOMB && s->deadline_ms <= now) ||
             ((s->state == S_QUEUED || s->state == S_RUNNING) && !owner_alive_memo(t, s, &memo))) {
             if (s->state != S_TOMB)
@@ -362,21 +515,19 @@ static int matches(const struct rt_slot *s, uint32_t h, const char *id)
     return s->hash == h && strcmp(s->id, id) == 0;
 }
 
-/* A slot for a new entry: a free one, else the oldest tombstone, else one a
- * dead owner left. Call with the lock held; -1 when all hold live runs. */
+/* A slot for a new entry: a free one or an expired tombstone, else one a
+ * dead owner left. A live tombstone is never taken: a cancel must hold for
+ * its whole TTL, or enough junk cancels would let a canceled id run. Call
+ * with the lock held; -1 when every slot holds a live run or tombstone. */
 static int find_space(struct rt_table *t, int64_t now)
 {
-    int i, oldest = -1;
+    int i;
 
-    for (i = 0; i < (int)t->h->nslots; i++) {
+    for (i = 0; i < (int)t->nslots; i++) {
         struct rt_slot *s = &t->slots[i];
         if (s->state == S_FREE || (s->state == S_TOMB && s->deadline_ms <= now))
             return i;
-        if (s->state == S_TOMB && (oldest < 0 || s->since_ms < t->slots[oldest].since_ms))
-            oldest = i;
     }
-    if (oldest >= 0)
-        return oldest;
     if (reclaim_locked(t, now) == 0)
         return -1;
     return find_space(t, now);
@@ -391,7 +542,7 @@ int rt_claim(struct rt_table *t, const char *id, int64_t deadline_ms)
 
     if (strlen(id) > RT_MAX_ID || lock(t) != 0)
         return RT_ERROR;
-    for (i = 0; i < (int)t->h->nslots; i++) {
+    for (i = 0; i < (int)t->nslots; i++) {
         s = &t->slots[i];
         if (s->state == S_FREE || !matches(s, h, id))
             continue;
@@ -435,7 +586,7 @@ static unsigned recount_running(struct rt_table *t)
     struct owner_memo memo = {.n = 0};
     unsigned i;
 
-    for (i = 0; i < t->h->nslots; i++) {
+    for (i = 0; i < t->nslots; i++) {
         struct rt_slot *s = &t->slots[i];
         if (s->state == S_RUNNING && !owner_alive_memo(t, s, &memo))
             free_slot(t, s);
@@ -510,15 +661,44 @@ void rt_release(struct rt_table *t, int slot)
         wake_one(t);
 }
 
-int rt_cancel(struct rt_table *t, const char *id, pid_t *owner)
+/*
+ * Sends signo to the owner of s and to no other process: a pidfd pins the
+ * process, and its start time then proves it is the owner and not a
+ * process that got a dead owner's pid. Call with the lock held, so the slot
+ * cannot change meanwhile. 0, or -1 when the owner could not be signalled.
+ */
+static int signal_owner(const struct rt_table *t, const struct rt_slot *s, int signo)
+{
+    uint64_t start = 0;
+    int pfd, rc = -1;
+
+    if (s->owner == t->self)
+        return kill(t->self, signo);
+    pfd = (int)syscall(SYS_pidfd_open, s->owner, 0);
+    if (pfd < 0) {
+        /* A kernel before 5.3: the start-time check under the lock is all
+         * there is (the window is the two syscalls below). */
+        if (errno != ENOSYS || proc_start_time(s->owner, &start) != 0 || start != s->owner_start)
+            return -1;
+        return kill(s->owner, signo);
+    }
+    if (proc_start_time(s->owner, &start) == 0 && start == s->owner_start)
+        rc = (int)syscall(SYS_pidfd_send_signal, pfd, signo, NULL, 0);
+    close(pfd);
+    return rc;
+}
+
+int rt_cancel(struct rt_table *t, const char *id, int signo, pid_t *owner)
 {
     uint32_t h = hash_id(id);
     int64_t now = ts_now_ms();
     int i, found = 0;
 
+    *owner = 0;
+
     if (strlen(id) > RT_MAX_ID || lock(t) != 0)
         return RT_ERROR;
-    for (i = 0; i < (int)t->h->nslots && !found; i++) {
+    for (i = 0; i < (int)t->nslots && !found; i++) {
         struct rt_slot *s = &t->slots[i];
         if (s->state == S_FREE || !matches(s, h, id))
             continue;
@@ -527,7 +707,8 @@ int rt_cancel(struct rt_table *t, const char *id, pid_t *owner)
             found = -1;
         } else if (owner_alive(t, s)) {
             atomic_store(&s->cancel, 1);
-            *owner = s->owner;
+            if (signo == 0 || signal_owner(t, s, signo) == 0)
+                *owner = s->owner;
             found = 1;
         }
     }
@@ -543,13 +724,13 @@ int rt_cancel(struct rt_table *t, const char *id, pid_t *owner)
             memcpy(s->id, id, strlen(id) + 1);
             s->state = S_TOMB;
         } else {
-            log_msg(JARVIS_LOG_WARN, "run table full: no tombstone for cancel of %s", id);
+            found = RT_FULL;
         }
     }
     unlock(t);
     if (found == 1)
         wake_all(t);
-    return found == 1 ? 1 : 0;
+    return found == 1 || found == RT_FULL ? found : 0;
 }
 
 void rt_set_tombstone_ttl(struct rt_table *t, int64_t ms)
@@ -573,8 +754,8 @@ int rt_stats(struct rt_table *t, struct rt_stats *st)
     /* Count only live runs: a worker killed mid-run left its slot behind. */
     if (reclaim_locked(t, now) > 0)
         wake_all(t);
-    st->slots = t->h->nslots;
-    for (i = 0; i < t->h->nslots; i++) {
+    st->slots = t->nslots;
+    for (i = 0; i < t->nslots; i++) {
         const struct rt_slot *s = &t->slots[i];
         if (s->state == S_RUNNING)
             st->running++;
@@ -585,4 +766,15 @@ int rt_stats(struct rt_table *t, struct rt_stats *st)
     }
     unlock(t);
     return 0;
+}
+
+size_t rt_debug_map_len(const struct rt_table *t)
+{
+    return t->map_len;
+}
+
+size_t rt_debug_slot_offset(const struct rt_table *t, unsigned i)
+{
+    (void)t;
+    return HEADER_SPACE + (size_t)i * sizeof(struct rt_slot);
 }

@@ -21,6 +21,8 @@
 #define RT_MAX_ID 256
 #define RT_MAX_ID_TEXT "256"
 #define RT_DEFAULT_SLOTS 1024
+/* Longest path of the table file. */
+#define RT_MAX_PATH 1024
 #define RT_MIN_SLOTS 1
 #define RT_MAX_SLOTS 65536
 /* How long a cancel that found no run waits for its execute. */
@@ -45,8 +47,12 @@ struct rt_table;
 /*
  * Opens (creating and initialising if needed) the table file at path with
  * nslots slots. Every worker of a pool must use the same path and nslots;
- * a table of another layout is refused. Returns a new handle, or NULL with
- * the reason in err.
+ * a table of another layout is refused. Nobody else may touch it: its
+ * folder must be a real folder of this uid that others cannot write to
+ * (a missing one is created 0700), and the file a regular file of this uid,
+ * mode 0600, one link, never a symlink (O_NOFOLLOW). A new table is made
+ * under a temporary name and linked into place. Returns a new handle, or
+ * NULL with a one-line reason in err.
  */
 struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t errlen);
 
@@ -76,11 +82,14 @@ void rt_release(struct rt_table *t, int slot);
 
 /*
  * Requests cancellation of node_run_id. If a live run has it, sets its flag,
- * wakes waiters and returns 1 with *owner its pid (the caller signals it).
- * Otherwise leaves a tombstone (expiring after RT_TOMBSTONE_MS) and returns
- * 0, or RT_ERROR.
+ * wakes waiters, sends signo (0: none) to the owner process - that process
+ * and no other: a pidfd and the owner's start time rule out a recycled pid -
+ * and returns 1 with *owner its pid (0 if it could not be signalled).
+ * Otherwise leaves (or renews) a tombstone that expires after the TTL and
+ * returns 0; RT_FULL when every slot holds a live run or tombstone (the
+ * cancel would not hold: the caller answers busy), or RT_ERROR.
  */
-int rt_cancel(struct rt_table *t, const char *node_run_id, pid_t *owner);
+int rt_cancel(struct rt_table *t, const char *node_run_id, int signo, pid_t *owner);
 
 /* Changes how long this process's tombstones live (default RT_TOMBSTONE_MS). */
 void rt_set_tombstone_ttl(struct rt_table *t, int64_t ms);
@@ -101,6 +110,11 @@ struct rt_stats {
 /* Fills st, after freeing the slots of dead owners (so the counts are of
  * live runs); 0, or -1 when the table's lock cannot be taken. */
 int rt_stats(struct rt_table *t, struct rt_stats *st);
+
+/* For tests that play a hostile process writing the file: the mapping's
+ * length and the byte offset of slot i in the file. */
+size_t rt_debug_map_len(const struct rt_table *t);
+size_t rt_debug_slot_offset(const struct rt_table *t, unsigned i);
 
 /* Start time of a process (clock ticks since boot, from /proc), 0 if gone.
  * With the pid it identifies an owner even after pid reuse. */

@@ -21,9 +21,18 @@
  *    means no body, as in the reference; HEAD never sends a body;
  *  - Content-Length and Transfer-Encoding headers are refused (the node
  *    frames the body); header values must be free of control characters;
- *  - the host lists (JARVIS_ATOMIC_HTTP_ALLOWED_HOSTS / _BLOCKED_HOSTS) and
- *    the defaults (JARVIS_ATOMIC_HTTP_TIMEOUT_SECONDS, _MAX_BYTES) are read
- *    from the environment at each call, so a change needs no restart.
+ *  - where it may connect is decided by address, on every hop: private,
+ *    loopback, link-local and other internal ranges are refused unless
+ *    JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS re-allows them, and only the ports of
+ *    JARVIS_ATOMIC_HTTP_ALLOWED_PORTS (80, 443) are open (web_fetch_policy.c);
+ *  - JARVIS_ATOMIC_HTTP_MAX_BYTES is the default max_bytes and its ceiling,
+ *    JARVIS_ATOMIC_HTTP_MAX_TIMEOUT_SECONDS (60) the ceiling of
+ *    timeout_seconds: a caller's larger value is clamped to the ceiling
+ *    (and logged), so an agent cannot make one fetch hold more memory or a
+ *    serving thread longer than the operator allows;
+ *  - the host lists (JARVIS_ATOMIC_HTTP_ALLOWED_HOSTS / _BLOCKED_HOSTS), the
+ *    address policy and the limits are read from the environment at each
+ *    call, so a change needs no restart.
  */
 #include <math.h>
 #include <stdio.h>
@@ -36,8 +45,13 @@
 
 #define WF_DEFAULT_TIMEOUT_SECS 10.0
 #define WF_DEFAULT_MAX_BYTES (1024LL * 1024)
-/* Longest timeout honoured (about 31 years): keeps milliseconds in range. */
-#define WF_MAX_TIMEOUT_SECS 1e9
+/* Default ceiling of timeout_seconds (JARVIS_ATOMIC_HTTP_MAX_TIMEOUT_SECONDS). */
+#define WF_DEFAULT_MAX_TIMEOUT_SECS 60.0
+/* Largest ceilings the environment may set: the body is held whole and
+ * sent back in base64 inside one JSON answer, and a day is longer than any
+ * sensible fetch (it also keeps milliseconds in range). */
+#define WF_HARD_MAX_BYTES (256LL * 1024 * 1024)
+#define WF_HARD_MAX_TIMEOUT_SECS 86400.0
 
 static const char *const methods[] = {"GET",    "POST", "PUT",     "PATCH",
                                       "DELETE", "HEAD", "OPTIONS", NULL};
@@ -180,18 +194,22 @@ static int parse_pairs(jarvis_ctx *ctx, json_object *inputs, const char *field,
 
 /* ---- the other inputs ---- */
 
-static double env_timeout_secs(void)
+/* A positive number from the environment variable `name`, at most `hard`;
+ * `dflt` when unset or not a positive number. */
+static double env_number(const char *name, double dflt, double hard)
 {
-    const char *s = getenv("JARVIS_ATOMIC_HTTP_TIMEOUT_SECONDS");
+    const char *s = getenv(name);
     char *end;
     double d;
 
     if (s == NULL)
-        return WF_DEFAULT_TIMEOUT_SECS;
+        return dflt;
     d = strtod(s, &end);
     while (*end == ' ' || *end == '\t')
         end++;
-    return end != s && *end == '\0' && isfinite(d) && d > 0 ? d : WF_DEFAULT_TIMEOUT_SECS;
+    if (end == s || *end != '\0' || !isfinite(d) || !(d > 0))
+        return dflt;
+    return d > hard ? hard : d;
 }
 
 static long long env_max_bytes(void)
@@ -205,7 +223,9 @@ static long long env_max_bytes(void)
     n = strtoll(s, &end, 10);
     while (*end == ' ' || *end == '\t')
         end++;
-    return end != s && *end == '\0' && n > 0 ? n : WF_DEFAULT_MAX_BYTES;
+    if (end == s || *end != '\0' || n <= 0)
+        return WF_DEFAULT_MAX_BYTES;
+    return n > WF_HARD_MAX_BYTES ? WF_HARD_MAX_BYTES : n;
 }
 
 static int parse_method(jarvis_ctx *ctx, json_object *inputs, struct wf_request *req)
@@ -262,11 +282,12 @@ static int parse_payload(jarvis_ctx *ctx, json_object *inputs, struct wf_request
     return JARVIS_OK;
 }
 
-static int parse_limits(jarvis_ctx *ctx, json_object *inputs, struct wf_request *req)
+static int parse_timeout(jarvis_ctx *ctx, json_object *t, struct wf_request *req)
 {
-    json_object *t = opt(inputs, "timeout_seconds"), *m = opt(inputs, "max_bytes");
-    json_object *f = opt(inputs, "follow_redirects");
-    double secs = env_timeout_secs();
+    double ceiling = env_number("JARVIS_ATOMIC_HTTP_MAX_TIMEOUT_SECONDS",
+                                WF_DEFAULT_MAX_TIMEOUT_SECS, WF_HARD_MAX_TIMEOUT_SECS);
+    double secs = env_number("JARVIS_ATOMIC_HTTP_TIMEOUT_SECONDS", WF_DEFAULT_TIMEOUT_SECS,
+                             WF_HARD_MAX_TIMEOUT_SECS);
 
     if (t != NULL) {
         if (!json_object_is_type(t, json_type_int) && !json_object_is_type(t, json_type_double))
@@ -274,15 +295,39 @@ static int parse_limits(jarvis_ctx *ctx, json_object *inputs, struct wf_request 
         secs = json_object_get_double(t);
         if (!(secs > 0) || !isfinite(secs))
             return jarvis_ctx_fail(ctx, "timeout_seconds must be a number > 0");
+        if (secs > ceiling)
+            jarvis_ctx_log(ctx, JARVIS_LOG_INFO,
+                           "web.fetch: timeout_seconds %g clamped to "
+                           "JARVIS_ATOMIC_HTTP_MAX_TIMEOUT_SECONDS %g",
+                           secs, ceiling);
     }
+    if (secs > ceiling) /* the operator's default is bound by the ceiling too */
+        secs = ceiling;
     req->timeout_secs = secs;
-    secs = ceil((secs > WF_MAX_TIMEOUT_SECS ? WF_MAX_TIMEOUT_SECS : secs) * 1000.0);
+    secs = ceil(secs * 1000.0);
     req->timeout_ms = secs < 1 ? 1 : (long long)secs;
-    req->max_bytes = env_max_bytes();
+    return JARVIS_OK;
+}
+
+static int parse_limits(jarvis_ctx *ctx, json_object *inputs, struct wf_request *req)
+{
+    json_object *m = opt(inputs, "max_bytes"), *f = opt(inputs, "follow_redirects");
+    long long ceiling = env_max_bytes();
+    int rc = parse_timeout(ctx, opt(inputs, "timeout_seconds"), req);
+
+    if (rc != JARVIS_OK)
+        return rc;
+    req->max_bytes = ceiling;
     if (m != NULL) {
         if (!json_object_is_type(m, json_type_int) || json_object_get_int64(m) <= 0)
             return jarvis_ctx_fail(ctx, "max_bytes must be an integer > 0");
         req->max_bytes = json_object_get_int64(m);
+        if (req->max_bytes > ceiling) {
+            jarvis_ctx_log(ctx, JARVIS_LOG_INFO,
+                           "web.fetch: max_bytes %lld clamped to JARVIS_ATOMIC_HTTP_MAX_BYTES %lld",
+                           req->max_bytes, ceiling);
+            req->max_bytes = ceiling;
+        }
     }
     if (f != NULL) {
         if (!json_object_is_type(f, json_type_boolean))
@@ -508,9 +553,10 @@ const jarvis_node core_node_web_fetch = {
         "\"Body sent as is (UTF-8); not with json.\"},"
         "\"timeout_seconds\":{\"type\":[\"number\",\"null\"],\"exclusiveMinimum\":0,"
         "\"description\":\"Whole-request timeout; default JARVIS_ATOMIC_HTTP_TIMEOUT_SECONDS "
-        "or 10.\"},"
+        "or 10, at most JARVIS_ATOMIC_HTTP_MAX_TIMEOUT_SECONDS or 60.\"},"
         "\"max_bytes\":{\"type\":[\"integer\",\"null\"],\"minimum\":1,\"description\":"
-        "\"Largest response body accepted; default JARVIS_ATOMIC_HTTP_MAX_BYTES or 1048576.\"},"
+        "\"Largest response body accepted (decoded); default and ceiling "
+        "JARVIS_ATOMIC_HTTP_MAX_BYTES or 1048576.\"},"
         "\"follow_redirects\":{\"type\":[\"boolean\",\"null\"],\"description\":"
         "\"Follow up to 10 redirects; default false.\"}},"
         "\"required\":[\"url\"],\"additionalProperties\":false}",

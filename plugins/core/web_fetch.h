@@ -1,7 +1,8 @@
 /*
  * web_fetch.h - the parts of jarvis.web.fetch: web_fetch.c turns inputs into
  * a wf_request and a wf_response into outputs; web_fetch_http.c runs the
- * request with libcurl (multi interface, cancel-aware, redirects by hand).
+ * request with libcurl (multi interface, cancel-aware, redirects by hand);
+ * web_fetch_policy.h says where it may connect.
  */
 #ifndef JARVIS_CORE_WEB_FETCH_H
 #define JARVIS_CORE_WEB_FETCH_H
@@ -89,7 +90,10 @@ void wf_response_cleanup(struct wf_response *res); /* web_fetch_http.c */
 /*
  * Parses url and checks that it is absolute http or https with a host that
  * the JARVIS_ATOMIC_HTTP_ALLOWED_HOSTS / _BLOCKED_HOSTS lists (read from
- * the environment at each call) permit. `what` names the URL in the reason
+ * the environment at each call) permit and, when the host is a numeric
+ * address in any spelling, that the address policy (web_fetch_policy.h)
+ * lets the fetch connect to it and the URL's port; a name's addresses are
+ * judged when curl connects (web_fetch_http.c). `what` names the URL in the reason
  * ("url", "redirect"). Returns JARVIS_OK with *out a new handle (caller
  * calls curl_url_cleanup; out may be NULL), or jarvis_ctx_fail's code.
  */
@@ -117,7 +121,8 @@ int wf_url_origin(const char *url, struct wf_origin *o);
  * Fills res (caller calls wf_response_cleanup, even on failure). Returns
  * JARVIS_OK, JARVIS_ERR_CANCELED / JARVIS_ERR_TIMEOUT when the run is
  * stopped, or jarvis_ctx_fail's code (request timeout, body over
- * max_bytes, a refused redirect, a transfer error).
+ * max_bytes or inflating too much, a refused redirect, a connection the
+ * address policy refused, a transfer error).
  */
 int wf_http_fetch(jarvis_ctx *ctx, struct wf_request *req, struct wf_response *res);
 

@@ -14,13 +14,30 @@
  * cookie engine, on for the call, sends what the hops set instead),
  * Authorization and Host only to the same origin (Authorization also to its
  * https upgrade).
+ *
+ * Where it connects is judged by the address policy (web_fetch_policy.c) in
+ * curl's open-socket callback: the address and port curl is about to
+ * connect to, after its own name resolution, for every connection of every
+ * hop, so no spelling of a host, /etc/hosts alias or redirect gets around
+ * it, and no socket exists for a refused address. A proxy is used only when
+ * JARVIS_ATOMIC_HTTP_PROXY names one, never from the ambient http_proxy,
+ * https_proxy, all_proxy or no_proxy; with a proxy the socket goes to the
+ * proxy, so the policy can judge only the proxy's address (and the literal
+ * addresses of URLs, which wf_url_check judges): the proxy must enforce its
+ * own rules for names.
+ *
+ * Bodies are counted decoded (gzip, deflate, br, zstd), as curl hands them
+ * over in bounded pieces: max_bytes bounds what is held, and a response that
+ * inflates more than WF_MAX_DECODE_RATIO times is stopped early.
  */
 #include "web_fetch.h"
+#include "web_fetch_policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /* Most bytes of header lines kept for one response. */
@@ -28,6 +45,12 @@
 /* Longest single wait in the transfer loop; the loop re-checks the time. */
 #define WF_MAX_POLL_MS 1000
 #define WF_USER_AGENT "jarvis-atomic-nodes/0.3.8"
+/* Most decoded bytes per byte received once WF_DECODE_RATIO_SLACK decoded
+ * bytes are in: text rarely inflates 20 times, a compression bomb
+ * (gzip of zeros) about 1000 times. max_bytes bounds memory anyway; this
+ * stops the CPU spent inflating a bomb well before it. */
+#define WF_MAX_DECODE_RATIO 100
+#define WF_DECODE_RATIO_SLACK (1024 * 1024)
 
 struct fetch {
     jarvis_ctx *ctx;
@@ -46,8 +69,13 @@ struct fetch {
     int body_is_json;
     /* what the callbacks saw of the current response */
     size_t header_bytes, body_cap;
-    int headers_done, too_large, headers_too_large, oom;
+    int headers_done, too_large, headers_too_large, oom, bomb;
     char errbuf[CURL_ERROR_SIZE];
+    /* where the call may connect, and why a connection was refused */
+    struct wf_policy policy;
+    const char *proxy; /* JARVIS_ATOMIC_HTTP_PROXY, or NULL */
+    int refused;
+    char why[WF_POLICY_WHY_LEN];
 };
 
 static long long mono_ms(void)
@@ -82,6 +110,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     if (len > max - res->body_len) {
         f->too_large = 1;
         return 0; /* aborts the transfer: nothing past max_bytes is read */
+    }
+    if (res->body_len + len > WF_DECODE_RATIO_SLACK) {
+        curl_off_t raw = 0; /* body bytes as received, before decoding */
+        if (curl_easy_getinfo(f->easy, CURLINFO_SIZE_DOWNLOAD_T, &raw) == CURLE_OK &&
+            (curl_off_t)(res->body_len + len) / WF_MAX_DECODE_RATIO > raw) {
+            f->bomb = 1;
+            return 0;
+        }
     }
     if (res->body_len + len > f->body_cap) {
         size_t cap = f->body_cap ? f->body_cap * 2 : 16384;
@@ -169,6 +205,29 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 oom:
     f->oom = 1;
     return 0;
+}
+
+/* Opens the socket of each connection curl makes, if the policy lets the
+ * call connect to that address and port; a refusal leaves curl nothing to
+ * connect with (it tries the next address, then fails the hop). */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct fetch *f = arg;
+    unsigned char a[16];
+    int port, fd;
+
+    if (purpose != CURLSOCKTYPE_IPCXN || wf_addr_from_sockaddr(&addr->addr, a, &port) != 0) {
+        f->refused = 1;
+        snprintf(f->why, sizeof f->why, "not an IPv4 or IPv6 connection");
+        return CURL_SOCKET_BAD;
+    }
+    if (wf_policy_check(&f->policy, a, port, f->why, sizeof f->why) != 0) {
+        f->refused = 1;
+        jarvis_ctx_log(f->ctx, JARVIS_LOG_WARN, "web.fetch refused a connection: %s", f->why);
+        return CURL_SOCKET_BAD;
+    }
+    fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    return fd >= 0 ? fd : CURL_SOCKET_BAD;
 }
 
 /* ---- one hop ---- */
@@ -272,7 +331,8 @@ static int setup_hop(struct fetch *f)
     if (e == NULL)
         return jarvis_ctx_fail(f->ctx, "out of memory");
     f->header_bytes = f->body_cap = 0;
-    f->headers_done = f->too_large = f->headers_too_large = f->oom = 0;
+    f->headers_done = f->too_large = f->headers_too_large = f->oom = f->bomb = 0;
+    f->refused = 0;
     f->errbuf[0] = '\0';
     free(f->res->body);
     f->res->body = NULL;
@@ -284,6 +344,11 @@ static int setup_hop(struct fetch *f)
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, f);
+    /* "" turns off the ambient *_proxy variables; NOPROXY "" the no_proxy one */
+    SET(CURLOPT_PROXY, f->proxy != NULL ? f->proxy : "");
+    SET(CURLOPT_NOPROXY, "");
     SET(CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075700
     SET(CURLOPT_QUICK_EXIT, 1L); /* a cancel during DNS must not wait for the resolver */
@@ -372,8 +437,16 @@ static int transfer(struct fetch *f, CURLcode *result)
 }
 
 /* Turns curl's verdict on the hop into a status. */
-static int hop_result(struct fetch *f, CURLcode c)
+static int hop_result(struct fetch *f, CURLcode c, int hops)
 {
+    /* a refused address fails the connect (unless another address of the
+     * name was allowed and answered); other failures keep curl's reason */
+    if (f->refused && c == CURLE_COULDNT_CONNECT)
+        return jarvis_ctx_fail(f->ctx, "%s: connection refused by the address policy: %s",
+                               hops == 0 ? "url" : "redirect", f->why);
+    if (f->bomb)
+        return jarvis_ctx_fail(f->ctx, "response decodes to over %d times its size",
+                               WF_MAX_DECODE_RATIO);
     if (f->too_large)
         return jarvis_ctx_fail(f->ctx, "response body exceeds max_bytes (%lld)", f->req->max_bytes);
     if (f->headers_too_large)
@@ -475,6 +548,14 @@ int wf_http_fetch(jarvis_ctx *ctx, struct wf_request *req, struct wf_response *r
     f.body = strcmp(req->method, "HEAD") == 0 ? NULL : req->body;
     f.body_len = f.body != NULL ? req->body_len : 0;
     f.body_is_json = req->body_is_json;
+    f.proxy = getenv("JARVIS_ATOMIC_HTTP_PROXY");
+    if (f.proxy != NULL && f.proxy[0] == '\0')
+        f.proxy = NULL;
+    /* read once per call: every hop of it is judged by the same rules */
+    if (wf_policy_load(&f.policy, f.why, sizeof f.why) != 0) {
+        rc = jarvis_ctx_fail(ctx, "%s", f.why);
+        goto out;
+    }
     res->final_url = strdup(req->url);
     f.multi = curl_multi_init();
     f.share = curl_share_init();
@@ -495,7 +576,7 @@ int wf_http_fetch(jarvis_ctx *ctx, struct wf_request *req, struct wf_response *r
             f.attached = 0;
         }
         if (rc == JARVIS_OK)
-            rc = hop_result(&f, c);
+            rc = hop_result(&f, c, hops);
         if (rc == JARVIS_OK)
             rc = next_hop(&f, hops, &next);
         if (rc != JARVIS_OK || next == NULL)

@@ -3,6 +3,13 @@
  * every hop passes (JARVIS_ATOMIC_HTTP_ALLOWED_HOSTS / _BLOCKED_HOSTS, read
  * from the environment at each check), the merge of params into a query as
  * httpx merges them, and the origin of a URL for redirects.
+ *
+ * A host that is a numeric address, in any spelling ("127.1", "0x7f000001",
+ * "[::ffff:127.0.0.1]"), is also judged here by the address policy
+ * (web_fetch_policy.c) with the URL's port: an early, clear refusal, and the
+ * only check of the destination when a proxy is configured. The binding
+ * check is the one on the socket itself (web_fetch_http.c), which also
+ * covers names.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +17,7 @@
 #include <strings.h>
 
 #include "web_fetch.h"
+#include "web_fetch_policy.h"
 
 static char ascii_lower(char c)
 {
@@ -83,6 +91,28 @@ static size_t scheme_len(const char *url, int *has_authority)
     return n;
 }
 
+/* The policy's verdict on host when it is a numeric address; names pass
+ * (their addresses are judged at connect time). */
+static int literal_permitted(jarvis_ctx *ctx, const char *what, CURLU *u, const char *host)
+{
+    struct wf_policy policy;
+    unsigned char a[16];
+    char why[WF_POLICY_WHY_LEN], *port_s = NULL;
+    int port, rc = JARVIS_OK;
+
+    if (wf_addr_parse_host(host, a) != 0)
+        return JARVIS_OK;
+    if (curl_url_get(u, CURLUPART_PORT, &port_s, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        return jarvis_ctx_fail(ctx, "%s: no port", what);
+    port = atoi(port_s);
+    if (wf_policy_load(&policy, why, sizeof why) != 0)
+        rc = jarvis_ctx_fail(ctx, "%s", why);
+    else if (wf_policy_check(&policy, a, port, why, sizeof why) != 0)
+        rc = jarvis_ctx_fail(ctx, "%s: refused by the address policy: %s", what, why);
+    curl_free(port_s);
+    return rc;
+}
+
 int wf_url_check(jarvis_ctx *ctx, const char *what, const char *url, CURLU **out)
 {
     CURLU *u = NULL;
@@ -118,6 +148,8 @@ int wf_url_check(jarvis_ctx *ctx, const char *what, const char *url, CURLU **out
     for (n = 0; h[n] != '\0'; n++)
         h[n] = ascii_lower(h[n]);
     rc = host_permitted(ctx, what, h);
+    if (rc == JARVIS_OK)
+        rc = literal_permitted(ctx, what, u, h);
 out:
     curl_free(host);
     if (rc == JARVIS_OK && out != NULL)

@@ -116,6 +116,13 @@ def check_web_fetch(r, port):
             and o.get("final_url") == req["inputs"]["url"] and keys == sorted(keys)
             and o.get("content_bytes") == len(base64.b64decode(o["content_base64"]))
             else [json.dumps(res)[:400]])
+    # the pool re-allows 127.0.0.1 only (main): other loopback addresses stay
+    # refused, with the generic handler_error; nothing listens there anyway
+    for url in (f"http://127.0.0.2:{port}/v1/health", f"http://[::1]:{port}/v1/health",
+                f"http://0x7f000002:{port}/v1/health"):
+        st, res = r.execute("jarvis.web.fetch", {"url": url}, "nr-fetch-denied")
+        r.check(f"web.fetch {url} refused", result_problems(st, res, "failed", error={
+            "code": "handler_error", "message": "Atomic handler failed"}))
     st, res = r.execute("jarvis.web.fetch", {"url": "ftp://example.com/x"}, "nr-fetch-bad")
     r.check("web.fetch bad url", [] if st == 200 and res["state"] == "failed" and
             res["error"]["code"] in ("invalid_inputs", "handler_error") else [json.dumps(res)])
@@ -172,7 +179,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--binary", required=True)
     args = ap.parse_args()
-    with LocalPool(args.binary, workers=3, prefix="jarvis-nodes-e2e-") as base:
+    # jarvis.web.fetch denies loopback by default; the example fetches the
+    # pool's own health on 127.0.0.1 (any port: the pool's is chosen at start)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARP_AUTH_")}
+    env["JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS"] = "127.0.0.1/32:*"
+    with LocalPool(args.binary, workers=3, env=env, prefix="jarvis-nodes-e2e-") as base:
         r = Run(base)
         if base is None:
             r.check("the pool starts", ["scripts/run-local start failed"])

@@ -490,6 +490,21 @@ static void test_valid_tokens(void)
     /* A fractional exp, extra claims of any JSON type. */
     EXPECT(lj_rs("rsa-1", with("exp", "1767225900.5")), NULL);
     EXPECT(lj_rs("rsa-1", with("roles", "{\"a\":[1,2,{\"b\":null}]}")), NULL);
+    /* A sub too long to keep whole, or with a NUL in it, is refused, never
+     * cut (a cut subject could name another one); the longest kept is. */
+    {
+        char sub[AUTH_MAX_NAME + 8];
+        memset(sub, 'a', sizeof sub);
+        sub[0] = '"';
+        sub[AUTH_MAX_NAME + 1] = '"';
+        sub[AUTH_MAX_NAME + 2] = '\0';
+        EXPECT(lj_rs("rsa-1", with("sub", sub)), "Invalid token");
+        sub[AUTH_MAX_NAME] = '"';
+        sub[AUTH_MAX_NAME + 1] = '\0';
+        EXPECT(lj_rs("rsa-1", with("sub", sub)), NULL);
+        EXPECT(hand("{\"alg\":\"RS256\",\"kid\":\"rsa-1\"}", with("sub", "\"ad\\u0000min\""), rsa),
+               "Invalid token");
+    }
     /* No sub: verified, with an empty subject. */
     tok = lj_rs("rsa-1", with("sub", NULL));
     CU_ASSERT_EQUAL(auth_verify_token(&A, tok, NOW, &p, &why, &detail), 0);
@@ -1171,21 +1186,26 @@ static void test_init(void)
     CU_ASSERT_EQUAL(a.keys.n, 2);
     auth_cleanup(&a);
 
-    /* ARP_AUTH_ISSUER: keys found through <issuer>/.well-known/openid-configuration. */
+    /* ARP_AUTH_ISSUER on file://: a key source that is not trusted stops
+     * the worker at start (discovery must be https, or http on loopback). */
     CU_ASSERT_FATAL(clear_auth_env() == 0);
-    snprintf(p, sizeof p, "%s/.well-known", dir);
-    CU_ASSERT_FATAL(mkdir(p, 0700) == 0);
-    snprintf(doc, sizeof doc, "{\"issuer\":\"file://%s\",\"jwks_uri\":\"file://%s/jwks.json\"}",
-             dir, dir);
-    CU_ASSERT_FATAL(write_text(".well-known/openid-configuration", doc) == 0);
     snprintf(p, sizeof p, "file://%s", dir);
     setenv("ARP_AUTH_PROFILE", "enterprise", 1);
     setenv("ARP_AUTH_ISSUER", p, 1);
     setenv("ARP_AUTH_AUDIENCE", "svc", 1);
-    CU_ASSERT_EQUAL_FATAL(auth_init(&a, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(a.keys.n, 2); /* every usable key, whatever ARP_AUTH_ALGORITHMS says */
-    CU_ASSERT_PTR_NOT_NULL(jwks_find(&a.keys, "rsa-1", JWT_ALG_RS256));
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(auth_init(&a, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "file:// keys only as ARP_AUTH_JWKS_URI itself"));
     auth_cleanup(&a);
+    /* ... and so does a plain http one off loopback (nothing is fetched). */
+    CU_ASSERT_FATAL(clear_auth_env() == 0);
+    setenv("ARP_AUTH_MODE", "required", 1);
+    setenv("ARP_AUTH_JWKS_URI", "http://id.example/certs", 1);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(auth_init(&a, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "plain http keys only from a loopback host"));
+    auth_cleanup(&a);
+    (void)doc;
 
     /* No keys reachable: starts anyway (401 until they can be fetched). */
     CU_ASSERT_FATAL(clear_auth_env() == 0);

@@ -51,6 +51,10 @@ static void expect_health(const struct dsp_limits *lim, struct auth *auth, const
 }
 
 #define TIME "\"time\":\"2025-12-01T13:40:17.123Z\""
+#define TABLE_FULL(running, queued, tombs)                                                         \
+    "{\"name\":\"run_table\",\"status\":\"degraded\",\"message\":\"every slot holds a live run "   \
+    "or cancel tombstone: executes answer 503\",\"details\":{\"slots\":4,\"running\":" running     \
+    ",\"queued\":" queued ",\"tombstones\":" tombs ",\"free\":0}}"
 #define TABLE_OK(running, queued, tombs, free_)                                                    \
     "{\"name\":\"run_table\",\"status\":\"ok\",\"details\":{\"slots\":4,\"running\":" running      \
     ",\"queued\":" queued ",\"tombstones\":" tombs ",\"free\":" free_ "}}"
@@ -77,12 +81,12 @@ static void test_idle_and_busy(void)
     c = rt_claim(table, "h-c", 0);
     CU_ASSERT_EQUAL(rt_acquire_permit(table, a, 2, 0, NULL, NULL), RT_OK);
     CU_ASSERT_EQUAL(rt_acquire_permit(table, b, 2, 0, NULL, NULL), RT_OK);
-    CU_ASSERT_EQUAL(rt_cancel(table, "h-tomb", &(pid_t){0}), 0);
+    CU_ASSERT_EQUAL(rt_cancel(table, "h-tomb", 0, &(pid_t){0}), 0);
     expect_health(&lim, NULL,
                   "{\"status\":\"degraded\"," TIME ",\"checks\":[{\"name\":\"execute_capacity\","
                   "\"status\":\"degraded\",\"message\":\"every execute slot is busy; executes "
                   "queue\",\"details\":{\"running\":2,\"queued\":1,\"capacity\":2}},"
-                  "" TABLE_OK("2", "1", "1", "0") "]}");
+                  "" TABLE_FULL("2", "1", "1") "]}");
     /* A cap below the slots is the capacity. */
     {
         const struct dsp_limits capped = {table, 0, 1, 2};
@@ -90,7 +94,7 @@ static void test_idle_and_busy(void)
                       "{\"status\":\"degraded\"," TIME ",\"checks\":[{\"name\":"
                       "\"execute_capacity\",\"status\":\"degraded\",\"message\":\"every execute "
                       "slot is busy; executes queue\",\"details\":{\"running\":2,\"queued\":1,"
-                      "\"capacity\":1,\"max_concurrency\":1}}," TABLE_OK("2", "1", "1", "0") "]}");
+                      "\"capacity\":1,\"max_concurrency\":1}}," TABLE_FULL("2", "1", "1") "]}");
     }
     rt_release(table, a);
     rt_release(table, b);
@@ -100,22 +104,25 @@ static void test_idle_and_busy(void)
 static void test_table_full(void)
 {
     const struct dsp_limits lim = {table, 0, 0, 0};
-    int s[4], i;
+    int s[3], i;
 
-    for (i = 0; i < 4; i++) {
+    /* The tombstone of test_idle_and_busy still holds a slot; three queued
+     * runs take the rest. */
+    for (i = 0; i < 3; i++) {
         char id[16];
         snprintf(id, sizeof id, "full-%d", i);
         s[i] = rt_claim(table, id, 0);
         CU_ASSERT_TRUE(s[i] >= 0);
     }
+    CU_ASSERT_EQUAL(rt_claim(table, "full-3", 0), RT_FULL);
     /* No execute slots bound (0): capacity is left out, never degraded. */
     expect_health(&lim, NULL,
                   "{\"status\":\"degraded\"," TIME ",\"checks\":[{\"name\":\"execute_capacity\","
-                  "\"status\":\"ok\",\"details\":{\"running\":0,\"queued\":4}},{\"name\":"
+                  "\"status\":\"ok\",\"details\":{\"running\":0,\"queued\":3}},{\"name\":"
                   "\"run_table\",\"status\":\"degraded\",\"message\":\"every slot holds a live "
-                  "run: executes answer 503\",\"details\":{\"slots\":4,\"running\":0,\"queued\":4,"
-                  "\"tombstones\":0,\"free\":0}}]}");
-    for (i = 0; i < 4; i++)
+                  "run or cancel tombstone: executes answer 503\",\"details\":{\"slots\":4,"
+                  "\"running\":0,\"queued\":3,\"tombstones\":1,\"free\":0}}]}");
+    for (i = 0; i < 3; i++)
         rt_release(table, s[i]);
 }
 
@@ -127,13 +134,15 @@ static void fake_auth(struct auth *a, enum auth_mode mode, size_t keys, const ch
     a->s.mode = mode;
     a->keys.n = keys;
     a->keys.loaded = keys > 0;
-    a->keys.loaded_ms = keys > 0 ? 1764594000000LL : 0;
+    /* Fetched a minute ago: fresh (not past JWKS_MAX_STALE_MS). */
+    a->keys.loaded_ms = keys > 0 ? (ts_now_ms() / 1000 - 60) * 1000 : 0;
     snprintf(a->key_error, sizeof a->key_error, "%s", error);
 }
 
 static void test_auth_keys(void)
 {
     const struct dsp_limits lim = {NULL, 0, 0, 0};
+    char at[TS_RFC3339_LEN], want[1024];
     struct auth a;
 
     fake_auth(&a, AUTH_DISABLED, 0, "");
@@ -143,17 +152,34 @@ static void test_auth_keys(void)
     pthread_mutex_destroy(&a.lock);
 
     fake_auth(&a, AUTH_REQUIRED, 2, "");
-    expect_health(&lim, &a,
-                  "{\"status\":\"ok\"," TIME ",\"checks\":[{\"name\":\"auth_keys\",\"status\":"
-                  "\"ok\",\"details\":{\"keys\":2,\"fetched_at\":\"2025-12-01T13:00:00.000Z\"}}]}");
+    ts_format_rfc3339(a.keys.loaded_ms, at, sizeof at);
+    snprintf(want, sizeof want,
+             "{\"status\":\"ok\"," TIME ",\"checks\":[{\"name\":\"auth_keys\",\"status\":"
+             "\"ok\",\"details\":{\"keys\":2,\"fetched_at\":\"%s\"}}]}",
+             at);
+    expect_health(&lim, &a, want);
     pthread_mutex_destroy(&a.lock);
 
     fake_auth(&a, AUTH_REQUIRED, 2, "http://127.0.0.1:9/jwks: Couldn't connect to server");
-    expect_health(&lim, &a,
-                  "{\"status\":\"degraded\"," TIME ",\"checks\":[{\"name\":\"auth_keys\","
-                  "\"status\":\"degraded\",\"message\":\"Unable to fetch JWKS: "
-                  "http://127.0.0.1:9/jwks: Couldn't connect to server\",\"details\":{\"keys\":2,"
-                  "\"fetched_at\":\"2025-12-01T13:00:00.000Z\"}}]}");
+    snprintf(want, sizeof want,
+             "{\"status\":\"degraded\"," TIME ",\"checks\":[{\"name\":\"auth_keys\","
+             "\"status\":\"degraded\",\"message\":\"Unable to fetch JWKS: "
+             "http://127.0.0.1:9/jwks: Couldn't connect to server\",\"details\":{\"keys\":2,"
+             "\"fetched_at\":\"%s\"}}]}",
+             at);
+    expect_health(&lim, &a, want);
+    pthread_mutex_destroy(&a.lock);
+
+    /* Keys no refresh could renew for too long: they verify nothing now. */
+    fake_auth(&a, AUTH_REQUIRED, 2, "boom");
+    a.keys.loaded_ms -= JWKS_MAX_STALE_MS;
+    ts_format_rfc3339(a.keys.loaded_ms, at, sizeof at);
+    snprintf(want, sizeof want,
+             "{\"status\":\"down\"," TIME ",\"checks\":[{\"name\":\"auth_keys\","
+             "\"status\":\"down\",\"message\":\"Unable to fetch JWKS: keys older than 3600 s "
+             "could not be refreshed: boom\",\"details\":{\"keys\":0,\"fetched_at\":\"%s\"}}]}",
+             at);
+    expect_health(&lim, &a, want);
     pthread_mutex_destroy(&a.lock);
 
     /* Fetched, but no key in it can verify anything. */

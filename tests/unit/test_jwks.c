@@ -550,40 +550,61 @@ static void test_load(void)
     CU_ASSERT_PTR_NOT_NULL(jwks_find(&k, "r1", JWT_ALG_RS256));
     CU_ASSERT_PTR_NOT_NULL(jwks_find(&k, "e1", JWT_ALG_ES256));
 
-    /* ARP_AUTH_OIDC_DISCOVERY_URL -> its jwks_uri */
+    /* Discovery and issuer-derived key sources must be https (or plain
+     * http on loopback): a file:// discovery document is refused before
+     * anything is read. The discovery path itself is tested end to end
+     * over loopback HTTP (tests/e2e_auth). */
     snprintf(text, sizeof text, "{\"issuer\":\"https://idp.example\",\"jwks_uri\":\"%s\"}",
              url_of("jwks.json", url, sizeof url));
     write_file("openid-configuration", text, (size_t)-1);
     jwks_clear(&k);
     memset(&s, 0, sizeof s);
     url_of("openid-configuration", s.discovery_url, sizeof s.discovery_url);
-    CU_ASSERT_EQUAL(jwks_load(&k, &s, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(k.n, 2);
-
-    /* ARP_AUTH_ISSUER -> <issuer>/.well-known/openid-configuration */
-    CU_ASSERT_FATAL(mkdir(path_in(".well-known", p, sizeof p), 0700) == 0);
-    write_file(".well-known/openid-configuration", text, (size_t)-1);
-    jwks_clear(&k);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(jwks_load(&k, &s, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "file:// keys only as ARP_AUTH_JWKS_URI itself"));
     memset(&s, 0, sizeof s);
     snprintf(s.issuer, sizeof s.issuer, "file://%s", dir);
-    CU_ASSERT_EQUAL(jwks_load(&k, &s, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(k.n, 2);
-    /* trailing slashes are not doubled */
-    jwks_clear(&k);
-    snprintf(s.issuer, sizeof s.issuer, "file://%s//", dir);
-    CU_ASSERT_EQUAL(jwks_load(&k, &s, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(k.n, 2);
+    CU_ASSERT_EQUAL(jwks_load(&k, &s, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(k.n, 0);
+    (void)p;
 
-    /* jwks_uri wins over discovery, discovery_url over the issuer. */
+    /* jwks_uri wins over discovery and the issuer. */
     memset(&s, 0, sizeof s);
     url_of("jwks.json", s.jwks_uri, sizeof s.jwks_uri);
     url_of("missing-discovery", s.discovery_url, sizeof s.discovery_url);
     snprintf(s.issuer, sizeof s.issuer, "file:///nonexistent");
     CU_ASSERT_EQUAL(jwks_load(&k, &s, err, sizeof err), 0);
-    s.jwks_uri[0] = '\0';
-    url_of("openid-configuration", s.discovery_url, sizeof s.discovery_url);
-    CU_ASSERT_EQUAL(jwks_load(&k, &s, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(k.n, 2);
     jwks_clear(&k);
+}
+
+/* Which key sources are trusted; nothing is fetched. */
+static void test_source_check(void)
+{
+    char err[256];
+
+    CU_ASSERT_EQUAL(jwks_source_check("https://id.example/certs", 0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(jwks_source_check("HTTPS://id.example/certs", 0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(jwks_source_check("file:///etc/jwks.json", 1, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(jwks_source_check("file:///etc/jwks.json", 0, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "file:// keys only as ARP_AUTH_JWKS_URI itself"));
+    /* Plain http: loopback only, for development. */
+    CU_ASSERT_EQUAL(jwks_source_check("http://127.0.0.1:8080/certs", 0, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(jwks_source_check("http://127.9.8.7/certs", 0, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(jwks_source_check("http://localhost:8080/realms/arp-dev", 0, err, sizeof err),
+                    1);
+    CU_ASSERT_EQUAL(jwks_source_check("http://[::1]:8080/certs", 0, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(jwks_source_check("http://id.example/certs", 0, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "plain http keys only from a loopback host"));
+    CU_ASSERT_EQUAL(jwks_source_check("http://10.0.0.1/certs", 0, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(jwks_source_check("http://127.1/certs", 0, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(jwks_source_check("http://2130706433/certs", 0, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(jwks_source_check("http://127.0.0.1.evil.example/", 0, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(jwks_source_check("http://127.0.0.1@evil.example/", 0, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(jwks_source_check("http://localhost.evil.example/", 0, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(jwks_source_check("ftp://127.0.0.1/jwks", 1, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(jwks_source_check("", 1, err, sizeof err), -1);
 }
 
 static void test_load_failures(void)
@@ -619,20 +640,13 @@ static void test_load_failures(void)
     CU_ASSERT_STRING_EQUAL(err, "not a JWKS document (no \"keys\" array)");
     CU_ASSERT_EQUAL(k.n, 1);
 
-    /* Discovery without jwks_uri, with a non-string one, not JSON at all. */
+    /* A file:// discovery document is refused before it is read. */
     s.jwks_uri[0] = '\0';
     write_file("no-jwks-uri.json", "{\"issuer\":\"x\",\"jwks_uri\":5}", (size_t)-1);
     url_of("no-jwks-uri.json", s.discovery_url, sizeof s.discovery_url);
     err[0] = '\0';
     CU_ASSERT_EQUAL(jwks_load(&k, &s, err, sizeof err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "has no usable jwks_uri"));
-    CU_ASSERT_EQUAL(k.n, 1);
-
-    write_file("not-json.json", "<html>", (size_t)-1);
-    url_of("not-json.json", s.discovery_url, sizeof s.discovery_url);
-    err[0] = '\0';
-    CU_ASSERT_EQUAL(jwks_load(&k, &s, err, sizeof err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "has no usable jwks_uri"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "file:// keys only as ARP_AUTH_JWKS_URI itself"));
     CU_ASSERT_EQUAL(k.n, 1);
 
     url_of("missing-discovery", s.discovery_url, sizeof s.discovery_url);
@@ -707,7 +721,8 @@ static CU_TestInfo tests[] = {
     {"find: one kid, two families", test_find_same_kid_two_families},
     {"fetch file://", test_fetch_file},
     {"fetch size limit", test_fetch_size_limit},
-    {"load via JWKS URI, discovery URL, issuer", test_load},
+    {"load via JWKS URI; file:// discovery refused", test_load},
+    {"trusted key sources", test_source_check},
     {"load failures keep the keys", test_load_failures},
     {"base64url decode", test_b64url_decode},
     CU_TEST_INFO_NULL,

@@ -16,9 +16,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,17 +200,160 @@ static void test_open_shared(void)
     CU_ASSERT_EQUAL(rt_claim(t1, "x", 0), RT_DUPLICATE);
     rt_close(t1);
 
-    /* A file without the magic (a creator that died half way) is
-     * initialised again. */
+    /* A file without the magic is not a table of ours: refused, never
+     * re-initialised under live workers (a creator cannot die half way: a
+     * table is only linked into place once laid out). */
     fd = open(path, O_WRONLY | O_CLOEXEC);
     CU_ASSERT_TRUE_FATAL(fd >= 0);
     CU_ASSERT_EQUAL(pwrite(fd, "\0\0\0\0\0\0\0\0", 8, 0), 8);
     close(fd);
+    err[0] = '\0';
+    CU_ASSERT_PTR_NULL(rt_open(path, 4, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "has another layout"));
+    unlink(path);
     t1 = open_table("open.tbl", 4);
     CU_ASSERT_TRUE(table_empty(t1));
-    CU_ASSERT_EQUAL(rt_claim(t1, "x", 0), 0);
-    rt_release(t1, 0);
     rt_close(t1);
+}
+
+/* What another local user could plant at the path, each refused at open
+ * with a one-line reason; a missing folder is made private. */
+static void test_open_hostile(void)
+{
+    char path[192], other[192], sub[160], err[512];
+    struct rt_table *t;
+    struct stat st;
+    int fd;
+
+    /* A symlink at the path (to a file of ours) is never followed. */
+    table_path(other, sizeof other, "target.tbl");
+    t = open_table("target.tbl", 2);
+    rt_close(t);
+    table_path(path, sizeof path, "link.tbl");
+    CU_ASSERT_EQUAL_FATAL(symlink(other, path), 0);
+    err[0] = '\0';
+    CU_ASSERT_PTR_NULL(rt_open(path, 2, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ELOOP)));
+    unlink(path);
+
+    /* A hard link to it: two names, refused. */
+    CU_ASSERT_EQUAL_FATAL(link(other, path), 0);
+    err[0] = '\0';
+    CU_ASSERT_PTR_NULL(rt_open(path, 2, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "is not a private file"));
+    unlink(path);
+
+    /* A file created first by someone else, mode 0666. */
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(fchmod(fd, 0666), 0);
+    close(fd);
+    err[0] = '\0';
+    CU_ASSERT_PTR_NULL(rt_open(path, 2, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "is not a private file"));
+    /* ... or owned by another uid (root can make one). */
+    if (geteuid() == 0) {
+        CU_ASSERT_EQUAL(chmod(path, 0600), 0);
+        CU_ASSERT_EQUAL(chown(path, 65534, 65534), 0);
+        err[0] = '\0';
+        CU_ASSERT_PTR_NULL(rt_open(path, 2, err, sizeof err));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "is not a private file"));
+    }
+    unlink(path);
+
+    /* A folder others can write to: they could swap the file. */
+    snprintf(sub, sizeof sub, "%s/open-dir", dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0700), 0);
+    CU_ASSERT_EQUAL(chmod(sub, 0777), 0);
+    snprintf(path, sizeof path, "%s/rt", sub);
+    err[0] = '\0';
+    CU_ASSERT_PTR_NULL(rt_open(path, 2, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "that no other user can write to"));
+    CU_ASSERT_EQUAL(access(path, F_OK), -1);
+    CU_ASSERT_EQUAL(chmod(sub, 0700), 0);
+
+    /* A missing last folder is created, private. */
+    snprintf(path, sizeof path, "%s/made/rt", dir);
+    err[0] = '\0';
+    t = rt_open(path, 2, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(t);
+    rt_close(t);
+    snprintf(sub, sizeof sub, "%s/made", dir);
+    CU_ASSERT_EQUAL(stat(sub, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0700);
+    CU_ASSERT_EQUAL(stat(path, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+}
+
+/* Workers starting at once: every one opens the same table, laid out once. */
+static void test_open_race(void)
+{
+    enum { N = 6 };
+    char path[128];
+    pid_t kids[N];
+    struct rt_table *t;
+    struct rt_stats st;
+    int i, ok = 0;
+
+    table_path(path, sizeof path, "race.tbl");
+    for (i = 0; i < N; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            char err[256];
+            struct rt_table *c = rt_open(path, 8, err, sizeof err);
+            char id[16];
+            snprintf(id, sizeof id, "race-%d", i);
+            /* Each leaves one tombstone: all must land in one table. */
+            _exit(c != NULL && rt_cancel(c, id, 0, &(pid_t){0}) == 0 ? 0 : 1);
+        }
+    }
+    for (i = 0; i < N; i++) {
+        int status = 0;
+        if (kids[i] > 0 && waitpid(kids[i], &status, 0) == kids[i] && WIFEXITED(status) &&
+            WEXITSTATUS(status) == 0)
+            ok++;
+    }
+    CU_ASSERT_EQUAL(ok, N);
+    t = open_table("race.tbl", 8);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, N);
+    rt_close(t);
+}
+
+/* Slots written by something that is not a worker are never trusted. */
+static void test_bad_slots(void)
+{
+    struct rt_table *t = open_table("bad.tbl", 2);
+    char path[128];
+    struct rt_stats st;
+    pid_t owner = 0;
+    void *map;
+    int fd;
+    uint32_t *words;
+
+    CU_ASSERT_EQUAL(rt_claim(t, "a", 0), 0);
+    CU_ASSERT_EQUAL(rt_claim(t, "b", 0), 1);
+    /* Through a second mapping, as another process would: slot 0 gets a
+     * state no worker writes, slot 1 an owner of pid 1. The slot layout's
+     * first word is the state; the owner pid is its fourth. */
+    table_path(path, sizeof path, "bad.tbl");
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    map = mmap(NULL, rt_debug_map_len(t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    CU_ASSERT_TRUE_FATAL(map != MAP_FAILED);
+    words = (uint32_t *)((char *)map + rt_debug_slot_offset(t, 0));
+    words[0] = 77;
+    words = (uint32_t *)((char *)map + rt_debug_slot_offset(t, 1));
+    words[3] = 1;
+    munmap(map, rt_debug_map_len(t));
+    /* Both are freed, and a cancel of b signals no one. */
+    CU_ASSERT_EQUAL(rt_cancel(t, "b", SIGUSR2, &owner), 0);
+    CU_ASSERT_EQUAL(owner, 0);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.queued, 0);
+    CU_ASSERT_EQUAL(st.tombstones, 1);
+    rt_close(t);
 }
 
 /* ---- claim and release ---- */
@@ -235,7 +381,7 @@ static void test_claim_release(void)
     id[RT_MAX_ID] = 'i';
     id[RT_MAX_ID + 1] = '\0';
     CU_ASSERT_EQUAL(rt_claim(t, id, 0), RT_ERROR);
-    CU_ASSERT_EQUAL(rt_cancel(t, id, &owner), RT_ERROR);
+    CU_ASSERT_EQUAL(rt_cancel(t, id, 0, &owner), RT_ERROR);
 
     /* Claimed runs are queued until they hold a permit; cap 0 is no cap. */
     rt_stats(t, &st);
@@ -270,28 +416,31 @@ static void test_full_table(void)
     rt_release(t, 1);
     CU_ASSERT_TRUE(table_empty(t));
 
-    /* Two tombstones fill the table; a real claim evicts the oldest. */
-    CU_ASSERT_EQUAL(rt_cancel(t, "t1", &owner), 0);
-    sleep_ms(5);
-    CU_ASSERT_EQUAL(rt_cancel(t, "t2", &owner), 0);
+    /* Two tombstones fill the table. They hold for their whole TTL: a new
+     * run finds no room (503), and so does a third cancel - before, junk
+     * cancels evicted a victim's tombstone and the victim then ran. */
+    CU_ASSERT_EQUAL(rt_cancel(t, "victim", 0, &owner), 0);
+    CU_ASSERT_EQUAL(rt_cancel(t, "junk", 0, &owner), 0);
     rt_stats(t, &st);
     CU_ASSERT_EQUAL(st.tombstones, 2);
-    CU_ASSERT_EQUAL(rt_claim(t, "r1", 0), 0); /* t1's slot */
+    CU_ASSERT_EQUAL(rt_claim(t, "r1", 0), RT_FULL);
+    CU_ASSERT_EQUAL(rt_cancel(t, "junk2", 0, &owner), RT_FULL);
     rt_stats(t, &st);
-    CU_ASSERT_EQUAL(st.tombstones, 1);
-    CU_ASSERT_EQUAL(st.queued, 1);
-    /* t1's tombstone is gone, so t1 starts normally, in t2's slot ... */
-    CU_ASSERT_EQUAL(rt_claim(t, "t1", 0), 1);
-    /* ... and with t2's tombstone gone too, the table is full of runs. */
-    CU_ASSERT_EQUAL(rt_claim(t, "t2", 0), RT_FULL);
-    /* A cancel that finds neither a run nor room leaves no tombstone. */
-    CU_ASSERT_EQUAL(rt_cancel(t, "t3", &owner), 0);
-    rt_stats(t, &st);
-    CU_ASSERT_EQUAL(st.tombstones, 0);
-    CU_ASSERT_EQUAL(st.queued, 2);
+    CU_ASSERT_EQUAL(st.tombstones, 2);
+    /* The canceled id, arriving later, is still canceled. */
+    CU_ASSERT_EQUAL(rt_claim(t, "victim", 0), RT_PRECANCELED);
+    /* Its tombstone was consumed: room for one run now. */
+    CU_ASSERT_EQUAL(rt_claim(t, "r1", 0), 0);
     rt_release(t, 0);
-    rt_release(t, 1);
-    CU_ASSERT_TRUE(table_empty(t));
+    /* Expired tombstones give way. */
+    rt_set_tombstone_ttl(t, 20);
+    CU_ASSERT_EQUAL(rt_cancel(t, "short", 0, &owner), 0);
+    sleep_ms(30);
+    rt_set_tombstone_ttl(t, RT_TOMBSTONE_MS);
+    CU_ASSERT_TRUE(rt_claim(t, "r2", 0) >= 0);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 1); /* junk */
+    CU_ASSERT_EQUAL(st.queued, 1);
     rt_close(t);
 }
 
@@ -434,12 +583,12 @@ static void test_tombstones(void)
     pid_t owner = 0;
     int slot;
 
-    CU_ASSERT_EQUAL(rt_cancel(t, "ghost", &owner), 0);
+    CU_ASSERT_EQUAL(rt_cancel(t, "ghost", 0, &owner), 0);
     rt_stats(t, &st);
     CU_ASSERT_EQUAL(st.tombstones, 1);
     CU_ASSERT_EQUAL(st.queued + st.running, 0);
     /* A second cancel refreshes the tombstone, it does not add one. */
-    CU_ASSERT_EQUAL(rt_cancel(t, "ghost", &owner), 0);
+    CU_ASSERT_EQUAL(rt_cancel(t, "ghost", 0, &owner), 0);
     rt_stats(t, &st);
     CU_ASSERT_EQUAL(st.tombstones, 1);
     CU_ASSERT_EQUAL(rt_claim(t, "ghost", 0), RT_PRECANCELED);
@@ -454,7 +603,7 @@ static void test_tombstones(void)
 
     /* Expiry. */
     rt_set_tombstone_ttl(t, 50);
-    CU_ASSERT_EQUAL(rt_cancel(t, "short", &owner), 0);
+    CU_ASSERT_EQUAL(rt_cancel(t, "short", 0, &owner), 0);
     rt_stats(t, &st);
     CU_ASSERT_EQUAL(st.tombstones, 1);
     sleep_ms(100);
@@ -463,7 +612,7 @@ static void test_tombstones(void)
     slot = rt_claim(t, "short", 0);
     CU_ASSERT_TRUE(slot >= 0);
     rt_release(t, slot);
-    CU_ASSERT_EQUAL(rt_cancel(t, "short2", &owner), 0);
+    CU_ASSERT_EQUAL(rt_cancel(t, "short2", 0, &owner), 0);
     sleep_ms(100);
     CU_ASSERT_EQUAL(rt_reclaim(t), 1);
     rt_set_tombstone_ttl(t, RT_TOMBSTONE_MS);
@@ -474,7 +623,7 @@ static void test_tombstones(void)
     CU_ASSERT_TRUE_FATAL(slot >= 0);
     CU_ASSERT_EQUAL(rt_cancel_requested(t, slot), 0);
     owner = 0;
-    CU_ASSERT_EQUAL(rt_cancel(t, "live", &owner), 1);
+    CU_ASSERT_EQUAL(rt_cancel(t, "live", 0, &owner), 1);
     CU_ASSERT_EQUAL(owner, getpid());
     CU_ASSERT_EQUAL(rt_cancel_requested(t, slot), 1);
     rt_stats(t, &st);
@@ -503,7 +652,7 @@ static void test_cancel_from_other_process(void)
     if (pid == 0) {
         struct rt_table *c = child_open("xcancel.tbl", 4);
         pid_t owner = 0;
-        int rc = c != NULL ? rt_cancel(c, "xc1", &owner) : -100;
+        int rc = c != NULL ? rt_cancel(c, "xc1", 0, &owner) : -100;
         _exit(rc == 1 && owner == getppid() ? 0 : 1);
     }
     CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 0);
@@ -538,7 +687,7 @@ static void test_cancel_to_other_process(void)
     close(fds[1]);
     CU_ASSERT_EQUAL(read_int(fds[0], &slot, 5000), 0);
     close(fds[0]);
-    CU_ASSERT_EQUAL(rt_cancel(t, "xc2", &owner), 1);
+    CU_ASSERT_EQUAL(rt_cancel(t, "xc2", 0, &owner), 1);
     CU_ASSERT_EQUAL(owner, pid);
     CU_ASSERT_EQUAL(wait_child(pid, CHILD_MAX_MS), 0);
     CU_ASSERT_EQUAL(rt_reclaim(t), 1);
@@ -563,7 +712,7 @@ static void *do_later(void *arg)
 
     sleep_ms(l->after_ms);
     if (l->id != NULL)
-        l->rc = rt_cancel(l->t, l->id, &l->owner);
+        l->rc = rt_cancel(l->t, l->id, 0, &l->owner);
     else
         rt_release(l->t, l->slot);
     return NULL;
@@ -736,7 +885,10 @@ static void test_proc_start_time(void)
 
 static CU_TestInfo open_tests[] = {
     {"open refusals", test_open_refusals},
-    {"open, share, reopen, reinitialise", test_open_shared},
+    {"open, share, reopen, foreign layout", test_open_shared},
+    {"hostile files and folders", test_open_hostile},
+    {"workers creating the table at once", test_open_race},
+    {"slots no worker wrote", test_bad_slots},
     CU_TEST_INFO_NULL,
 };
 

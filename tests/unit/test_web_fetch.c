@@ -5,6 +5,11 @@
  * redirects (not followed, followed, method changes, host lists, headers
  * dropped across origins, cookies, loops), max_bytes, gzip, the request
  * timeout, the run deadline, a cancel, and every input the node refuses.
+ * A second server on 127.0.0.2 (also the proxy of the proxy tests) checks
+ * the address policy end to end: refusals on the first request and on a
+ * redirect hop with no connection made, ports, the ambient proxy ignored,
+ * a gzip bomb, and the ceilings of max_bytes and timeout_seconds. Every
+ * connection made stays on 127.0.0.1 or 127.0.0.2.
  *
  * rn_init and curl_global_init run in the suite init, before any thread
  * exists: helpers inherit SIGUSR2 blocked, as in a worker.
@@ -39,11 +44,25 @@ extern const jarvis_pack jarvis_pack_core;
 
 /* ---- the loopback server ---- */
 
-static int listen_fd = -1, port, stop_pipe[2] = {-1, -1};
-static pthread_t accept_tid;
+/* One listening socket and its accept thread. */
+struct server {
+    const char *addr;
+    int fd, port;
+    pthread_t tid;
+    int started;
+    int accepted; /* connections accepted, under conn_lock */
+};
+
+static struct server srv1 = {.addr = "127.0.0.1", .fd = -1}, srv2 = {.addr = "127.0.0.2", .fd = -1};
+static int port, port2, stop_pipe[2] = {-1, -1};
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t conn_cond = PTHREAD_COND_INITIALIZER;
 static int active_conns;
+
+/* A gzip body of WF_BOMB_BYTES zeros (made in suite_init) */
+#define WF_BOMB_BYTES (10 * 1024 * 1024)
+static unsigned char *bomb;
+static size_t bomb_len;
 
 struct request {
     char method[16];
@@ -240,6 +259,9 @@ static void route(int fd, const struct request *rq)
         respond(fd, rq, 200, extra, "hello", 5);
     } else if (strcmp(path, "/gzip") == 0) {
         respond(fd, rq, 200, "Content-Encoding: gzip\r\n", gz, sizeof gz - 1);
+    } else if (strcmp(path, "/bomb") == 0) {
+        respond(fd, rq, 200, "Content-Encoding: gzip\r\nContent-Type: text/plain\r\n", bomb,
+                bomb_len);
     } else if (strcmp(path, "/latin1") == 0) {
         respond(fd, rq, 200, "X-L: caf\xe9\r\n", "", 0);
     } else {
@@ -268,9 +290,10 @@ static void *conn_thread(void *arg)
 
 static void *accept_thread(void *arg)
 {
-    (void)arg;
+    struct server *sv = arg;
+
     for (;;) {
-        struct pollfd p[2] = {{.fd = listen_fd, .events = POLLIN},
+        struct pollfd p[2] = {{.fd = sv->fd, .events = POLLIN},
                               {.fd = stop_pipe[0], .events = POLLIN}};
         pthread_t tid;
         int fd;
@@ -281,11 +304,12 @@ static void *accept_thread(void *arg)
             return NULL;
         if (!(p[0].revents & POLLIN))
             continue;
-        fd = accept(listen_fd, NULL, NULL);
+        fd = accept(sv->fd, NULL, NULL);
         if (fd < 0)
             continue;
         pthread_mutex_lock(&conn_lock);
         active_conns++;
+        sv->accepted++;
         pthread_mutex_unlock(&conn_lock);
         if (pthread_create(&tid, NULL, conn_thread, (void *)(intptr_t)fd) != 0) {
             close(fd);
@@ -298,32 +322,129 @@ static void *accept_thread(void *arg)
     }
 }
 
-static int server_start(void)
+static int server_start(struct server *sv)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {.sin_family = AF_INET};
     socklen_t len = sizeof a;
 
-    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        listen(listen_fd, 64) != 0 || getsockname(listen_fd, (struct sockaddr *)&a, &len) != 0 ||
-        pipe(stop_pipe) != 0)
+    if (inet_pton(AF_INET, sv->addr, &a.sin_addr) != 1)
         return -1;
-    port = ntohs(a.sin_port);
-    return pthread_create(&accept_tid, NULL, accept_thread, NULL) == 0 ? 0 : -1;
+    sv->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sv->fd < 0 || bind(sv->fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        listen(sv->fd, 64) != 0 || getsockname(sv->fd, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    sv->port = ntohs(a.sin_port);
+    if (pthread_create(&sv->tid, NULL, accept_thread, sv) != 0)
+        return -1;
+    sv->started = 1;
+    return 0;
 }
 
+/* Stops both servers (the stop pipe stays readable for every thread). */
 static void server_stop(void)
 {
     if (write(stop_pipe[1], "x", 1) != 1)
         return;
-    pthread_join(accept_tid, NULL);
+    if (srv1.started)
+        pthread_join(srv1.tid, NULL);
+    if (srv2.started)
+        pthread_join(srv2.tid, NULL);
     pthread_mutex_lock(&conn_lock);
     while (active_conns > 0)
         pthread_cond_wait(&conn_cond, &conn_lock);
     pthread_mutex_unlock(&conn_lock);
-    close(listen_fd);
+    close(srv1.fd);
+    close(srv2.fd);
     close(stop_pipe[0]);
     close(stop_pipe[1]);
+}
+
+static int accepted(const struct server *sv)
+{
+    int n;
+
+    pthread_mutex_lock(&conn_lock);
+    n = sv->accepted;
+    pthread_mutex_unlock(&conn_lock);
+    return n;
+}
+
+/* ---- the gzip bomb: deflate with fixed Huffman codes, by hand ---- */
+
+struct bits {
+    unsigned char *p;
+    size_t at; /* in bits */
+};
+
+/* Appends the n low bits of v, least significant first (deflate's order
+ * for numbers). */
+static void put_bits(struct bits *b, unsigned v, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++, b->at++)
+        if (v >> i & 1)
+            b->p[b->at / 8] |= (unsigned char)(1u << (b->at % 8));
+}
+
+/* Appends a Huffman code of n bits, most significant first. */
+static void put_code(struct bits *b, unsigned code, int n)
+{
+    int i;
+
+    for (i = n - 1; i >= 0; i--)
+        put_bits(b, code >> i & 1, 1);
+}
+
+static uint32_t crc32_zeros(size_t n)
+{
+    uint32_t table[256], c = 0xffffffffu;
+    unsigned i, k;
+
+    for (i = 0; i < 256; i++) {
+        uint32_t t = i;
+        for (k = 0; k < 8; k++)
+            t = t & 1 ? 0xedb88320u ^ (t >> 1) : t >> 1;
+        table[i] = t;
+    }
+    while (n-- > 0)
+        c = table[c & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+}
+
+/* WF_BOMB_BYTES zeros: a literal 0, then matches of 258 at distance 1
+ * (13 bits each, about 160:1), literals for the rest, in one gzip member. */
+static int bomb_make(void)
+{
+    static const unsigned char head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    size_t left = WF_BOMB_BYTES - 1, cap = WF_BOMB_BYTES / 258 * 2 + 1024, end;
+    struct bits b;
+    uint32_t crc = crc32_zeros(WF_BOMB_BYTES), size = WF_BOMB_BYTES;
+    int i;
+
+    bomb = calloc(1, cap);
+    if (bomb == NULL)
+        return -1;
+    memcpy(bomb, head, sizeof head);
+    b.p = bomb + sizeof head;
+    b.at = 0;
+    put_bits(&b, 1, 1);    /* BFINAL */
+    put_bits(&b, 1, 2);    /* BTYPE 01: fixed codes */
+    put_code(&b, 0x30, 8); /* literal 0 */
+    for (; left >= 258; left -= 258) {
+        put_code(&b, 0xc5, 8); /* length code 285: 258 */
+        put_code(&b, 0, 5);    /* distance code 0: 1 */
+    }
+    for (; left > 0; left--)
+        put_code(&b, 0x30, 8);
+    put_code(&b, 0, 7); /* end of block (256) */
+    end = sizeof head + (b.at + 7) / 8;
+    for (i = 0; i < 4; i++)
+        bomb[end + (size_t)i] = (unsigned char)(crc >> (8 * i));
+    for (i = 0; i < 4; i++)
+        bomb[end + 4 + (size_t)i] = (unsigned char)(size >> (8 * i));
+    bomb_len = end + 8;
+    return 0;
 }
 
 /* ---- fixtures ---- */
@@ -362,9 +483,12 @@ static int suite_init(void)
         return -1;
     snprintf(path, sizeof path, "%s/run.tbl", dir);
     table = rt_open(path, 8, err, sizeof err);
-    if (table == NULL)
+    if (table == NULL || bomb_make() != 0 || pipe(stop_pipe) != 0 || server_start(&srv1) != 0 ||
+        server_start(&srv2) != 0)
         return -1;
-    return server_start();
+    port = srv1.port;
+    port2 = srv2.port;
+    return 0;
 }
 
 static int suite_cleanup(void)
@@ -372,16 +496,24 @@ static int suite_cleanup(void)
     server_stop();
     rt_close(table);
     tu_remove_tree(dir);
+    free(bomb);
     curl_global_cleanup();
     return 0;
 }
 
+/* The baseline of every test: no lists, default limits, and the loopback
+ * range re-allowed on every port, as the servers here live there (the
+ * default policy refuses it; test_web_fetch_policy.c tests that). */
 static void clear_env(void)
 {
     unsetenv("JARVIS_ATOMIC_HTTP_ALLOWED_HOSTS");
     unsetenv("JARVIS_ATOMIC_HTTP_BLOCKED_HOSTS");
     unsetenv("JARVIS_ATOMIC_HTTP_TIMEOUT_SECONDS");
+    unsetenv("JARVIS_ATOMIC_HTTP_MAX_TIMEOUT_SECONDS");
     unsetenv("JARVIS_ATOMIC_HTTP_MAX_BYTES");
+    unsetenv("JARVIS_ATOMIC_HTTP_ALLOWED_PORTS");
+    unsetenv("JARVIS_ATOMIC_HTTP_PROXY");
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS", "127.0.0.0/8:*", 1);
 }
 
 static int64_t mono_ms(void)
@@ -390,12 +522,13 @@ static int64_t mono_ms(void)
 }
 
 /* Runs jarvis.web.fetch with the inputs printf(fmt, ...) under lim (NULL:
- * none). Every "PORT" in fmt is the server's port. */
+ * none). Every "PORT" in fmt is the 127.0.0.1 server's port, every "PORT2"
+ * the 127.0.0.2 server's. */
 static void fetch_lim(const struct dsp_limits *lim, const char *id, struct exec_result *res,
                       const char *fmt, ...)
 {
     static const struct dsp_limits none = {NULL, 0, 0, 0};
-    char text[8192], withport[8192], num[16];
+    char text[8192], withport[8192], num[16], num2[16];
     const char *p, *hit;
     struct exec_req req;
     json_object *in;
@@ -406,8 +539,10 @@ static void fetch_lim(const struct dsp_limits *lim, const char *id, struct exec_
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     snprintf(num, sizeof num, "%d", port);
-    for (p = text; (hit = strstr(p, "PORT")) != NULL; p = hit + 4) {
-        o += (size_t)snprintf(withport + o, sizeof withport - o, "%.*s%s", (int)(hit - p), p, num);
+    snprintf(num2, sizeof num2, "%d", port2);
+    for (p = text; (hit = strstr(p, "PORT")) != NULL; p = hit + (hit[4] == '2' ? 5 : 4)) {
+        o += (size_t)snprintf(withport + o, sizeof withport - o, "%.*s%s", (int)(hit - p), p,
+                              hit[4] == '2' ? num2 : num);
     }
     snprintf(withport + o, sizeof withport - o, "%s", p);
     in = tu_json(withport);
@@ -1002,8 +1137,7 @@ static void *cancel_later(void *arg)
     pid_t owner = 0;
 
     sleep_ms(100);
-    if (rt_cancel(table, arg, &owner) == 1)
-        kill(owner, SIGUSR2);
+    rt_cancel(table, arg, SIGUSR2, &owner);
     return NULL;
 }
 
@@ -1163,6 +1297,228 @@ static void test_unreachable(void)
     dsp_result_cleanup(&res);
 }
 
+/* ---- the address policy, end to end on loopback ---- */
+
+/* With the default policy (nothing re-allowed) every spelling of the
+ * server's address is refused before any connection. */
+static void test_policy_default_deny(void)
+{
+    static const char *const hosts[] = {
+        "127.0.0.1", "127.1", "2130706433",         "0x7f000001",    "017700000001",
+        "0.0.0.0",   "[::1]", "[::ffff:127.0.0.1]", "[::127.0.0.1]", "[::ffff:7f00:1]",
+    };
+    struct exec_result res;
+    int before = accepted(&srv1);
+    size_t i;
+
+    clear_env();
+    unsetenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS");
+    for (i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        fetch(&res, "{\"url\":\"http://%s:PORT/ok\"}", hosts[i]);
+        expect_failed(&res, "url: refused by the address policy: address ");
+        dsp_result_cleanup(&res);
+    }
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\"}");
+    expect_failed(&res, "address 127.0.0.1 is loopback (127.0.0.0/8), denied");
+    dsp_result_cleanup(&res);
+    /* a name is judged by the address it resolves to, at connect time */
+    fetch(&res, "{\"url\":\"http://localhost:PORT/ok\"}");
+    expect_failed(&res, "url: connection refused by the address policy: address ");
+    dsp_result_cleanup(&res);
+    CU_ASSERT_EQUAL(accepted(&srv1), before);
+    clear_env();
+}
+
+/* 127.0.0.1 re-allowed, 127.0.0.2 not: a redirect there is refused on the
+ * hop, whether the Location is an address or a name. */
+static void test_policy_redirect_hop(void)
+{
+    struct exec_result res;
+    int before2 = accepted(&srv2);
+
+    clear_env();
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS", "127.0.0.1/32:*", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/redirect?to=http://127.0.0.2:PORT2/ok\","
+                "\"follow_redirects\":true}");
+    expect_failed(&res, "redirect: refused by the address policy: address 127.0.0.2 is loopback");
+    dsp_result_cleanup(&res);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/redirect?code=307&to=http://2130706434:PORT2/"
+                "ok\",\"follow_redirects\":true}");
+    expect_failed(&res, "redirect: refused by the address policy: address 127.0.0.2");
+    dsp_result_cleanup(&res);
+    CU_ASSERT_EQUAL(accepted(&srv2), before2);
+
+    /* a name on a hop: localhost:PORT2 is 127.0.0.1 on a port not allowed */
+    {
+        char cidr[64];
+        snprintf(cidr, sizeof cidr, "127.0.0.1/32:%d", port);
+        setenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS", cidr, 1);
+    }
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/redirect?to=http://localhost:PORT2/ok\","
+                "\"follow_redirects\":true}");
+    expect_failed(&res, "redirect: connection refused by the address policy: address ");
+    dsp_result_cleanup(&res);
+
+    /* both re-allowed: the hop goes through */
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS", "127.0.0.1/32:*, 127.0.0.2/32:*", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/redirect?to=http://127.0.0.2:PORT2/ok\","
+                "\"follow_redirects\":true}");
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    CU_ASSERT_EQUAL(out_int(&res, "status_code"), 200);
+    dsp_result_cleanup(&res);
+    CU_ASSERT_EQUAL(accepted(&srv2), before2 + 1);
+    clear_env();
+}
+
+static void test_policy_ports(void)
+{
+    struct exec_result res;
+    char text[64];
+    int before = accepted(&srv1);
+
+    clear_env();
+    /* a range without a port: 80 and 443 only */
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS", "127.0.0.0/8", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\"}");
+    expect_failed(&res, "port not in JARVIS_ATOMIC_HTTP_ALLOWED_PORTS");
+    dsp_result_cleanup(&res);
+    fetch(&res, "{\"url\":\"http://localhost:PORT/ok\"}");
+    expect_failed(&res, "connection refused by the address policy");
+    dsp_result_cleanup(&res);
+    CU_ASSERT_EQUAL(accepted(&srv1), before);
+    /* the ports list opens it */
+    snprintf(text, sizeof text, "443, %d", port);
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_PORTS", text, 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\"}");
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    dsp_result_cleanup(&res);
+    /* or a port on the range's entry, for that range only */
+    unsetenv("JARVIS_ATOMIC_HTTP_ALLOWED_PORTS");
+    snprintf(text, sizeof text, "127.0.0.1/32:%d", port);
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS", text, 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\"}");
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    dsp_result_cleanup(&res);
+    fetch(&res, "{\"url\":\"http://127.0.0.2:PORT2/ok\"}");
+    expect_failed(&res, "address 127.0.0.2 is loopback");
+    dsp_result_cleanup(&res);
+    /* a list the node cannot read fails every fetch (closed, not open) */
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS", "127.0.0.0/8:*, loopback", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\"}");
+    expect_failed(&res, "JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS: bad entry \"loopback\"");
+    dsp_result_cleanup(&res);
+    fetch(&res, "{\"url\":\"http://localhost:PORT/ok\"}");
+    expect_failed(&res, "JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS: bad entry");
+    dsp_result_cleanup(&res);
+    clear_env();
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_PORTS", "http", 1);
+    fetch(&res, "{\"url\":\"http://localhost:PORT/ok\"}");
+    expect_failed(&res, "JARVIS_ATOMIC_HTTP_ALLOWED_PORTS: bad port");
+    dsp_result_cleanup(&res);
+    clear_env();
+}
+
+/* The ambient proxy variables are ignored; JARVIS_ATOMIC_HTTP_PROXY is used,
+ * and the policy judges the proxy's address. The 127.0.0.2 server plays the
+ * proxy: it answers 404 to an absolute-form target. */
+static void test_policy_proxy(void)
+{
+    static const char *const ambient[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                          "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
+    struct exec_result res;
+    char proxy[64];
+    int before2 = accepted(&srv2);
+    size_t i;
+
+    clear_env();
+    snprintf(proxy, sizeof proxy, "http://127.0.0.2:%d", port2);
+    for (i = 0; i < sizeof ambient / sizeof ambient[0]; i++)
+        setenv(ambient[i], proxy, 1);
+    setenv("no_proxy", "", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\"}");
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    CU_ASSERT_EQUAL(out_int(&res, "status_code"), 200);
+    dsp_result_cleanup(&res);
+    CU_ASSERT_EQUAL(accepted(&srv2), before2);
+    for (i = 0; i < sizeof ambient / sizeof ambient[0]; i++)
+        unsetenv(ambient[i]);
+    unsetenv("no_proxy");
+
+    setenv("JARVIS_ATOMIC_HTTP_PROXY", proxy, 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\"}");
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    CU_ASSERT_EQUAL(out_int(&res, "status_code"), 404); /* the proxy answered */
+    dsp_result_cleanup(&res);
+    CU_ASSERT_EQUAL(accepted(&srv2), before2 + 1);
+    /* the proxy's own address must pass the policy */
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS", "127.0.0.1/32:*", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\"}");
+    expect_failed(&res, "connection refused by the address policy: address 127.0.0.2");
+    dsp_result_cleanup(&res);
+    CU_ASSERT_EQUAL(accepted(&srv2), before2 + 1);
+    clear_env();
+}
+
+/* A 10 MiB gzip bomb (about 66 KB on the wire) stops at max_bytes of
+ * decoded bytes, or at the decode ratio when max_bytes is large. */
+static void test_gzip_bomb(void)
+{
+    struct exec_result res;
+    int64_t t0 = mono_ms();
+
+    clear_env();
+    CU_ASSERT_TRUE(bomb_len < WF_BOMB_BYTES / 100);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/bomb\"}");
+    expect_failed(&res, "response body exceeds max_bytes (1048576)");
+    dsp_result_cleanup(&res);
+    setenv("JARVIS_ATOMIC_HTTP_MAX_BYTES", "67108864", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/bomb\",\"max_bytes\":33554432}");
+    expect_failed(&res, "response decodes to over 100 times its size");
+    dsp_result_cleanup(&res);
+    CU_ASSERT_TRUE(mono_ms() - t0 < 5000);
+    clear_env();
+}
+
+/* JARVIS_ATOMIC_HTTP_MAX_BYTES is the ceiling of max_bytes, and
+ * JARVIS_ATOMIC_HTTP_MAX_TIMEOUT_SECONDS of timeout_seconds: larger values
+ * given are clamped. */
+static void test_ceilings(void)
+{
+    struct exec_result res;
+    int64_t t0, took;
+
+    clear_env();
+    setenv("JARVIS_ATOMIC_HTTP_MAX_BYTES", "1000", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/big\",\"max_bytes\":5000000}");
+    expect_failed(&res, "response body exceeds max_bytes (1000)");
+    dsp_result_cleanup(&res);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\",\"max_bytes\":9000000000000}");
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    CU_ASSERT_EQUAL(out_int(&res, "content_bytes"), 5);
+    dsp_result_cleanup(&res);
+    clear_env();
+
+    setenv("JARVIS_ATOMIC_HTTP_MAX_TIMEOUT_SECONDS", "0.3", 1);
+    t0 = mono_ms();
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/slow\",\"timeout_seconds\":100}");
+    took = mono_ms() - t0;
+    expect_failed(&res, "timed out after 0.3 s");
+    CU_ASSERT_TRUE(took >= 250 && took < 1500);
+    dsp_result_cleanup(&res);
+    /* the operator's default is bound by the ceiling too */
+    setenv("JARVIS_ATOMIC_HTTP_TIMEOUT_SECONDS", "100", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/slow\"}");
+    expect_failed(&res, "timed out after 0.3 s");
+    dsp_result_cleanup(&res);
+    /* without a ceiling set: 60 s, so a long timeout is still cut */
+    clear_env();
+    setenv("JARVIS_ATOMIC_HTTP_MAX_TIMEOUT_SECONDS", "junk", 1);
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\",\"timeout_seconds\":1e300}");
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    dsp_result_cleanup(&res);
+    clear_env();
+}
+
 static void test_descriptor(void)
 {
     const jarvis_node *n = dsp_lookup(&reg, "jarvis.web.fetch");
@@ -1205,6 +1561,12 @@ static CU_TestInfo tests[] = {
     {"cancel mid-transfer", test_cancel},
     {"bad inputs", test_bad_inputs},
     {"unreachable server", test_unreachable},
+    {"policy: internal addresses denied by default", test_policy_default_deny},
+    {"policy: checked on every redirect hop", test_policy_redirect_hop},
+    {"policy: ports", test_policy_ports},
+    {"policy: proxies", test_policy_proxy},
+    {"gzip bomb", test_gzip_bomb},
+    {"ceilings of max_bytes and timeout_seconds", test_ceilings},
     CU_TEST_INFO_NULL,
 };
 
