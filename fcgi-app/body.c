@@ -7,12 +7,19 @@
  * nesting, while json-c checks the grammar and builds the tree; the first
  * problem either finds is the one reported. Errors are reported the way the
  * reference reports them: 400 invalid_request with a pydantic-style entry.
+ *
+ * Hostile input is bounded before json-c allocates: the lexer charges each
+ * token what json-c will spend on it and stops at BODY_TREE_FACTOR times the
+ * body limit; json-c then only ever sees the text the lexer accepted. It
+ * also refuses \u escapes of lone surrogates, which json-c would turn into
+ * U+FFFD, so that "\ud800" and "\udbff" cannot silently become one string.
  */
 #include "body.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +33,12 @@ struct lex {
     size_t len;
     size_t pos;
     const char *why;
+    size_t budget; /* what the decoded tree may cost (body_tree_budget) */
+    size_t spent;  /* what the tokens so far will cost */
 };
+
+/* The JSON text of a \uXXXX escape: backslash, 'u', 4 hex digits. */
+#define ESCAPE_U_LEN 6
 
 static int is_ws(char c)
 {
@@ -49,10 +61,49 @@ static int lex_fail(struct lex *l, const char *why)
     return -1;
 }
 
+/* 1 if s[pos..) starts with \uXXXX; its value in *cp. */
+static int escape_u(const struct lex *l, size_t pos, unsigned *cp)
+{
+    size_t n;
+    char c;
+
+    if (pos + ESCAPE_U_LEN > l->len || l->s[pos] != '\\' || l->s[pos + 1] != 'u')
+        return 0;
+    *cp = 0;
+    for (n = 2; n < ESCAPE_U_LEN; n++) {
+        c = l->s[pos + n];
+        if (!is_hex(c))
+            return 0;
+        *cp = *cp * 16 + (unsigned)(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return 1;
+}
+
+static int is_high_surrogate(unsigned cp)
+{
+    return cp >= 0xD800 && cp <= 0xDBFF;
+}
+
+static int is_low_surrogate(unsigned cp)
+{
+    return cp >= 0xDC00 && cp <= 0xDFFF;
+}
+
+/* Adds a token's cost; refuses it (at its start) once over the budget. */
+static int lex_charge(struct lex *l, size_t start, size_t cost)
+{
+    l->spent += cost;
+    if (l->spent <= l->budget)
+        return 0;
+    l->pos = start;
+    return lex_fail(l, "JSON too large to decode");
+}
+
 static int lex_string(struct lex *l)
 {
     const unsigned char *s = (const unsigned char *)l->s;
     size_t n;
+    unsigned cp, low;
 
     for (l->pos++; l->pos < l->len;) {
         unsigned char c = s[l->pos];
@@ -65,10 +116,15 @@ static int lex_string(struct lex *l)
         if (c == '\\') {
             char e = l->pos + 1 < l->len ? (char)s[l->pos + 1] : '\0';
             if (e == 'u') {
-                for (n = 2; n < 6; n++)
-                    if (l->pos + n >= l->len || !is_hex((char)s[l->pos + n]))
-                        return lex_fail(l, "Invalid \\uXXXX escape");
-                l->pos += 6;
+                if (!escape_u(l, l->pos, &cp))
+                    return lex_fail(l, "Invalid \\uXXXX escape");
+                /* json-c would decode a lone surrogate to U+FFFD: refuse
+                 * it rather than hand on a string that is not the one sent. */
+                if (is_low_surrogate(cp) ||
+                    (is_high_surrogate(cp) &&
+                     !(escape_u(l, l->pos + ESCAPE_U_LEN, &low) && is_low_surrogate(low))))
+                    return lex_fail(l, "Lone surrogate in \\uXXXX escape");
+                l->pos += is_high_surrogate(cp) ? 2 * ESCAPE_U_LEN : ESCAPE_U_LEN;
             } else if (e && strchr("\"\\/bfnrt", e)) {
                 l->pos += 2;
             } else {
@@ -171,30 +227,37 @@ static int lex_token_end(struct lex *l)
     return lex_fail(l, "Unexpected character");
 }
 
-/* Checks every token; the grammar between tokens is left to json-c. */
+/* Checks and charges every token; the grammar between tokens is left to json-c. */
 static int lex_all(struct lex *l)
 {
     int depth = 0;
+    size_t start;
 
     while (l->pos < l->len) {
         char c = l->s[l->pos];
+        start = l->pos;
         if (is_ws(c) || c == ',' || c == ':') {
             l->pos++;
         } else if (c == '{' || c == '[') {
             if (++depth > BODY_MAX_DEPTH)
                 return lex_fail(l, "Nesting too deep");
+            if (lex_charge(l, start, c == '{' ? BODY_COST_OBJECT : BODY_COST_ARRAY) != 0)
+                return -1;
             l->pos++;
         } else if (c == '}' || c == ']') {
             depth--;
             l->pos++;
         } else if (c == '"') {
-            if (lex_string(l) != 0)
+            /* Keys cost about what string values do (a copy and a slot). */
+            if (lex_string(l) != 0 || lex_charge(l, start, BODY_COST_STRING + l->pos - start) != 0)
                 return -1;
         } else if (c == '-' || is_digit(c)) {
-            if (lex_number(l) != 0 || lex_token_end(l) != 0)
+            if (lex_number(l) != 0 || lex_token_end(l) != 0 ||
+                lex_charge(l, start, BODY_COST_SCALAR) != 0)
                 return -1;
         } else if (c == 't' || c == 'f' || c == 'n') {
-            if (lex_literal(l) != 0 || lex_token_end(l) != 0)
+            if (lex_literal(l) != 0 || lex_token_end(l) != 0 ||
+                lex_charge(l, start, BODY_COST_SCALAR) != 0)
                 return -1;
         } else {
             return lex_fail(l, "Unexpected character");
@@ -224,12 +287,18 @@ static void json_invalid(struct resp *err, size_t pos, const char *why)
     resp_set_reason(err, "body is not JSON: %s at byte %zu", msg, pos);
 }
 
-int body_parse_json(const char *buf, size_t len, json_object **out, struct resp *err)
+size_t body_tree_budget(size_t max_bytes)
 {
-    struct lex l = {buf, len, 0, NULL};
+    return max_bytes > SIZE_MAX / BODY_TREE_FACTOR ? SIZE_MAX : max_bytes * BODY_TREE_FACTOR;
+}
+
+int body_parse_json(const char *buf, size_t len, size_t max_bytes, json_object **out,
+                    struct resp *err)
+{
+    struct lex l = {buf, len, 0, NULL, body_tree_budget(max_bytes), 0};
     struct json_tokener *tok;
     json_object *obj;
-    size_t i, jpos;
+    size_t i, jpos, jlen;
     int lex_rc;
 
     *out = NULL;
@@ -249,25 +318,28 @@ int body_parse_json(const char *buf, size_t len, json_object **out, struct resp 
         return -1;
     }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    /* Including the NUL terminator tells json-c the input ends there. */
-    obj = json_tokener_parse_ex(tok, buf, (int)len + 1);
+    /* Including the NUL terminator tells json-c the input ends there. After
+     * a lexer error json-c gets only the text before it: enough to find an
+     * earlier grammar error, and never more tree than the budget allows. */
+    jlen = lex_rc == 0 ? len + 1 : l.pos;
+    obj = jlen > 0 ? json_tokener_parse_ex(tok, buf, (int)jlen) : NULL;
     jpos = json_tokener_get_parse_end(tok);
+    if (lex_rc != 0 &&
+        (obj != NULL || json_tokener_get_error(tok) == json_tokener_continue || jlen == 0)) {
+        /* json-c saw nothing wrong before the lexer's error. */
+        json_invalid(err, l.pos, l.why);
+        json_object_put(obj);
+        json_tokener_free(tok);
+        return -1;
+    }
     if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-        /* Report the first problem in the text, whichever check saw it. */
-        if (lex_rc == 0 || jpos < l.pos)
-            json_invalid(err, jpos, json_tokener_error_desc(json_tokener_get_error(tok)));
-        else
-            json_invalid(err, l.pos, l.why);
+        /* The first problem in the text: json-c's, before any lexer error. */
+        json_invalid(err, jpos, json_tokener_error_desc(json_tokener_get_error(tok)));
         json_object_put(obj);
         json_tokener_free(tok);
         return -1;
     }
     json_tokener_free(tok);
-    if (lex_rc != 0) {
-        json_invalid(err, l.pos, l.why);
-        json_object_put(obj);
-        return -1;
-    }
     *out = obj;
     return 0;
 }
@@ -333,7 +405,7 @@ int body_read_json(const struct http_req *req, size_t max_bytes, json_object **o
         goto out;
     }
     buf[want] = '\0';
-    rc = body_parse_json(buf, want, out, err);
+    rc = body_parse_json(buf, want, max_bytes, out, err);
 out:
     free(buf);
     return rc;

@@ -15,6 +15,9 @@
     }
 
 static const struct jv_schema t_string = {.kind = JV_STRING};
+/* The request's identifiers: strings without NUL (see jv_schema.no_nul).
+ * Lone surrogates are refused earlier, by the JSON lexer (body.c). */
+static const struct jv_schema t_id = {.kind = JV_STRING, .no_nul = 1};
 static const struct jv_schema t_bool = {.kind = JV_BOOLEAN};
 static const struct jv_schema t_free_object = {.kind = JV_OBJECT, .additional = 1};
 static const struct jv_schema t_date_time = {.kind = JV_STRING, .format = JV_FMT_DATE_TIME};
@@ -90,10 +93,8 @@ static const struct jv_prop version_info_props[] = {{"service_name", &t_string, 
 const struct jv_schema sch_version_info = {
     .title = "VersionInfo", .kind = JV_OBJECT, .props = version_info_props};
 
-static const struct jv_prop node_type_ref_props[] = {{"node_type_id", &t_string, 1},
-                                                     {"version", &t_string, 1},
-                                                     {"extensions", &sch_extensions, 0},
-                                                     END};
+static const struct jv_prop node_type_ref_props[] = {
+    {"node_type_id", &t_id, 1}, {"version", &t_string, 1}, {"extensions", &sch_extensions, 0}, END};
 const struct jv_schema sch_node_type_ref = {
     .title = "NodeTypeRef", .kind = JV_OBJECT, .props = node_type_ref_props};
 
@@ -140,8 +141,8 @@ const struct jv_schema sch_constraint_envelope = {
     .title = "ConstraintEnvelope", .kind = JV_OBJECT, .props = constraint_envelope_props};
 
 static const struct jv_prop atomic_execute_request_props[] = {
-    {"node_run_id", &t_string, 1},
-    {"run_id", &t_string, 1},
+    {"node_run_id", &t_id, 1},
+    {"run_id", &t_id, 1},
     {"node_type_ref", &sch_node_type_ref, 1},
     {"inputs", &t_free_object, 1},
     {"run_context", &sch_run_context, 0},

@@ -228,6 +228,8 @@ static void walk_string(struct walk *w, const struct jv_schema *s, json_object *
     char msg[256];
     size_t i, n = 0;
 
+    if (s->no_nul && strlen(str) != (size_t)json_object_get_string_len(v))
+        add_error(w, "value_error", "Value error, String must not contain NUL characters");
     if (s->enum_values != NULL) {
         for (i = 0; s->enum_values[i] != NULL; i++)
             if (strcmp(str, s->enum_values[i]) == 0)

@@ -71,6 +71,10 @@ struct jv_schema {
     size_t min_length, max_length; /* in code points */
     int has_max_items;
     size_t max_items;
+    /* Identifiers: refuse an embedded NUL (a "\u0000" escape). C code
+     * reads strings up to their first NUL, so "a\u0000b" would act as "a"
+     * for dispatch, the run table and the log, while not being "a". */
+    int no_nul;
 };
 
 /*

@@ -443,6 +443,75 @@ static void test_nesting_depth(void)
     free(echo);
 }
 
+/* ---- hostile inputs: ids that are not what they seem, amplification ---- */
+
+#define NUL_ERROR(loc)                                                                             \
+    INVALID("[{\"type\":\"value_error\",\"loc\":[\"body\"," loc "],\"msg\":\"Value error, "        \
+            "String must not contain NUL characters\"}]")
+#define JSON_ERROR(pos, why)                                                                       \
+    INVALID("[{\"type\":\"json_invalid\",\"loc\":[\"body\"," pos                                   \
+            "],\"msg\":\"JSON decode error\","                                                     \
+            "\"ctx\":{\"error\":\"" why "\"}}]")
+#define LONE_SURROGATE "Lone surrogate in \\\\uXXXX escape"
+
+static void test_hostile_ids(void)
+{
+    static const struct {
+        const char *body, *want;
+    } cases[] = {
+        /* json-c decodes \u0000 to a NUL: C would dispatch this to echo */
+        {EXEC_BODY("nr-h1", "jarvis.core.echo\\u0000.evil", "{}"),
+         NUL_ERROR("\"node_type_ref\",\"node_type_id\"")},
+        /* and answer this id cut at the NUL */
+        {EXEC_BODY("nr-h2\\u0000tail", "jarvis.core.echo", "{}"), NUL_ERROR("\"node_run_id\"")},
+        {"{\"node_run_id\":\"nr-h3\",\"run_id\":\"r\\u0000\",\"node_type_ref\":" REF(
+             "jarvis.core.echo") ",\"inputs\":{}}",
+         NUL_ERROR("\"run_id\"")},
+        /* json-c makes every lone surrogate U+FFFD: these two would be one run */
+        {EXEC_BODY("\\ud800", "jarvis.core.echo", "{}"), JSON_ERROR("16", LONE_SURROGATE)},
+        {EXEC_BODY("\\udbff", "jarvis.core.echo", "{}"), JSON_ERROR("16", LONE_SURROGATE)},
+        {EXEC_BODY("nr-h4", "jarvis.core.echo", "{\"echo\":\"\\udc00\"}"),
+         JSON_ERROR("128", LONE_SURROGATE)},
+    };
+    struct pool_reply r;
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pool_execute(cases[i].body, &r);
+        pool_expect(&r, 400, cases[i].want);
+        pool_reply_free(&r);
+    }
+    /* A surrogate pair is one code point, and echoed as such. */
+    pool_execute(EXEC_BODY("nr-h5", "jarvis.core.echo", "{\"echo\":\"\\ud83d\\ude00\"}"), &r);
+    pool_expect_result(&r, "{\"node_run_id\":\"nr-h5\",\"state\":\"succeeded\","
+                           "\"outputs\":{\"echo\":\"\xf0\x9f\x98\x80\"}}");
+    pool_reply_free(&r);
+}
+
+static void test_amplification(void)
+{
+    char body[APP_MAX_BODY + 1];
+    struct pool_reply r;
+    size_t i;
+
+    /* [{},{},...] filling the app's 4096-byte limit. Its tree may cost 48
+     * times the limit (body.h's BODY_TREE_FACTOR): 196608 bytes, charged
+     * 160 for the array and 800 an object, so the 246th object, at byte
+     * 1 + 3 * 245 = 736, is refused before json-c builds any more. */
+    body[0] = '[';
+    for (i = 1; i + 3 < sizeof body - 1; i += 3)
+        memcpy(body + i, "{},", 3);
+    body[i - 1] = ']';
+    body[i] = '\0';
+    pool_execute(body, &r);
+    pool_expect(&r, 400, JSON_ERROR("736", "JSON too large to decode"));
+    pool_reply_free(&r);
+    /* The worker that refused it still answers. */
+    pool_execute(ECHO_PONG, &r);
+    pool_expect_result(&r, PONG_RESULT);
+    pool_reply_free(&r);
+}
+
 /* ---- 7: routing ---- */
 
 #define NOT_FOUND "{\"error\":{\"code\":\"not_found\",\"message\":\"Not Found\"}}"
@@ -645,6 +714,8 @@ static CU_TestInfo tests[] = {
     {"empty body and missing fields", test_missing_fields},
     {"schema violations", test_schema_violations},
     {"nesting depth bound", test_nesting_depth},
+    {"NUL and lone-surrogate ids", test_hostile_ids},
+    {"amplification body refused", test_amplification},
     {"404", test_not_found},
     {"405 with Allow", test_method_not_allowed},
     {"411 without Content-Length", test_length_required},

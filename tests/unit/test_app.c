@@ -98,6 +98,11 @@ static void test_health_version(void)
     "{\"node_run_id\":\"nr-7\",\"run_id\":\"r-7\",\"node_type_ref\":{\"node_type_id\":\"" type     \
     "\",\"version\":\"1\"},\"inputs\":" inputs "}"
 
+/* An echo of {} with these ids (C string literals holding JSON escapes). */
+#define EXEC_ID(nrid, rid)                                                                         \
+    "{\"node_run_id\":\"" nrid "\",\"run_id\":\"" rid "\",\"node_type_ref\":{\"node_type_id\":"    \
+    "\"jarvis.core.echo\",\"version\":\"1\"},\"inputs\":{}}"
+
 static void expect_result(const char *body, const char *want)
 {
     struct exchange x;
@@ -184,6 +189,65 @@ static void test_node_run_id_bound(void)
     app_exchange_cleanup(&x);
 }
 
+static void expect_refusal(const char *body, const char *errors)
+{
+    struct exchange x;
+    char want[1024];
+
+    snprintf(want, sizeof want,
+             "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request validation "
+             "failed\",\"details\":{\"errors\":%s}}}",
+             errors);
+    handle("POST", "/v1/atomic-node-runs:execute", body, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 400);
+    TU_ASSERT_JSON(x.resp.body, want);
+    CU_ASSERT_STRING_EQUAL(x.log.error_code, "invalid_request");
+    app_exchange_cleanup(&x);
+}
+
+#define NUL_ERROR(loc)                                                                             \
+    "[{\"type\":\"value_error\",\"loc\":[\"body\"," loc "],\"msg\":\"Value error, String must "    \
+    "not contain NUL characters\"}]"
+#define LONE_SURROGATE(pos)                                                                        \
+    "[{\"type\":\"json_invalid\",\"loc\":[\"body\"," pos "],\"msg\":\"JSON decode error\","        \
+    "\"ctx\":{\"error\":\"Lone surrogate in \\\\uXXXX escape\"}}]"
+
+/* "inputs are hostile by default": ids that are not what they seem, and a
+ * body that decodes to far more than its size. */
+static void test_hostile_inputs(void)
+{
+    static char amp[4097];
+    size_t i;
+
+    /* jarvis.core.echo\0.evil must not run echo */
+    expect_refusal("{\"node_run_id\":\"nr-7\",\"run_id\":\"r-7\",\"node_type_ref\":{"
+                   "\"node_type_id\":\"jarvis.core.echo\\u0000.evil\",\"version\":\"1\"},"
+                   "\"inputs\":{}}",
+                   NUL_ERROR("\"node_type_ref\",\"node_type_id\""));
+    /* nor an id be answered cut at the NUL */
+    expect_refusal(EXEC_ID("nr-7\\u0000tail", "r-7"), NUL_ERROR("\"node_run_id\""));
+    expect_refusal(EXEC_ID("nr-7", "\\u0000"), NUL_ERROR("\"run_id\""));
+    /* "\ud800" and "\udbff" would both be U+FFFD: one run */
+    expect_refusal(EXEC_ID("\\ud800", "r-7"), LONE_SURROGATE("16"));
+    expect_refusal(EXEC_ID("nr-\\udbff", "r-7"), LONE_SURROGATE("19"));
+    expect_refusal(EXEC_ID("nr-7", "\\udc00"), LONE_SURROGATE("32"));
+    /* a proper pair is one code point, and fine */
+    expect_result(
+        EXEC_ID("nr-7", "r-\\ud83d\\ude00"),
+        "{\"node_run_id\":\"nr-7\",\"state\":\"succeeded\",\"outputs\":{\"echo\":\"{}\"}}");
+
+    /* [{},{},...] within the 4096-byte limit: 4096 * BODY_TREE_FACTOR (48)
+     * = 196608 bytes of tree; "[" costs 160 and each {} 800, so the 246th
+     * object, at byte 1 + 3 * 245 = 736, is the one refused. */
+    amp[0] = '[';
+    for (i = 1; i + 3 < sizeof amp - 1; i += 3)
+        memcpy(amp + i, "{},", 3);
+    amp[i - 1] = ']';
+    amp[i] = '\0';
+    expect_refusal(amp, "[{\"type\":\"json_invalid\",\"loc\":[\"body\",736],\"msg\":\"JSON decode "
+                        "error\",\"ctx\":{\"error\":\"JSON too large to decode\"}}]");
+}
+
 static void test_cancel(void)
 {
     struct exchange x;
@@ -215,6 +279,7 @@ static CU_TestInfo tests[] = {
     {"execute", test_execute},
     {"errors are envelopes", test_errors},
     {"node_run_id length bound", test_node_run_id_bound},
+    {"hostile ids and amplification bodies", test_hostile_inputs},
     {"cancel", test_cancel},
     {"URI too long", test_uri_too_long},
     CU_TEST_INFO_NULL,

@@ -4,9 +4,13 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "body.h"
 #include "testutil.h"
+
+/* The service's default body limit (config.h's CFG_DEFAULT_MAX_BODY). */
+#define TEST_MAX_BODY (1024 * 1024)
 
 /* Parses text; returns the 400's details.errors[0] as text, or NULL if OK. */
 static int parse(const char *text, json_object **out, struct resp *r)
@@ -17,7 +21,7 @@ static int parse(const char *text, json_object **out, struct resp *r)
 
     memcpy(copy, text, n + 1);
     resp_init(r);
-    rc = body_parse_json(copy, n, out, r);
+    rc = body_parse_json(copy, n, TEST_MAX_BODY, out, r);
     free(copy);
     return rc;
 }
@@ -93,6 +97,26 @@ static void test_rejects_what_json_c_allows(void)
     rejects("\"abc", 4, "Unterminated string");
 }
 
+/* json-c turns a lone surrogate into U+FFFD: "\ud800" and "\udbff" would be
+ * one string, so they are refused wherever they are, keys included. */
+static void test_lone_surrogates(void)
+{
+    accepts("\"\\ud83d\\ude00\"");
+    accepts("\"\\uD83D\\uDE00 \\uDBFF\\uDFFF \\ud7ff \\ue000 \\ufffd\"");
+    accepts("{\"\\ud83d\\ude00\":1}");
+    /* a NUL escape is JSON; identifiers refuse it later (validate.c) */
+    accepts("\"a\\u0000b\"");
+    rejects("\"\\ud800\"", 1, "Lone surrogate in \\\\uXXXX escape");
+    rejects("\"\\udbff\"", 1, "Lone surrogate in \\\\uXXXX escape");
+    rejects("\"ab\\udc00\"", 3, "Lone surrogate in \\\\uXXXX escape");
+    rejects("\"\\ud800\\u0041\"", 1, "Lone surrogate in \\\\uXXXX escape");
+    rejects("\"\\ud800\\ud800\\udc00\"", 1, "Lone surrogate in \\\\uXXXX escape");
+    rejects("\"\\ud800x\"", 1, "Lone surrogate in \\\\uXXXX escape");
+    rejects("\"\\ud800\\\"", 1, "Lone surrogate in \\\\uXXXX escape");
+    rejects("{\"k\\udfff\":1}", 3, "Lone surrogate in \\\\uXXXX escape");
+    rejects("{\"node_run_id\":\"\\ud800\"}", 16, "Lone surrogate in \\\\uXXXX escape");
+}
+
 static void test_rejects_bad_structure(void)
 {
     rejects("{\"a\":1", 6, "Unexpected end of data");
@@ -116,7 +140,7 @@ static void test_nul_byte(void)
     /* A raw NUL inside the body, before its declared end. */
     text[5] = '\0';
     resp_init(&r);
-    CU_ASSERT_EQUAL(body_parse_json(text, 9, &o, &r), -1);
+    CU_ASSERT_EQUAL(body_parse_json(text, 9, TEST_MAX_BODY, &o, &r), -1);
     CU_ASSERT_EQUAL(r.status, 400);
     resp_cleanup(&r);
 }
@@ -148,6 +172,95 @@ static void test_depth_bound(void)
     resp_cleanup(&r);
     free(ok);
     free(deep);
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* "[" then `unit` repeated (comma-separated) up to n bytes, then "]". */
+static char *repeated(const char *unit, size_t n, size_t *count)
+{
+    char *s = malloc(n + 1);
+    size_t u = strlen(unit), o = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    *count = 0;
+    s[o++] = '[';
+    while (o + u + 2 <= n) {
+        if (*count > 0)
+            s[o++] = ',';
+        memcpy(s + o, unit, u);
+        o += u;
+        (*count)++;
+    }
+    s[o++] = ']';
+    s[o] = '\0';
+    return s;
+}
+
+/*
+ * The finding: 1 MiB of [{},{},...] took a worker from 9 MB to 280 MB. It
+ * is refused at the object that crosses the tree budget, and json-c only
+ * ever sees the text before it. Runs first, so that the peak RSS before it
+ * is the process's baseline.
+ */
+static void test_amplification_bounded(void)
+{
+    size_t count, budget = body_tree_budget(TEST_MAX_BODY);
+    char *text = repeated("{}", TEST_MAX_BODY, &count);
+    /* The first object whose charge crosses the budget, and its offset. */
+    size_t k = (budget - BODY_COST_ARRAY) / BODY_COST_OBJECT, pos = 1 + 3 * k;
+    json_object *o = NULL;
+    struct resp r;
+    char want[512];
+    long before = peak_rss_kb(), after;
+
+    CU_ASSERT_TRUE(strlen(text) <= TEST_MAX_BODY && strlen(text) + 3 > TEST_MAX_BODY);
+    resp_init(&r);
+    CU_ASSERT_EQUAL(body_parse_json(text, strlen(text), TEST_MAX_BODY, &o, &r), -1);
+    after = peak_rss_kb();
+    CU_ASSERT_PTR_NULL(o);
+    CU_ASSERT_EQUAL(r.status, 400);
+    snprintf(want, sizeof want,
+             "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request validation failed\","
+             "\"details\":{\"errors\":[{\"type\":\"json_invalid\",\"loc\":[\"body\",%zu],"
+             "\"msg\":\"JSON decode error\",\"ctx\":{\"error\":\"JSON too large to decode\"}}]}}}",
+             pos);
+    TU_ASSERT_JSON(r.body, want);
+    fprintf(stderr,
+            "\n    [{},...] %zu objects in %zu bytes: refused at byte %zu; peak RSS %ld -> %ld kB "
+            "(+%ld kB; tree budget %zu kB)\n",
+            count, strlen(text), pos, before, after, after - before, budget / 1024);
+    /* json-c built at most the budget's worth (unbounded it is ~280 MB,
+     * more under the sanitizers); 3x leaves room for ASan's redzones. */
+    CU_ASSERT_TRUE(after - before < (long)(3 * budget / 1024));
+    resp_cleanup(&r);
+    free(text);
+}
+
+/* Honest bodies up to the limit still pass: dense small records. */
+static void test_realistic_body_at_limit(void)
+{
+    static const char record[] = "{\"id\":1234567,\"name\":\"abcdefgh\",\"tags\":[\"x\",\"y\"]}";
+    size_t count;
+    char *text = repeated(record, TEST_MAX_BODY, &count);
+    long before = peak_rss_kb();
+
+    accepts(text);
+    fprintf(stderr, "\n    %zu records in %zu bytes accepted; peak RSS %ld -> %ld kB\n", count,
+            strlen(text), before, peak_rss_kb());
+    free(text);
+    text = repeated("0.123456789", TEST_MAX_BODY, &count);
+    accepts(text);
+    free(text);
+    text = repeated("\"a string of some length\"", TEST_MAX_BODY, &count);
+    accepts(text);
+    free(text);
 }
 
 static void test_empty_body(void)
@@ -244,6 +357,28 @@ static void test_framing(void)
                            "\"Request body too large\",\"details\":{\"max_bytes\":64}}}");
     resp_cleanup(&r);
 
+    /* A 64-byte limit allows 64 * BODY_TREE_FACTOR = 3072 bytes of tree:
+     * an array (160) and 3 objects (800 each) fit, the 4th does not. */
+    CU_ASSERT_EQUAL(read_json("application/json", 10, "[{},{},{}]", &o, &r), 0);
+    json_object_put(o);
+    resp_cleanup(&r);
+    CU_ASSERT_EQUAL(read_json("application/json", 13, "[{},{},{},{}]", &o, &r), -1);
+    CU_ASSERT_PTR_NULL(o);
+    TU_ASSERT_JSON(r.body,
+                   "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request validation "
+                   "failed\",\"details\":{\"errors\":[{\"type\":\"json_invalid\",\"loc\":[\"body\","
+                   "10],\"msg\":\"JSON decode error\",\"ctx\":{\"error\":\"JSON too large to "
+                   "decode\"}}]}}}");
+    resp_cleanup(&r);
+    /* The first problem still wins: the missing ':' before the budget runs out. */
+    CU_ASSERT_EQUAL(read_json("application/json", 22, "{\"a\" [{},{},{},{}]}   ", &o, &r), -1);
+    TU_ASSERT_JSON(r.body,
+                   "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request validation "
+                   "failed\",\"details\":{\"errors\":[{\"type\":\"json_invalid\",\"loc\":[\"body\","
+                   "5],\"msg\":\"JSON decode error\",\"ctx\":{\"error\":\"Object property name "
+                   "separator ':' expected\"}}]}}}");
+    resp_cleanup(&r);
+
     /* The stream ends before Content-Length bytes arrived. */
     CU_ASSERT_EQUAL(read_json("application/json", 10, "{}", &o, &r), -1);
     CU_ASSERT_EQUAL(r.status, 400);
@@ -251,8 +386,11 @@ static void test_framing(void)
 }
 
 static CU_TestInfo tests[] = {
+    {"1 MiB of [{},...] is refused within the tree budget", test_amplification_bounded},
+    {"realistic bodies at the limit pass", test_realistic_body_at_limit},
     {"accepts RFC 8259 JSON", test_accepts_rfc8259},
     {"rejects what json-c would allow", test_rejects_what_json_c_allows},
+    {"rejects lone surrogates", test_lone_surrogates},
     {"rejects bad structure", test_rejects_bad_structure},
     {"rejects a NUL byte", test_nul_byte},
     {"depth bound", test_depth_bound},

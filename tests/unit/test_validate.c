@@ -124,6 +124,19 @@ static const struct {
      "[{\"type\":\"url_parsing\",\"loc\":[\"body\",\"run_context\",\"actor\",\"uri\"],\"msg\":"
      "\"Input should be a valid URI\"},{\"type\":\"extra_forbidden\",\"loc\":[\"body\","
      "\"run_context\",\"trace\",\"parent\"],\"msg\":\"Extra inputs are not permitted\"}]"},
+    /* identifiers must not hold a NUL: C would read "a\u0000b" as "a" */
+    {"{\"node_run_id\":\"a\\u0000b\",\"run_id\":\"\\u0000\",\"inputs\":{\"x\":\"\\u0000\"},"
+     "\"node_type_ref\":{\"node_type_id\":\"jarvis.core.echo\\u0000.evil\",\"version\":"
+     "\"1\\u0000\"}}",
+     "[{\"type\":\"value_error\",\"loc\":[\"body\",\"node_run_id\"],\"msg\":\"Value error, "
+     "String must not contain NUL characters\"},{\"type\":\"value_error\",\"loc\":[\"body\","
+     "\"run_id\"],\"msg\":\"Value error, String must not contain NUL characters\"},"
+     "{\"type\":\"value_error\",\"loc\":[\"body\",\"node_type_ref\",\"node_type_id\"],\"msg\":"
+     "\"Value error, String must not contain NUL characters\"}]"},
+    /* a NUL elsewhere (inputs, version) is the handler's business */
+    {"{" REQ_HEAD "\"node_type_ref\":{\"node_type_id\":\"a.b\",\"version\":\"\\u0000\"},"
+     "\"run_context\":{\"tenant_id\":\"t\\u0000\"}}",
+     NULL},
     {"{" REQ_HEAD REF ",\"run_context\":null,\"constraints\":null}",
      "[{\"type\":\"dict_type\",\"loc\":[\"body\",\"run_context\"],\"msg\":\"Input should be a "
      "valid dictionary\"},{\"type\":\"dict_type\",\"loc\":[\"body\",\"constraints\"],\"msg\":"
