@@ -18,6 +18,23 @@
 #include "schemas.h"
 #include "timefmt.h"
 
+/* Auth's keys shared through the run table (struct auth_share). */
+_Static_assert(RT_BLOB_MAX >= JWKS_MAX_BYTES, "a JWKS document must fit the pool's blob");
+static int share_gate(void *arg, int64_t now_ms, int64_t min_interval_ms)
+{
+    return rt_gate(arg, now_ms, min_interval_ms);
+}
+
+static int share_store(void *arg, const char *doc, size_t len, int64_t when_ms)
+{
+    return rt_blob_store(arg, doc, len, when_ms);
+}
+
+static int share_newer(void *arg, int64_t have_ms, char **doc, size_t *len, int64_t *when_ms)
+{
+    return rt_blob_newer(arg, have_ms, doc, len, when_ms);
+}
+
 int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const *packs,
              unsigned what, char *err, size_t errlen)
 {
@@ -37,6 +54,10 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
         app->limits.rt = rt_open(cfg->run_table, cfg->run_table_slots, err, errlen);
         if (app->limits.rt == NULL)
             return -1;
+    }
+    if (app->with_auth && app->limits.rt != NULL) {
+        const struct auth_share share = {app->limits.rt, share_gate, share_store, share_newer};
+        auth_set_share(&app->auth, &share);
     }
     return 0;
 }

@@ -12,10 +12,12 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -27,6 +29,8 @@
 #define MSG_AUDIENCE "Invalid token audience"
 #define MSG_ISSUER "Invalid token issuer"
 #define MSG_JWKS "Unable to fetch JWKS"
+
+static int adopt_shared(struct auth *a);
 
 /* 1 if any ARP_AUTH_* variable is set (the reference's default applies
  * only when none is). */
@@ -48,6 +52,7 @@ int auth_init(struct auth *a, char *err, size_t errlen)
     memset(a, 0, sizeof *a);
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->fetched, NULL);
+    pthread_cond_init(&a->wanted, NULL);
     if (auth_settings_from_env(&a->s, err, errlen) != 0)
         return -1;
     if (a->s.mode == AUTH_DISABLED) {
@@ -93,13 +98,30 @@ void auth_cleanup(struct auth *a)
 {
     size_t i;
 
+    pthread_mutex_lock(&a->lock);
+    a->quit = 1;
+    pthread_cond_signal(&a->wanted);
+    pthread_mutex_unlock(&a->lock);
+    if (a->refresher)
+        pthread_join(a->refresher_tid, NULL);
+
     jwks_clear(&a->keys);
     for (i = 0; i < AUTH_CACHE_SLOTS; i++) {
         json_object_put(a->cache[i].claims);
         a->cache[i].claims = NULL;
     }
+    pthread_cond_destroy(&a->wanted);
     pthread_cond_destroy(&a->fetched);
     pthread_mutex_destroy(&a->lock);
+}
+
+void auth_set_share(struct auth *a, const struct auth_share *share)
+{
+    pthread_mutex_lock(&a->lock);
+    a->share = *share;
+    if (a->s.mode != AUTH_DISABLED)
+        adopt_shared(a);
+    pthread_mutex_unlock(&a->lock);
 }
 
 void auth_key_status(struct auth *a, struct auth_key_status *st)
@@ -181,38 +203,101 @@ static int alg_allowed(const struct auth_settings *s, jwt_alg_t alg)
     return 0;
 }
 
-/*
- * Refetches the keys; the old ones stay if that fails. Called and returns
- * with a->lock held, but drops it for the fetch itself: other threads go on
- * with the keys they have; one that needs a key not known yet waits for
- * this fetch (key_for). Returns 0 or -1.
- */
-static int reload_keys(struct auth *a, const char *why_now)
+/* Adopts the pool's JWKS document if another worker fetched a newer one
+ * than ours. Call with a->lock held. 1 if the keys changed. */
+static int adopt_shared(struct auth *a)
 {
-    char why[AUTH_MAX_KEY_ERROR];
-    char *body = NULL;
+    char why[AUTH_MAX_KEY_ERROR], *doc = NULL;
+    int64_t when = 0;
     size_t len = 0;
-    int rc;
 
-    if (a->fetching)
-        return -1;
-    a->keys.last_attempt_ms = ts_now_ms();
-    a->fetching = 1;
-    pthread_mutex_unlock(&a->lock);
-    rc = jwks_fetch_set(&a->s, &body, &len, why, sizeof why);
+    if (a->share.newer == NULL ||
+        a->share.newer(a->share.arg, a->keys.loaded ? a->keys.loaded_ms : 0, &doc, &len, &when) !=
+            1)
+        return 0;
+    if (jwks_parse(&a->keys, doc, len, why, sizeof why) < 0) {
+        free(doc);
+        return 0;
+    }
+    free(doc);
+    /* Their age is the fetch's, not the adoption's (JWKS_MAX_STALE_MS). */
+    a->keys.loaded_ms = when;
+    a->key_error[0] = '\0';
+    return 1;
+}
+
+/* One fetch of the JWKS, without the lock: the discovered jwks_uri is
+ * reused for AUTH_DISCOVERY_TTL_MS. 0 with a new document, or -1. */
+static int fetch_document(struct auth *a, char **body, size_t *len, char *why, size_t whylen)
+{
+    char uri[AUTH_MAX_URL];
+    int64_t now = ts_now_ms();
+    int cached;
+
     pthread_mutex_lock(&a->lock);
-    a->fetching = 0;
-    if (rc == 0 && jwks_parse(&a->keys, body, len, why, sizeof why) < 0)
-        rc = -1;
-    free(body);
-    pthread_cond_broadcast(&a->fetched);
-    if (rc != 0) {
-        snprintf(a->key_error, sizeof a->key_error, "%s", why);
-        log_msg(JARVIS_LOG_ERROR, "auth: JWKS refetch (%s) failed: %s", why_now, why);
+    cached = a->jwks_uri[0] != '\0' && now - a->jwks_uri_ms < AUTH_DISCOVERY_TTL_MS;
+    if (cached)
+        memcpy(uri, a->jwks_uri, sizeof uri);
+    pthread_mutex_unlock(&a->lock);
+    if (!cached && jwks_resolve_uri(&a->s, uri, sizeof uri, why, whylen) != 0)
+        return -1;
+    if (jwks_fetch(uri, body, len, why, whylen) != 0) {
+        /* The document may have moved: ask discovery again next time. */
+        pthread_mutex_lock(&a->lock);
+        a->jwks_uri[0] = '\0';
+        pthread_mutex_unlock(&a->lock);
         return -1;
     }
-    a->key_error[0] = '\0';
+    pthread_mutex_lock(&a->lock);
+    if (!cached && a->s.jwks_uri[0] == '\0') {
+        memcpy(a->jwks_uri, uri, sizeof a->jwks_uri);
+        a->jwks_uri_ms = now;
+    }
+    pthread_mutex_unlock(&a->lock);
     return 0;
+}
+
+/*
+ * The refresher: fetches the keys whenever a request asks (want_fetch),
+ * parses them under the lock, shares them with the pool, and wakes the
+ * requests that wait. The old keys stay when a fetch fails.
+ */
+static void *refresher_thread(void *arg)
+{
+    struct auth *a = arg;
+
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        char why[AUTH_MAX_KEY_ERROR];
+        char *body = NULL;
+        size_t len = 0;
+        int rc;
+
+        while (!a->want_fetch && !a->quit)
+            pthread_cond_wait(&a->wanted, &a->lock);
+        if (a->quit)
+            break;
+        a->want_fetch = 0;
+        a->fetching = 1;
+        pthread_mutex_unlock(&a->lock);
+        rc = fetch_document(a, &body, &len, why, sizeof why);
+        pthread_mutex_lock(&a->lock);
+        if (rc == 0 && jwks_parse(&a->keys, body, len, why, sizeof why) < 0)
+            rc = -1;
+        if (rc == 0 && a->share.store != NULL)
+            a->share.store(a->share.arg, body, len, a->keys.loaded_ms);
+        free(body);
+        if (rc != 0) {
+            snprintf(a->key_error, sizeof a->key_error, "%s", why);
+            log_msg(JARVIS_LOG_ERROR, "auth: JWKS refetch failed: %s", why);
+        } else {
+            a->key_error[0] = '\0';
+        }
+        a->fetching = 0;
+        pthread_cond_broadcast(&a->fetched);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
 }
 
 static int refetch_allowed(const struct auth *a, int64_t now)
@@ -220,47 +305,120 @@ static int refetch_allowed(const struct auth *a, int64_t now)
     return a->keys.last_attempt_ms == 0 || now - a->keys.last_attempt_ms >= JWKS_REFETCH_MIN_MS;
 }
 
-/* Refreshes keys older than JWKS_MAX_AGE_MS (a removed key stops working). */
+/*
+ * Asks for new keys: first from the pool (another worker may have them),
+ * else from the identity provider through the refresher, at most once per
+ * JWKS_REFETCH_MIN_MS in this worker and in the whole pool. Call with
+ * a->lock held. 1 if the keys changed at once, 2 if a fetch was asked
+ * for, 0 if neither (rate-limited).
+ */
+static int ask_refetch(struct auth *a, const char *why_now)
+{
+    int64_t now = ts_now_ms();
+    sigset_t all, old;
+    pthread_t tid;
+
+    if (adopt_shared(a))
+        return 1;
+    if (a->fetching || a->want_fetch)
+        return 2;
+    if (!refetch_allowed(a, now))
+        return 0;
+    a->keys.last_attempt_ms = now;
+    if (a->share.gate != NULL && !a->share.gate(a->share.arg, now, JWKS_REFETCH_MIN_MS))
+        return 0;
+    if (!a->refresher) {
+        /* It takes no signals: they are the worker's main and listener threads'. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        if (pthread_create(&tid, NULL, refresher_thread, a) == 0) {
+            a->refresher_tid = tid;
+            a->refresher = 1;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!a->refresher)
+            return 0;
+    }
+    log_msg(JARVIS_LOG_INFO, "auth: refetching the JWKS (%s)", why_now);
+    a->want_fetch = 1;
+    pthread_cond_signal(&a->wanted);
+    return 2;
+}
+
+/* Refreshes keys older than JWKS_MAX_AGE_MS (a removed key stops working),
+ * in the background: the request goes on with the keys it has. */
 static void refresh_old_keys(struct auth *a)
 {
     int64_t now = ts_now_ms();
 
-    if (a->keys.loaded && now - a->keys.loaded_ms >= JWKS_MAX_AGE_MS && refetch_allowed(a, now))
-        reload_keys(a, "keys older than 300 s");
+    if (a->keys.loaded && now - a->keys.loaded_ms >= JWKS_MAX_AGE_MS)
+        ask_refetch(a, "keys older than 300 s");
 }
 
-/* The key for (kid, alg), refetching the JWKS once if it is not known yet. */
+static struct auth_unknown_kid *unknown_kid(struct auth *a, const char *kid, int64_t now)
+{
+    size_t i;
+
+    for (i = 0; i < AUTH_UNKNOWN_KIDS; i++)
+        if (a->unknown[i].ms != 0 && now - a->unknown[i].ms < AUTH_UNKNOWN_KID_MS &&
+            strcmp(a->unknown[i].kid, kid) == 0)
+            return &a->unknown[i];
+    return NULL;
+}
+
+static void remember_unknown_kid(struct auth *a, const char *kid, int64_t now)
+{
+    struct auth_unknown_kid *u = &a->unknown[a->unknown_next++ % AUTH_UNKNOWN_KIDS];
+
+    snprintf(u->kid, sizeof u->kid, "%s", kid);
+    u->ms = now;
+}
+
+/* The key for (kid, alg). One not known yet makes the keys be refetched,
+ * and this request waits for that at most AUTH_KEY_WAIT_MS. Call with
+ * a->lock held. */
 static const struct jwks_key *key_for(struct auth *a, const char *kid, jwt_alg_t alg,
                                       const char **detail)
 {
     const struct jwks_key *key;
+    struct timespec until;
     int64_t now = ts_now_ms();
+    int asked;
 
+    key = jwks_find(&a->keys, kid, alg);
+    if (key != NULL || kid[0] == '\0')
+        return key != NULL ? key : (*detail = "no kid", NULL);
+    if (unknown_kid(a, kid, now) != NULL) {
+        *detail = "kid unknown to a fresh JWKS (remembered)";
+        return NULL;
+    }
+    asked = ask_refetch(a, "unknown kid");
+    if (asked == 2) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += AUTH_KEY_WAIT_MS / 1000;
+        until.tv_nsec += (long)(AUTH_KEY_WAIT_MS % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while ((a->fetching || a->want_fetch) &&
+               pthread_cond_timedwait(&a->fetched, &a->lock, &until) == 0)
+            ;
+    }
     key = jwks_find(&a->keys, kid, alg);
     if (key != NULL)
         return key;
-    if (a->fetching) {
-        /* Another thread is fetching: its keys may be the ones we need
-         * (a rotation seen by several requests at once). */
-        while (a->fetching)
-            pthread_cond_wait(&a->fetched, &a->lock);
-        key = jwks_find(&a->keys, kid, alg);
-        if (key != NULL)
-            return key;
-        now = ts_now_ms();
-    }
-    if (!refetch_allowed(a, now)) {
+    if (asked == 0) {
         *detail = "no key for this kid and alg (refetch rate-limited)";
-        return NULL;
-    }
-    if (reload_keys(a, "unknown kid") != 0) {
+    } else if (a->fetching || a->want_fetch) {
+        *detail = "JWKS refetch still running";
+    } else if (a->key_error[0] != '\0') {
         *detail = "JWKS fetch failed";
-        return NULL;
-    }
-    key = jwks_find(&a->keys, kid, alg);
-    if (key == NULL)
+    } else {
         *detail = "no key for this kid and alg";
-    return key;
+        remember_unknown_kid(a, kid, ts_now_ms());
+    }
+    return NULL;
 }
 
 /* A NumericDate claim: -1 absent, 0 present and numeric (*out), 1 malformed. */

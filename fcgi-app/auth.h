@@ -32,21 +32,67 @@ struct auth_cache_entry {
 /* Longest reason kept for a failed key fetch (health, log). */
 #define AUTH_MAX_KEY_ERROR 512
 
+/* How long a request that needs a key not known yet waits for the refetch
+ * it asked for; the fetch itself goes on in the background. */
+#define AUTH_KEY_WAIT_MS 1000
+/* Kids that a fresh JWKS did not have, remembered so that junk tokens do
+ * not wait on the identity provider again and again. */
+#define AUTH_UNKNOWN_KIDS 64
+#define AUTH_UNKNOWN_KID_MS JWKS_REFETCH_MIN_MS
+/* How long the jwks_uri read from a discovery document is used. */
+#define AUTH_DISCOVERY_TTL_MS 3600000
+
 /*
- * One per worker, shared by its serving threads. `lock` guards keys, cache
- * and the key status; it is never held across a network fetch, so a slow
- * identity provider delays only the request that fetches, never a cancel
- * or a health check on another thread.
+ * What a worker's auth shares with the rest of its pool (through the run
+ * table): a pool-wide refetch limit, and the last JWKS document fetched by
+ * any worker, which the others adopt instead of fetching it again. All
+ * NULL: nothing shared (tools, unit tests).
+ */
+struct auth_share {
+    void *arg;
+    /* 1 if this worker may fetch now (at most once per interval pool-wide) */
+    int (*gate)(void *arg, int64_t now_ms, int64_t min_interval_ms);
+    /* publish a fetched document stamped when_ms; 0 or -1 */
+    int (*store)(void *arg, const char *doc, size_t len, int64_t when_ms);
+    /* 1 with a copy (caller frees) if one newer than have_ms is there */
+    int (*newer)(void *arg, int64_t have_ms, char **doc, size_t *len, int64_t *when_ms);
+};
+
+struct auth_unknown_kid {
+    char kid[JWKS_MAX_KID + 1];
+    int64_t ms; /* when a fresh JWKS was found without it; 0: free */
+};
+
+/*
+ * One per worker, shared by its serving threads. `lock` guards everything
+ * below `s`; it is never held across a network fetch: keys are refetched
+ * by a refresher thread, so a slow identity provider delays no cancel and
+ * no health check, and a request that needs a new key waits for it at
+ * most AUTH_KEY_WAIT_MS.
  */
 struct auth {
     struct auth_settings s; /* read-only after auth_init */
     pthread_mutex_t lock;
     struct jwks keys;
     struct auth_cache_entry cache[AUTH_CACHE_SLOTS];
-    int fetching;                       /* a thread is fetching keys now */
-    pthread_cond_t fetched;             /* broadcast when that fetch ends */
+    int fetching;   /* the refresher is fetching now */
+    int want_fetch; /* a fetch was asked for */
+    int refresher;  /* the refresher thread runs */
+    int quit;       /* auth_cleanup: the refresher ends */
+    pthread_t refresher_tid;
+    pthread_cond_t fetched;             /* broadcast when a fetch ends */
+    pthread_cond_t wanted;              /* signalled when want_fetch is set */
     char key_error[AUTH_MAX_KEY_ERROR]; /* why the last fetch failed; "" when it worked */
+    struct auth_share share;
+    char jwks_uri[AUTH_MAX_URL]; /* from discovery, cached; "" when none */
+    int64_t jwks_uri_ms;
+    struct auth_unknown_kid unknown[AUTH_UNKNOWN_KIDS];
+    unsigned unknown_next;
 };
+
+/* Connects a to its pool (see struct auth_share) and adopts any newer
+ * document the pool already has. */
+void auth_set_share(struct auth *a, const struct auth_share *share);
 
 /* The keys as a health check reports them. */
 struct auth_key_status {

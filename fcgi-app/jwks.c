@@ -383,8 +383,7 @@ static int source_ok(const char *url, int configured, char *err, size_t errlen)
 }
 
 /* The JWKS URL: configured, or read from the OIDC discovery document. */
-static int resolve_jwks_uri(const struct auth_settings *s, char *uri, size_t len, char *err,
-                            size_t errlen)
+int jwks_resolve_uri(const struct auth_settings *s, char *uri, size_t len, char *err, size_t errlen)
 {
     char discovery[AUTH_MAX_URL + 64];
     json_object *doc;
@@ -431,7 +430,7 @@ int jwks_fetch_set(const struct auth_settings *s, char **body, size_t *len, char
 
     *body = NULL;
     *len = 0;
-    if (resolve_jwks_uri(s, uri, sizeof uri, err, errlen) != 0 ||
+    if (jwks_resolve_uri(s, uri, sizeof uri, err, errlen) != 0 ||
         jwks_fetch(uri, body, len, err, errlen) != 0)
         return -1;
     return 0;

@@ -81,6 +81,14 @@ int jwks_fetch(const char *url, char **body, size_t *len, char *err, size_t errl
 int jwks_source_check(const char *url, int configured, char *err, size_t errlen);
 
 /*
+ * The JWKS URL the settings point at: ARP_AUTH_JWKS_URI, else the
+ * discovery document's jwks_uri (discovery URL, else the issuer's), each
+ * checked by jwks_source_check. 0, or -1 with err set.
+ */
+int jwks_resolve_uri(const struct auth_settings *s, char *uri, size_t len, char *err,
+                     size_t errlen);
+
+/*
  * (Re)loads the keys the settings point at: jwks_uri, else the discovery
  * document's jwks_uri (discovery_url, else <issuer>/.well-known/openid-
  * configuration). Returns 0, or -1 with err set (k keeps its old keys).

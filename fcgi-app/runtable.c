@@ -30,7 +30,7 @@
 #include "timefmt.h"
 
 #define RT_MAGIC 0x314254524a52414aULL /* "JARJRTB1" */
-#define RT_VERSION 2
+#define RT_VERSION 3
 
 enum slot_state { S_FREE = 0, S_QUEUED, S_RUNNING, S_TOMB };
 
@@ -53,7 +53,11 @@ struct rt_header {
     _Atomic uint32_t wake_seq; /* futex word: bumped by release and cancel */
     uint32_t running;          /* slots in S_RUNNING, under the lock; recounted
                                 * from the slots after a lock holder died */
-    pthread_mutex_t lock;      /* process-shared, robust */
+    /* The pool's shared blob (the last JWKS document), under the lock. */
+    uint32_t blob_len;
+    int64_t blob_ms;         /* when it was stored, 0: never */
+    _Atomic int64_t gate_ms; /* the last time rt_gate let a caller through */
+    pthread_mutex_t lock;    /* process-shared, robust */
 };
 
 struct rt_table {
@@ -366,7 +370,7 @@ static int create_table(const char *path, size_t len, unsigned nslots, char *err
 
 struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t errlen)
 {
-    size_t len = HEADER_SPACE + (size_t)nslots * sizeof(struct rt_slot);
+    size_t len = HEADER_SPACE + (size_t)nslots * sizeof(struct rt_slot) + RT_BLOB_MAX;
     const struct rt_header *h;
     struct rt_table *t = NULL;
     void *map = MAP_FAILED;
@@ -777,4 +781,62 @@ size_t rt_debug_slot_offset(const struct rt_table *t, unsigned i)
 {
     (void)t;
     return HEADER_SPACE + (size_t)i * sizeof(struct rt_slot);
+}
+
+int rt_gate(struct rt_table *t, int64_t now_ms, int64_t min_interval_ms)
+{
+    int64_t last = atomic_load(&t->h->gate_ms);
+
+    /* One winner per interval across the pool: a compare-and-swap, no lock. */
+    while (last == 0 || now_ms - last >= min_interval_ms) {
+        if (atomic_compare_exchange_weak(&t->h->gate_ms, &last, now_ms))
+            return 1;
+    }
+    return 0;
+}
+
+static char *blob_area(const struct rt_table *t)
+{
+    return (char *)t->slots + (size_t)t->nslots * sizeof(struct rt_slot);
+}
+
+int rt_blob_store(struct rt_table *t, const char *data, size_t len, int64_t when_ms)
+{
+    if (len > RT_BLOB_MAX || lock(t) != 0)
+        return -1;
+    /* Only newer wins: two workers that fetched at once keep the later. */
+    if (when_ms >= t->h->blob_ms) {
+        memcpy(blob_area(t), data, len);
+        t->h->blob_len = (uint32_t)len;
+        t->h->blob_ms = when_ms;
+    }
+    unlock(t);
+    return 0;
+}
+
+int rt_blob_newer(struct rt_table *t, int64_t have_ms, char **data, size_t *len, int64_t *when_ms)
+{
+    char *copy = NULL;
+    size_t n;
+    int rc = 0;
+
+    *data = NULL;
+    if (lock(t) != 0)
+        return -1;
+    if (t->h->blob_ms > have_ms && t->h->blob_len <= RT_BLOB_MAX) {
+        n = t->h->blob_len;
+        copy = malloc(n + 1);
+        if (copy == NULL) {
+            rc = -1;
+        } else {
+            memcpy(copy, blob_area(t), n);
+            copy[n] = '\0';
+            *data = copy;
+            *len = n;
+            *when_ms = t->h->blob_ms;
+            rc = 1;
+        }
+    }
+    unlock(t);
+    return rc;
 }

@@ -111,6 +111,26 @@ struct rt_stats {
  * live runs); 0, or -1 when the table's lock cannot be taken. */
 int rt_stats(struct rt_table *t, struct rt_stats *st);
 
+/* ---- what else the pool shares ---- */
+
+/* Largest shared blob: the JWKS document auth shares (JWKS_MAX_BYTES). */
+#define RT_BLOB_MAX (1024 * 1024)
+
+/*
+ * A pool-wide rate limit: 1 for the first caller in each min_interval_ms
+ * across every worker (it may go ahead, e.g. fetch keys), 0 for the others.
+ * Lock-free.
+ */
+int rt_gate(struct rt_table *t, int64_t now_ms, int64_t min_interval_ms);
+
+/* Stores data (len <= RT_BLOB_MAX) as the pool's blob stamped when_ms,
+ * unless a newer one is there. 0, or -1. */
+int rt_blob_store(struct rt_table *t, const char *data, size_t len, int64_t when_ms);
+
+/* If the pool's blob is newer than have_ms: 1 with a NUL-terminated copy
+ * in *data (caller frees), its length and stamp; 0 if not newer; -1. */
+int rt_blob_newer(struct rt_table *t, int64_t have_ms, char **data, size_t *len, int64_t *when_ms);
+
 /* For tests that play a hostile process writing the file: the mapping's
  * length and the byte offset of slot i in the file. */
 size_t rt_debug_map_len(const struct rt_table *t);

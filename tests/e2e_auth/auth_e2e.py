@@ -637,9 +637,11 @@ def scenario_enterprise(c, pool, idp, keys, new_key):
         c.execute_ok(f"enterprise: new kid after JWKS rotation -> 200 (request {i + 1})", pool,
                      rotated, "erin-rotated")
     after = idp.hits()
-    c.check("enterprise: the unknown kid made the workers refetch the JWKS (once each at "
-            "most)", [] if before < after <= before + WORKERS
-            else [f"JWKS requests {before} -> {after}, expected 1..{WORKERS} more"])
+    # One worker fetches (the pool-wide limit lets one through) and shares the
+    # document through the run table; the others adopt it without a fetch.
+    c.check("enterprise: the unknown kid made the pool refetch the JWKS once, for every "
+            "worker", [] if after == before + 1
+            else [f"JWKS requests {before} -> {after}, expected exactly 1 more"])
     before = idp.hits()
     ghost = bearer(mint(new_key, header={"kid": "never-published"}))
     for i in range(3):
@@ -647,8 +649,8 @@ def scenario_enterprise(c, pool, idp, keys, new_key):
                                f"(request {i + 1})", pool, ghost, "Unable to fetch JWKS",
                                "invalid_token")
     after = idp.hits()
-    c.check("enterprise: unknown-kid refetches are rate-limited (at most one per worker per "
-            "10 s)", [] if after - before <= WORKERS
+    c.check("enterprise: unknown-kid refetches are rate-limited (at most one per 10 s for the "
+            "whole pool)", [] if after - before <= 1
             else [f"{after - before} JWKS requests for 3 tokens"])
 
 

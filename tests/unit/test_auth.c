@@ -317,6 +317,9 @@ static void reset(void)
     A.s = base_settings;
     CU_ASSERT_FATAL(jwks_parse(&A.keys, base_jwks, strlen(base_jwks), err, sizeof err) == 2);
     A.keys.last_attempt_ms = ts_now_ms();
+    memset(A.unknown, 0, sizeof A.unknown);
+    memset(&A.share, 0, sizeof A.share);
+    A.jwks_uri[0] = '\0';
 }
 
 static const struct jwks_key *key_of(const char *kid, jwt_alg_t alg)
@@ -814,6 +817,116 @@ static void test_refetch_new_key(void)
     EXPECT(hand("{\"alg\":\"ES256\",\"kid\":\"ec-new\"}", claims(), ec_new), NULL);
 }
 
+/* A kid that a fresh JWKS did not have is remembered: junk tokens with it
+ * neither wait for nor cause another fetch. */
+static void test_unknown_kid_remembered(void)
+{
+    struct auth_principal p;
+    const char *why, *detail;
+    char *tok = lj_rs("ghost", claims());
+
+    reset();
+    A.keys.last_attempt_ms = 0;
+    CU_ASSERT_EQUAL(auth_verify_token(&A, tok, NOW, &p, &why, &detail), -1);
+    CU_ASSERT_STRING_EQUAL(NZ(why), "Unable to fetch JWKS");
+    CU_ASSERT_STRING_EQUAL(NZ(detail), "no key for this kid and alg");
+    /* A refetch would be allowed again, yet none is asked for. */
+    A.keys.last_attempt_ms = 0;
+    CU_ASSERT_EQUAL(auth_verify_token(&A, tok, NOW, &p, &why, &detail), -1);
+    CU_ASSERT_STRING_EQUAL(NZ(detail), "kid unknown to a fresh JWKS (remembered)");
+    CU_ASSERT_EQUAL(A.keys.last_attempt_ms, 0);
+    free(tok);
+}
+
+/* The pool's share, played by this test: a document another worker
+ * fetched, and the pool-wide gate. */
+static struct {
+    const char *doc; /* NULL: the pool has none */
+    int64_t when;
+    int gate_open, gate_calls, stores;
+} pool;
+
+static int fake_gate(void *arg, int64_t now_ms, int64_t min_interval_ms)
+{
+    (void)arg, (void)now_ms, (void)min_interval_ms;
+    pool.gate_calls++;
+    return pool.gate_open;
+}
+
+static int fake_store(void *arg, const char *doc, size_t len, int64_t when_ms)
+{
+    (void)arg, (void)doc, (void)len, (void)when_ms;
+    pool.stores++;
+    return 0;
+}
+
+static int fake_newer(void *arg, int64_t have_ms, char **doc, size_t *len, int64_t *when_ms)
+{
+    (void)arg;
+    if (pool.doc == NULL || pool.when <= have_ms)
+        return 0;
+    *doc = strdup(pool.doc);
+    *len = strlen(pool.doc);
+    *when_ms = pool.when;
+    return *doc != NULL ? 1 : -1;
+}
+
+static void test_pool_share(void)
+{
+    const struct auth_share share = {NULL, fake_gate, fake_store, fake_newer};
+    char path[300], *rotated;
+    size_t n = 0;
+
+    /* Another worker fetched the rotated set: adopted, no fetch here (the
+     * configured source does not even exist). */
+    snprintf(path, sizeof path, "%s/jwks2.json", dir);
+    rotated = tu_read_file(path, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rotated);
+    reset();
+    memset(&pool, 0, sizeof pool);
+    pool.doc = rotated;
+    pool.when = ts_now_ms() + 1;
+    A.share = share;
+    snprintf(A.s.jwks_uri, sizeof A.s.jwks_uri, "file://%s/missing.json", dir);
+    A.keys.last_attempt_ms = 0;
+    EXPECT(hand("{\"alg\":\"ES256\",\"kid\":\"ec-new\"}", claims(), ec_new), NULL);
+    CU_ASSERT_EQUAL(A.keys.loaded_ms, pool.when);
+    CU_ASSERT_EQUAL(pool.gate_calls, 0);
+
+    /* Nothing newer in the pool and the pool-wide limit closed: no fetch. */
+    reset();
+    memset(&pool, 0, sizeof pool);
+    A.share = share;
+    snprintf(A.s.jwks_uri, sizeof A.s.jwks_uri, "file://%s/jwks2.json", dir);
+    A.keys.last_attempt_ms = 0;
+    EXPECT(hand("{\"alg\":\"ES256\",\"kid\":\"ec-new\"}", claims(), ec_new),
+           "Unable to fetch JWKS");
+    CU_ASSERT_EQUAL(pool.gate_calls, 1);
+    CU_ASSERT_EQUAL(pool.stores, 0);
+    CU_ASSERT_EQUAL(A.keys.n, 2);
+
+    /* The gate open: this worker fetches, and shares what it fetched. */
+    pool.gate_open = 1;
+    A.keys.last_attempt_ms = 0;
+    EXPECT(hand("{\"alg\":\"ES256\",\"kid\":\"ec-new\"}", claims(), ec_new), NULL);
+    CU_ASSERT_EQUAL(pool.stores, 1);
+    CU_ASSERT_EQUAL(A.keys.n, 3);
+    memset(&A.share, 0, sizeof A.share);
+    free(rotated);
+}
+
+/* Keys no refresh renewed for JWKS_MAX_STALE_MS verify nothing, cached
+ * tokens included. */
+static void test_stale_keys_fail_closed(void)
+{
+    reset();
+    EXPECT(lj_rs("rsa-1", claims()), NULL); /* cached now */
+    A.keys.loaded_ms = ts_now_ms() - JWKS_MAX_STALE_MS - 1;
+    snprintf(A.s.jwks_uri, sizeof A.s.jwks_uri, "file://%s/missing.json", dir);
+    EXPECT(lj_rs("rsa-1", claims()), "Unable to fetch JWKS");
+    reset();
+}
+
 /* ---- malformed tokens -------------------------------------------------- */
 
 /* "<b64url(header)>.<b64url(claims)>.<sig>" with a hand-made header and a
@@ -1264,6 +1377,9 @@ static CU_TestInfo tests[] = {
     {"alg is case-sensitive", test_alg_case_sensitive},
     {"unknown kid, rate-limited refetch", test_unknown_kid},
     {"refetch finds a rotated key", test_refetch_new_key},
+    {"a kid unknown to a fresh JWKS is remembered", test_unknown_kid_remembered},
+    {"keys shared with the pool; pool-wide refetch limit", test_pool_share},
+    {"stale keys fail closed", test_stale_keys_fail_closed},
     {"malformed tokens", test_malformed},
     {"token size limit", test_token_size},
     {"auth_check, required mode", test_check_required},

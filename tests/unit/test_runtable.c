@@ -883,6 +883,50 @@ static void test_proc_start_time(void)
     CU_ASSERT_EQUAL(rt_proc_start_time(pid), 0);
 }
 
+/* ---- what else the pool shares ---- */
+
+static void test_gate_and_blob(void)
+{
+    struct rt_table *t = open_table("share.tbl", 2), *t2 = open_table("share.tbl", 2);
+    char *data = NULL, *big;
+    int64_t when = 0, now = ts_now_ms();
+    size_t len = 0;
+    pid_t kid;
+    int status = 0;
+
+    /* One caller per interval, pool-wide (a second handle, another process). */
+    CU_ASSERT_EQUAL(rt_gate(t, now, 10000), 1);
+    CU_ASSERT_EQUAL(rt_gate(t2, now + 5, 10000), 0);
+    kid = fork();
+    if (kid == 0)
+        _exit(rt_gate(t2, now + 9999, 10000) == 0 && rt_gate(t2, now + 10000, 10000) == 1 ? 0 : 1);
+    CU_ASSERT_EQUAL(waitpid(kid, &status, 0), kid);
+    CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL(rt_gate(t, now + 10001, 10000), 0);
+
+    /* The blob: nothing yet; then the newer document wins, never an older. */
+    CU_ASSERT_EQUAL(rt_blob_newer(t, 0, &data, &len, &when), 0);
+    CU_ASSERT_EQUAL(rt_blob_store(t, "{\"keys\":[1]}", 12, 1000), 0);
+    CU_ASSERT_EQUAL(rt_blob_store(t2, "{\"keys\":[0]}", 12, 999), 0);
+    CU_ASSERT_EQUAL(rt_blob_newer(t2, 0, &data, &len, &when), 1);
+    CU_ASSERT_STRING_EQUAL(data, "{\"keys\":[1]}");
+    CU_ASSERT_EQUAL(len, 12);
+    CU_ASSERT_EQUAL(when, 1000);
+    free(data);
+    CU_ASSERT_EQUAL(rt_blob_newer(t2, 1000, &data, &len, &when), 0);
+    /* Its bound. */
+    big = calloc(1, (size_t)RT_BLOB_MAX + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    CU_ASSERT_EQUAL(rt_blob_store(t, big, (size_t)RT_BLOB_MAX + 1, 2000), -1);
+    CU_ASSERT_EQUAL(rt_blob_store(t, big, RT_BLOB_MAX, 2000), 0);
+    CU_ASSERT_EQUAL(rt_blob_newer(t2, 1000, &data, &len, &when), 1);
+    CU_ASSERT_EQUAL(len, (size_t)RT_BLOB_MAX);
+    free(data);
+    free(big);
+    rt_close(t);
+    rt_close(t2);
+}
+
 static CU_TestInfo open_tests[] = {
     {"open refusals", test_open_refusals},
     {"open, share, reopen, foreign layout", test_open_shared},
@@ -918,6 +962,7 @@ static CU_TestInfo cap_tests[] = {
 
 static CU_TestInfo proc_tests[] = {
     {"process start time", test_proc_start_time},
+    {"pool-wide gate and shared blob", test_gate_and_blob},
     CU_TEST_INFO_NULL,
 };
 
