@@ -20,6 +20,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +39,11 @@
 #include "request.h"
 #include "runner.h"
 #include "timefmt.h"
+
+/* After a request whose body was at least this big, freed memory is given
+ * back to the system: a large decoded body must not leave a worker large
+ * (glibc keeps freed heap by default). */
+#define WK_TRIM_AFTER_BYTES (256 * 1024)
 
 /* Pause before accepting again after running out of fds or memory. */
 #define WK_ACCEPT_RETRY_US 100000
@@ -144,6 +150,8 @@ static int serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *runn
         return 1;
     }
     app_exchange_cleanup(x);
+    if (req.content_length >= WK_TRIM_AFTER_BYTES)
+        malloc_trim(0);
     return 0;
 }
 

@@ -33,6 +33,7 @@ FETCH_CEILING = 256 * MIB          # JARVIS_ATOMIC_HTTP_MAX_BYTES: the hard ceil
 # Bounds on the growth of the worker's peak RSS. They hold under ASan too
 # (its allocator and quarantine inflate RSS); the unbounded behaviour was
 # +270 MB for the JSON body, and a bomb held whole costs what it decodes to.
+JSON_KEEP_KB = 16 * 1024
 JSON_BOUND_KB = 120 * 1024
 BOMB_BOUND_KB = 64 * 1024
 BOMB_MIB = 10                      # /bomb: 10 MiB of zeros, about 10 KB gzipped
@@ -252,6 +253,29 @@ def check_json_amplification(r, base, state, pid):
         print(f"  refused at loc {hit[0].get('loc')}")
     r.check(f"JSON amplification: worker peak RSS grew < {JSON_BOUND_KB // 1024} MB",
             m.problems(JSON_BOUND_KB, worker_pids(state, 1)))
+    # "... and it stayed there": the worker gives the memory back afterwards
+    # (malloc_trim after a large body), so its RSS comes back near the start.
+    # The answer leaves before the worker frees the request: poll, bounded.
+    deadline = time.monotonic() + 3.0
+    while True:
+        after = mem_kb(pid)
+        kept = after.get("VmRSS", 0) - m.before.get("VmRSS", 0)
+        if not after or kept < JSON_KEEP_KB or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    print(f"  JSON amplification: RSS {m.before.get('VmRSS')} kB before, "
+          f"{after.get('VmRSS')} kB after ({kept / 1024:+.1f} MB kept)")
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            sanitized = "libasan" in f.read()
+    except OSError:
+        sanitized = False
+    if sanitized:
+        # ASan holds freed memory in its quarantine: nothing to give back.
+        print("  (ASan build: the memory given back is not checked)")
+    else:
+        r.check(f"JSON amplification: the worker keeps < {JSON_KEEP_KB // 1024} MB of it "
+                "afterwards", [] if after and kept < JSON_KEEP_KB else [f"RSS kept {kept} kB"])
     check_echo(r, base, "echo still succeeds after the amplification body", "nr-limits-echo-2")
 
 
