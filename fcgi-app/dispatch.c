@@ -1,7 +1,8 @@
 /*
  * dispatch.c - owns the registry of linked node types and the call into a
- * plugin: it builds the handler context, calls the handler, and turns what
- * comes back into an exec_result with the reference's error codes.
+ * plugin: it builds the handler context (ctx.c), claims the run's place,
+ * calls the handler under the watch (runner.c), and turns what comes back
+ * into an exec_result with the reference's error codes.
  *
  * The registry is built once per worker from the generated pack table and
  * searched by binary search; a duplicate node_type_id stops the worker at
@@ -18,31 +19,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ctx.h"
 #include "jschema.h"
 #include "log.h"
 #include "runner.h"
 #include "timefmt.h"
-
-/* Longest span honoured, for budgets and waits alike (about 31 years):
- * keeps every "now + span" in range. */
-#define DSP_MAX_SPAN_MS 1000000000000LL
-
-static int64_t clamp_span(double ms)
-{
-    return ms > (double)DSP_MAX_SPAN_MS ? DSP_MAX_SPAN_MS : (int64_t)ms;
-}
-
-struct jarvis_ctx {
-    const struct exec_req *req;
-    const jarvis_node *node;
-    struct rt_table *rt; /* NULL without a run table */
-    int slot;
-    struct rn_runner *runner;   /* the serving thread's */
-    int client_fd;              /* -1: none */
-    const atomic_int *stopping; /* the worker's stop flag, or NULL */
-    int64_t deadline_ms;        /* 0: none */
-    char fail_reason[DSP_MAX_MESSAGE];
-};
 
 static int node_cmp(const void *a, const void *b)
 {
@@ -144,14 +125,14 @@ int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req, i
 
     if (lim->default_timeout_secs > 0) {
         double ms = ceil(lim->default_timeout_secs * 1000.0);
-        deadline = started_ms + clamp_span(ms);
+        deadline = started_ms + ctx_clamp_span(ms);
     }
     if (req->constraints != NULL &&
         json_object_object_get_ex(req->constraints, "budgets", &budgets) &&
         json_object_object_get_ex(budgets, "max_wall_time_ms", &wall)) {
         /* validated: a non-negative integer, possibly written 5.0 or > INT64_MAX */
         double ms = json_object_get_double(wall);
-        int64_t d = started_ms + clamp_span(ms);
+        int64_t d = started_ms + ctx_clamp_span(ms);
         if (deadline == 0 || d < deadline)
             deadline = d;
         /* A zero budget is already spent: a deadline of "now", never "none". */
@@ -163,9 +144,7 @@ int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req, i
 
 static int cancel_check(const void *arg)
 {
-    const jarvis_ctx *ctx = arg;
-
-    return ctx->rt != NULL && rt_cancel_requested(ctx->rt, ctx->slot);
+    return jarvis_ctx_cancelled(arg);
 }
 
 /* The node's compiled schema (compiled at registry init, so never NULL). */
@@ -394,150 +373,4 @@ void dsp_result_cleanup(struct exec_result *res)
     res->outputs = NULL;
     json_object_put(res->error_details);
     res->error_details = NULL;
-}
-
-/* ---- the handler context (include/jarvis/node.h) ---- */
-
-const char *jarvis_ctx_node_run_id(const jarvis_ctx *ctx)
-{
-    return ctx->req->node_run_id;
-}
-
-const char *jarvis_ctx_run_id(const jarvis_ctx *ctx)
-{
-    return ctx->req->run_id;
-}
-
-json_object *jarvis_ctx_node_type_ref(const jarvis_ctx *ctx)
-{
-    return ctx->req->node_type_ref;
-}
-
-json_object *jarvis_ctx_run_context(const jarvis_ctx *ctx)
-{
-    return ctx->req->run_context;
-}
-
-json_object *jarvis_ctx_constraints(const jarvis_ctx *ctx)
-{
-    return ctx->req->constraints;
-}
-
-json_object *jarvis_ctx_extensions(const jarvis_ctx *ctx)
-{
-    return ctx->req->extensions;
-}
-
-const char *jarvis_ctx_subject(const jarvis_ctx *ctx)
-{
-    return ctx->req->subject != NULL ? ctx->req->subject : "";
-}
-
-json_object *jarvis_ctx_claims(const jarvis_ctx *ctx)
-{
-    return ctx->req->claims;
-}
-
-void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt, ...)
-{
-    char msg[LOG_MAX_LINE / 2];
-    char f[LOG_MAX_LINE] = "";
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    log_append_kv(f, sizeof f, "node_run_id", ctx->req->node_run_id);
-    log_append_kv(f, sizeof f, "node_type_id", ctx->req->node_type_id);
-    log_append_kv(f, sizeof f, "msg", msg);
-    log_emit(level, f);
-}
-
-int jarvis_ctx_cancelled(const jarvis_ctx *ctx)
-{
-    return cancel_check(ctx);
-}
-
-long long jarvis_ctx_remaining_ms(const jarvis_ctx *ctx)
-{
-    int64_t left;
-
-    if (ctx->deadline_ms == 0)
-        return -1;
-    left = ctx->deadline_ms - ts_now_ms();
-    return left > 0 ? left : 0;
-}
-
-int jarvis_ctx_wake_fd(const jarvis_ctx *ctx)
-{
-    return rn_wake_fd(ctx->runner);
-}
-
-/* Why the run must stop now, or JARVIS_OK. */
-static int stop_reason(const jarvis_ctx *ctx)
-{
-    if (jarvis_ctx_cancelled(ctx))
-        return JARVIS_ERR_CANCELED;
-    if (ctx->deadline_ms != 0 && ts_now_ms() >= ctx->deadline_ms)
-        return JARVIS_ERR_TIMEOUT;
-    /* The watch stopped the run but neither shows yet: treat as canceled. */
-    if (rn_stop_requested(ctx->runner))
-        return JARVIS_ERR_CANCELED;
-    return JARVIS_OK;
-}
-
-int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_ms, short *revents)
-{
-    /* The caller's own timeout runs on the monotonic clock (a wall-clock
-     * step must not stretch a sleep); the run's deadline is wall-clock. */
-    int64_t until = -1;
-
-    if (timeout_ms >= 0)
-        until = ts_mono_us() / 1000 + clamp_span((double)timeout_ms);
-    if (revents != NULL)
-        *revents = 0;
-    for (;;) {
-        struct pollfd p[2] = {{.fd = rn_wake_fd(ctx->runner), .events = POLLIN},
-                              {.fd = fd, .events = events}};
-        int64_t mono = ts_mono_us() / 1000, wait = -1;
-        int stop = stop_reason(ctx), n;
-
-        if (stop != JARVIS_OK)
-            return stop;
-        if (until >= 0) {
-            if (mono >= until)
-                return JARVIS_WAIT_ELAPSED;
-            wait = until - mono;
-        }
-        if (ctx->deadline_ms != 0) {
-            int64_t left = ctx->deadline_ms - ts_now_ms();
-            if (wait < 0 || left < wait)
-                wait = left < 0 ? 0 : left;
-        }
-        n = poll(p, fd >= 0 ? 2 : 1, wait > INT32_MAX ? INT32_MAX : (int)wait);
-        if (n < 0 && errno != EINTR)
-            return jarvis_ctx_fail(ctx, "poll: %s", strerror(errno));
-        if (n > 0 && fd >= 0 && p[1].revents != 0 && !(p[0].revents & POLLIN)) {
-            if (revents != NULL)
-                *revents = p[1].revents;
-            return JARVIS_OK;
-        }
-    }
-}
-
-int jarvis_ctx_sleep_ms(jarvis_ctx *ctx, long long ms)
-{
-    int rc = jarvis_ctx_wait_fd(ctx, -1, 0, ms < 0 ? 0 : ms, NULL);
-
-    return rc == JARVIS_WAIT_ELAPSED ? JARVIS_OK : rc;
-}
-
-int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
-    va_end(ap);
-    return JARVIS_ERR_HANDLER;
 }

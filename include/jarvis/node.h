@@ -142,6 +142,14 @@ int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...) __attribute__((format
 /* 1 once the run has been canceled, else 0. Cheap: poll it in loops. */
 int jarvis_ctx_cancelled(const jarvis_ctx *ctx);
 
+/*
+ * Whether the run must stop now, and why: JARVIS_ERR_CANCELED (a cancel,
+ * or the service stopped it), JARVIS_ERR_TIMEOUT (its deadline passed), or
+ * JARVIS_OK. Cheap. Handlers with their own poll loops (on
+ * jarvis_ctx_wake_fd) return what this says when it is not JARVIS_OK.
+ */
+int jarvis_ctx_stop_reason(const jarvis_ctx *ctx);
+
 /* Milliseconds left before the deadline: -1 when there is none, 0 when it
  * has passed. */
 long long jarvis_ctx_remaining_ms(const jarvis_ctx *ctx);

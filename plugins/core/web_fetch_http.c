@@ -377,17 +377,6 @@ static int setup_hop(struct fetch *f)
     return JARVIS_OK;
 }
 
-/* Why the run stops now: canceled, out of time, or JARVIS_OK. */
-static int run_stopped(jarvis_ctx *ctx, int woken)
-{
-    if (jarvis_ctx_cancelled(ctx))
-        return JARVIS_ERR_CANCELED;
-    if (jarvis_ctx_remaining_ms(ctx) == 0)
-        return JARVIS_ERR_TIMEOUT;
-    /* raised but neither shows: the service stopped the run, as a cancel */
-    return woken ? JARVIS_ERR_CANCELED : JARVIS_OK;
-}
-
 static int timed_out(struct fetch *f)
 {
     return jarvis_ctx_fail(f->ctx, "timed out after %g s", f->req->timeout_secs);
@@ -397,7 +386,7 @@ static int timed_out(struct fetch *f)
 static int transfer(struct fetch *f, CURLcode *result)
 {
     struct curl_waitfd wake = {jarvis_ctx_wake_fd(f->ctx), CURL_WAIT_POLLIN, 0};
-    int running = 1, woken = 0;
+    int running = 1;
 
     if (curl_multi_add_handle(f->multi, f->easy) != CURLM_OK)
         return jarvis_ctx_fail(f->ctx, "curl_multi_add_handle failed");
@@ -406,7 +395,7 @@ static int transfer(struct fetch *f, CURLcode *result)
         long long now, wait, left;
         CURLMsg *msg;
         CURLMcode mc;
-        int rc = run_stopped(f->ctx, woken), queued;
+        int rc = jarvis_ctx_stop_reason(f->ctx), queued;
 
         if (rc != JARVIS_OK)
             return rc;
@@ -432,7 +421,7 @@ static int transfer(struct fetch *f, CURLcode *result)
         mc = curl_multi_poll(f->multi, &wake, wake.fd >= 0 ? 1 : 0, (int)wait, NULL);
         if (mc != CURLM_OK)
             return jarvis_ctx_fail(f->ctx, "curl_multi_poll: %s", curl_multi_strerror(mc));
-        woken = (wake.revents & CURL_WAIT_POLLIN) != 0;
+        /* A raised wake fd is read by jarvis_ctx_stop_reason next round. */
     }
 }
 
