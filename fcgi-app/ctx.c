@@ -162,3 +162,18 @@ int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...)
     va_end(ap);
     return JARVIS_ERR_HANDLER;
 }
+
+int jarvis_ctx_fail_code(jarvis_ctx *ctx, const char *code, const char *message, const char *fmt,
+                         ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
+    va_end(ap);
+    if (code != NULL && code[0] != '\0' && message != NULL) {
+        ctx->fail_code = code;
+        ctx->fail_message = message;
+    }
+    return JARVIS_ERR_HANDLER;
+}

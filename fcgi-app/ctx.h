@@ -28,6 +28,8 @@ struct jarvis_ctx {
     const atomic_int *stopping; /* the worker's stop flag, or NULL */
     int64_t deadline_ms;        /* 0: none */
     char fail_reason[DSP_MAX_MESSAGE];
+    const char *fail_code;    /* jarvis_ctx_fail_code: static, or NULL */
+    const char *fail_message; /* its client-facing message */
 };
 
 /* ms bounded to CTX_MAX_SPAN_MS (a double: budgets may be written 5.0). */

@@ -244,6 +244,10 @@ static void run_outcome(const jarvis_ctx *ctx, struct rn_job *job, enum rn_outco
         fail(res, RUN_CANCELED, "canceled", "Atomic execution canceled");
     } else if (outcome == RN_TIMEOUT || rc == JARVIS_ERR_TIMEOUT) {
         fail(res, RUN_FAILED, "timeout", "Atomic execution timed out");
+    } else if (rc != JARVIS_OK && ctx->fail_code != NULL) {
+        /* A failure the plugin names for the client (jarvis_ctx_fail_code). */
+        fail(res, RUN_FAILED, ctx->fail_code, ctx->fail_message);
+        snprintf(res->reason, sizeof res->reason, "%s", ctx->fail_reason);
     } else if (rc != JARVIS_OK) {
         fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
         snprintf(res->reason, sizeof res->reason, "%s",

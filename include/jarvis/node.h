@@ -129,6 +129,17 @@ void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt, ..
  */
 int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * As jarvis_ctx_fail, for a failure the client should be able to tell
+ * apart: the run ends failed with error.code `code` and error.message
+ * `message` instead of handler_error. Both must be static strings of the
+ * plugin (never built from inputs, never secrets); code is lower_snake_case
+ * and specific (e.g. "fetch_denied"). The formatted reason goes to the log
+ * only. Returns JARVIS_ERR_HANDLER.
+ */
+int jarvis_ctx_fail_code(jarvis_ctx *ctx, const char *code, const char *message, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+
 /* ---- cancellation and deadlines ----
  *
  * A run ends early when a cancel for its node_run_id reaches any worker of

@@ -431,8 +431,9 @@ static int hop_result(struct fetch *f, CURLcode c, int hops)
     /* a refused address fails the connect (unless another address of the
      * name was allowed and answered); other failures keep curl's reason */
     if (f->refused && c == CURLE_COULDNT_CONNECT)
-        return jarvis_ctx_fail(f->ctx, "%s: connection refused by the address policy: %s",
-                               hops == 0 ? "url" : "redirect", f->why);
+        return jarvis_ctx_fail_code(f->ctx, WF_DENIED_CODE, WF_DENIED_MESSAGE,
+                                    "%s: connection refused by the address policy: %s",
+                                    hops == 0 ? "url" : "redirect", f->why);
     if (f->bomb)
         return jarvis_ctx_fail(f->ctx, "response decodes to over %d times its size",
                                WF_MAX_DECODE_RATIO);

@@ -7,6 +7,11 @@
 #ifndef JARVIS_CORE_WEB_FETCH_POLICY_H
 #define JARVIS_CORE_WEB_FETCH_POLICY_H
 
+/* What a client sees when the address policy refuses a fetch (the log
+ * says which address and rule). */
+#define WF_DENIED_CODE "fetch_denied"
+#define WF_DENIED_MESSAGE "The URL's address or port is not allowed by the fetch policy"
+
 #include <stddef.h>
 #include <sys/socket.h>
 

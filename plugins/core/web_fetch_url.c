@@ -108,7 +108,8 @@ static int literal_permitted(jarvis_ctx *ctx, const char *what, CURLU *u, const 
     if (wf_policy_load(&policy, why, sizeof why) != 0)
         rc = jarvis_ctx_fail(ctx, "%s", why);
     else if (wf_policy_check(&policy, a, port, why, sizeof why) != 0)
-        rc = jarvis_ctx_fail(ctx, "%s: refused by the address policy: %s", what, why);
+        rc = jarvis_ctx_fail_code(ctx, WF_DENIED_CODE, WF_DENIED_MESSAGE,
+                                  "%s: refused by the address policy: %s", what, why);
     curl_free(port_s);
     return rc;
 }

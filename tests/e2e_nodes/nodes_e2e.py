@@ -117,12 +117,13 @@ def check_web_fetch(r, port):
             and o.get("content_bytes") == len(base64.b64decode(o["content_base64"]))
             else [json.dumps(res)[:400]])
     # the pool re-allows 127.0.0.1 only (main): other loopback addresses stay
-    # refused, with the generic handler_error; nothing listens there anyway
+    # refused, named fetch_denied for the client; nothing listens there anyway
     for url in (f"http://127.0.0.2:{port}/v1/health", f"http://[::1]:{port}/v1/health",
                 f"http://0x7f000002:{port}/v1/health"):
         st, res = r.execute("jarvis.web.fetch", {"url": url}, "nr-fetch-denied")
         r.check(f"web.fetch {url} refused", result_problems(st, res, "failed", error={
-            "code": "handler_error", "message": "Atomic handler failed"}))
+            "code": "fetch_denied",
+            "message": "The URL's address or port is not allowed by the fetch policy"}))
     st, res = r.execute("jarvis.web.fetch", {"url": "ftp://example.com/x"}, "nr-fetch-bad")
     r.check("web.fetch bad url", [] if st == 200 and res["state"] == "failed" and
             res["error"]["code"] in ("invalid_inputs", "handler_error") else [json.dumps(res)])
