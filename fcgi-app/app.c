@@ -81,6 +81,25 @@ static void ep_version(struct exchange *x)
     resp_set_json(&x->resp, 200, res_version());
 }
 
+/* The 200 AtomicExecuteResult of a run that reached its handler. */
+static void answer_result(struct exchange *x, struct exec_result *res)
+{
+    x->exit_after = res->abandoned;
+    if (res->outputs != NULL && !res_json_writable(res->outputs)) {
+        /* An uncaught failure of ours: no internals in the answer. */
+        resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
+        resp_set_reason(&x->resp, "handler outputs hold NaN/Infinity or nest too deep");
+        dsp_result_cleanup(res);
+        return;
+    }
+    x->log.state = res_state_name(res->state);
+    x->log.error_code = res->error_code;
+    if (res->reason[0] != '\0')
+        resp_set_reason(&x->resp, "%s", res->reason);
+    resp_set_json(&x->resp, 200, res_execute_result(res));
+    dsp_result_cleanup(res);
+}
+
 static void ep_execute(struct app *app, const struct http_req *req, const struct dsp_conn *conn,
                        struct exchange *x)
 {
@@ -128,20 +147,7 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
         resp_set_reason(&x->resp, "run table unusable");
         return;
     }
-    x->exit_after = res.abandoned;
-    if (res.outputs != NULL && !res_json_writable(res.outputs)) {
-        /* An uncaught failure of ours: no internals in the answer. */
-        resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
-        resp_set_reason(&x->resp, "handler outputs hold NaN/Infinity or nest too deep");
-        dsp_result_cleanup(&res);
-        return;
-    }
-    x->log.state = res_state_name(res.state);
-    x->log.error_code = res.error_code;
-    if (res.reason[0] != '\0')
-        resp_set_reason(&x->resp, "%s", res.reason);
-    resp_set_json(&x->resp, 200, res_execute_result(&res));
-    dsp_result_cleanup(&res);
+    answer_result(x, &res);
 }
 
 static void ep_cancel(struct app *app, const char *node_run_id, struct exchange *x)
@@ -152,7 +158,7 @@ static void ep_cancel(struct app *app, const char *node_run_id, struct exchange 
     x->log.node_run_id = node_run_id;
     /* 204 for any id, as the reference: an unknown one leaves a tombstone
      * so that an execute arriving after its cancel answers canceled. The
-     * owner's listener thread takes SIGUSR2 and kicks its runs' watches. */
+     * owner's listener thread takes SIGUSR2 and kicks its runs' watcher. */
     rc = app->limits.rt != NULL ? rt_cancel(app->limits.rt, node_run_id, SIGUSR2, &owner) : 0;
     if (rc == RT_FULL) {
         /* A 204 would promise a cancel that cannot hold. */
@@ -203,6 +209,18 @@ void app_handle(struct app *app, const struct http_req *req, const struct dsp_co
     case EP_NONE: break;
     }
 out:
+    x->log.status = x->resp.status;
+    if (x->log.error_code == NULL)
+        x->log.error_code = x->resp.error_code;
+    if (x->resp.reason[0] != '\0')
+        x->log.reason = x->resp.reason;
+}
+
+void app_answer_abandoned(struct exchange *x, const struct exec_result *res)
+{
+    struct exec_result copy = *res; /* owns nothing: abandoned runs have no outputs */
+
+    answer_result(x, &copy);
     x->log.status = x->resp.status;
     if (x->log.error_code == NULL)
         x->log.error_code = x->resp.error_code;

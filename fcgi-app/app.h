@@ -53,6 +53,11 @@ void app_cleanup(struct app *app);
 void app_handle(struct app *app, const struct http_req *req, const struct dsp_conn *conn,
                 struct exchange *x);
 
+/* Answers into x the execute whose handler was abandoned (dsp_conn's
+ * abandoned callback, on the runner's watcher thread) while app_handle is
+ * still inside that execute on its serving thread, which never returns. */
+void app_answer_abandoned(struct exchange *x, const struct exec_result *res);
+
 /* Frees what the exchange holds; x can then be reused. */
 void app_exchange_cleanup(struct exchange *x);
 

@@ -187,49 +187,50 @@ static int inputs_ok(const jarvis_node *node, json_object *inputs, struct exec_r
 static void run_outcome(const jarvis_ctx *ctx, struct rn_job *job, enum rn_outcome outcome,
                         struct exec_result *res);
 
-/*
- * Everything the handler thread may touch. On the heap, not the stack: an
- * abandoned handler keeps using it after dsp_execute has returned, so it is
- * then deliberately never freed (the worker exits right after answering).
- */
-struct run_mem {
+/* One run of a handler, on the serving thread's stack: an abandoned
+ * handler keeps using it, but that thread never leaves rn_run then. */
+struct run_frame {
     struct rn_job job;
-    struct jarvis_ctx ctx;
-    struct exec_req req;
+    jarvis_ctx *ctx;
+    struct exec_result *res;
+    const struct dsp_conn *conn;
 };
 
-/* Runs the handler under the watch and turns how it ended into res. */
-static void run_handler(const jarvis_ctx *proto, const struct exec_req *req,
-                        struct exec_result *res)
+/* On the watcher thread: the handler would not stop, so the run is
+ * answered now, through the connection's abandon callback. The handler
+ * still runs (and uses job, ctx and the request): only res is touched. */
+static void run_abandoned(void *arg, enum rn_outcome outcome)
 {
-    struct run_mem *m = calloc(1, sizeof *m);
-    jarvis_ctx *ctx;
-    struct rn_watch w;
+    struct run_frame *f = arg;
+
+    f->res->abandoned = 1;
+    run_outcome(f->ctx, &f->job, outcome, f->res);
+    /* Its slot and permit stay taken: see the end of dsp_execute. */
+    f->res->ended_ms = ts_now_ms();
+    f->conn->abandoned(f->conn->abandoned_arg, f->res);
+}
+
+/* Runs the handler under the watch and turns how it ended into res. */
+static void run_handler(jarvis_ctx *ctx, const struct dsp_conn *conn, struct exec_result *res)
+{
+    struct run_frame f = {{ctx->node->handler, ctx, ctx->req->inputs, NULL, 0}, ctx, res, conn};
+    struct rn_watch w = {ctx->deadline_ms, cancel_check, ctx, ctx->client_fd, NULL, NULL};
     enum rn_outcome outcome;
 
-    if (m == NULL) {
-        fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
-        snprintf(res->reason, sizeof res->reason, "out of memory");
-        return;
+    if (conn != NULL && conn->abandoned != NULL) {
+        w.abandon = run_abandoned;
+        w.abandon_arg = &f;
     }
-    m->req = *req;
-    m->ctx = *proto;
-    m->ctx.req = &m->req;
-    ctx = &m->ctx;
-    m->job = (struct rn_job){ctx->node->handler, ctx, req->inputs, NULL, 0};
-    w = (struct rn_watch){ctx->deadline_ms, cancel_check, ctx, ctx->client_fd};
-    outcome = rn_run(ctx->runner, &m->job, &w, &res->abandoned);
-    run_outcome(ctx, &m->job, outcome, res);
-    if (!res->abandoned)
-        free(m);
+    outcome = rn_run(ctx->runner, &f.job, &w);
+    run_outcome(ctx, &f.job, outcome, res);
 }
 
 /* Turns how the run ended into res; takes job->outputs when it returned. */
 static void run_outcome(const jarvis_ctx *ctx, struct rn_job *job, enum rn_outcome outcome,
                         struct exec_result *res)
 {
-    /* After RN_CANCELED / RN_TIMEOUT the job is the handler thread's (an
-     * abandoned one may still write it): look only at the outcome. */
+    /* After RN_CANCELED / RN_TIMEOUT / RN_CLIENT_GONE look only at the
+     * outcome (an abandoned handler may still write the job). */
     int rc = outcome == RN_RETURNED ? job->rc : JARVIS_OK;
 
     if (res->abandoned)
@@ -304,7 +305,7 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
     ctx.runner = conn != NULL && conn->runner != NULL ? conn->runner : rn_runner_default();
     if (ctx.runner == NULL) {
         fail(res, RUN_FAILED, "handler_error", "Atomic handler failed");
-        snprintf(res->reason, sizeof res->reason, "cannot set up a handler thread");
+        snprintf(res->reason, sizeof res->reason, "cannot set up the run's watch");
         goto out;
     }
     ctx.deadline_ms = dsp_deadline(lim, req, res->started_ms);
@@ -360,11 +361,12 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
             goto out;
         }
     }
-    run_handler(&ctx, req, res);
+    run_handler(&ctx, conn, res);
 out:
-    /* An abandoned handler still runs: its slot and permit stay taken until
-     * the worker has exited (the next look at the table reclaims them), so
-     * the execute slots still bound it and its id still answers 409. */
+    /* An abandoned handler still runs (and this thread never gets here):
+     * its slot and permit stay taken until the worker has exited (the next
+     * look at the table reclaims them), so the execute slots still bound
+     * it and its id still answers 409. */
     if (claimed && !res->abandoned)
         rt_release(ctx.rt, ctx.slot);
     res->ended_ms = ts_now_ms();

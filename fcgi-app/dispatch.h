@@ -47,6 +47,8 @@ struct dsp_limits {
     unsigned execute_slots;      /* runs executing at once pool-wide, 0: no bound */
 };
 
+struct exec_result;
+
 /* The connection an execute arrived on, and the thread serving it. */
 struct dsp_conn {
     struct rn_runner *runner; /* the serving thread's; NULL: rn_runner_default() */
@@ -55,6 +57,15 @@ struct dsp_conn {
     /* Nonzero once the worker is stopping: an execute still queued then
      * answers DSP_BUSY (it never ran; retry elsewhere). NULL: never. */
     const atomic_int *stopping;
+    /* Answers a run whose handler was abandoned (it did not return within
+     * RN_GRACE_MS of a cancel, its deadline or a hang-up): called once, on
+     * the runner's watcher thread, with res filled (res->abandoned set);
+     * it must answer the request and end the worker once its other
+     * requests are done. The thread that called dsp_execute never returns
+     * then. NULL: a run is never abandoned, dsp_execute waits for its
+     * handler however long it takes. */
+    void (*abandoned)(void *arg, const struct exec_result *res);
+    void *abandoned_arg;
 };
 
 /* dsp_execute's answers that are not an AtomicExecuteResult. */
@@ -75,7 +86,7 @@ struct exec_result {
     char message[DSP_MAX_MESSAGE]; /* client-facing error message */
     char reason[DSP_MAX_MESSAGE];  /* operator-facing, log only */
     json_object *error_details;    /* owned; error.details, or NULL */
-    int abandoned;                 /* the handler never returned: exit after answering */
+    int abandoned;                 /* the handler never returned: answered by the watcher */
 };
 
 /*

@@ -1,19 +1,29 @@
 /*
- * runner.c - owns the handler threads, the watch over each, and the path
- * by which a cancel from another worker reaches a watch.
+ * runner.c - owns the watch over every run of the process: the watcher
+ * thread, the path by which a cancel from another worker reaches it, and
+ * the one-answer rule between a handler that returns and one abandoned.
  *
- * A serving thread hands a job to its runner's handler thread (mutex +
- * condvar), then polls three fds: the job's done eventfd, its kick eventfd
- * and the client's connection (POLLRDHUP). A cancel on another worker flags
- * the run table and sends SIGUSR2 to this process; the listener thread
- * started by rn_init takes it (sigwaitinfo: every other thread blocks it)
- * and writes every registered runner's kick fd, so each watch rechecks its
- * own run's flag. On cancel, deadline or hang-up the watch raises the wake
- * eventfd that cooperative handler waits poll, and gives the handler a
- * grace period.
+ * rn_run registers the run (under the watch lock: its client fd goes into
+ * the watcher's epoll set, and the timerfd is pulled earlier if this run's
+ * deadline is the first), checks once for a cancel or a spent deadline,
+ * and calls the handler on the calling thread. The watcher sleeps in
+ * epoll_wait on a kick eventfd, the timerfd and the runs' client fds; no
+ * step of a run that finishes in time wakes it. When it wakes it rechecks
+ * every running run: a cancel (the run's check), the deadline, or a
+ * hang-up (POLLRDHUP) stops the run: its stop flag is set, its wake eventfd
+ * (the one cooperative handler waits poll) raised, its outcome recorded,
+ * and its grace period started. A cancel on another worker flags the run
+ * table and sends SIGUSR2 to this process; the listener thread started by
+ * rn_init takes it (sigwaitinfo: every other thread blocks it) and kicks
+ * the watcher.
  *
- * The list of runners is this module's only process-wide state: a signal
- * names a process, not a thread, so something must know every watch in it.
+ * Each run has an atomic state: RUNNING, then RETURNED (the calling thread,
+ * once the handler is back) or ABANDONED (the watcher, once the grace has
+ * passed), by compare-and-swap, so exactly one side answers the run.
+ *
+ * The watch (its lock, epoll set and list of running runs) is this
+ * module's only process-wide state: a signal names a process, not a
+ * thread, and one thread watches every run.
  */
 #define _GNU_SOURCE
 #include "runner.h"
@@ -25,32 +35,50 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "timefmt.h"
 
+/* epoll data of the watcher's own fds; a run's client fd carries its seq. */
+#define EV_KICK 0
+#define EV_TIMER 1
+#define FIRST_SEQ 2
+
+enum { RS_IDLE = 0, RS_RUNNING, RS_RETURNED, RS_ABANDONED };
+
 struct rn_runner {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct rn_job *job; /* the job handed over, NULL when idle */
-    int quit;           /* rn_runner_free: the handler thread ends */
-    int started;        /* the handler thread exists */
-    pthread_t tid;
-    int done_fd; /* handler thread -> watch: the job returned */
     int wake_fd; /* watch -> handler: stop (cancel, deadline, hang-up) */
-    int kick_fd; /* listener -> watch: a cancel reached this process */
     atomic_int stop;
-    struct rn_runner *next; /* in the process list */
+    atomic_int state; /* RS_*: RUNNING -> RETURNED or ABANDONED, by CAS */
+    /* The rest under watch.lock while the run is in the watch. */
+    uint64_t seq; /* this run's id in the epoll set */
+    struct rn_watch w;
+    int client_watched; /* w.client_fd is in the epoll set */
+    int fired;          /* told to stop: outcome and grace_end hold */
+    enum rn_outcome outcome;
+    int64_t grace_end;
+    struct rn_runner *next;      /* in watch.running */
+    struct rn_runner *abandoned; /* the watcher's list of runs to answer */
 };
 
 static struct {
     pthread_mutex_t lock;
-    struct rn_runner *head;
+    struct rn_runner *running; /* runs in the watch */
     struct rn_runner *dflt;
-    int listening;
-} procs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    uint64_t next_seq;
+    int ep, kick_fd, timer_fd;
+    int64_t armed_ms; /* when the timerfd fires (wall-clock ms), 0: disarmed */
+    int watching;     /* the watcher thread runs */
+    int listening;    /* the SIGUSR2 listener runs */
+} watch = {.lock = PTHREAD_MUTEX_INITIALIZER,
+           .next_seq = FIRST_SEQ,
+           .ep = -1,
+           .kick_fd = -1,
+           .timer_fd = -1};
 
 static void *listener_thread(void *arg)
 {
@@ -68,77 +96,226 @@ static void *listener_thread(void *arg)
     return NULL;
 }
 
-/* Creates a thread that takes no signals: they are the listener's and the
- * worker's main thread's. */
-static int start_quiet_thread(pthread_t *tid, void *(*fn)(void *), void *arg)
+/* Creates a detached thread that takes no signals: they are the
+ * listener's and the worker's main thread's. */
+static int start_quiet_thread(void *(*fn)(void *))
 {
     sigset_t all, old;
+    pthread_t tid;
     int rc;
 
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    rc = pthread_create(tid, NULL, fn, arg);
+    rc = pthread_create(&tid, NULL, fn, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        pthread_detach(tid);
     return rc;
+}
+
+static void drain(int fd)
+{
+    uint64_t v;
+
+    while (read(fd, &v, sizeof v) == sizeof v)
+        ;
+}
+
+/* Arms the timerfd for ms (wall clock, 0: disarm). Call with the lock. */
+static void arm_locked(int64_t ms)
+{
+    struct itimerspec it;
+
+    if (ms == watch.armed_ms)
+        return;
+    memset(&it, 0, sizeof it);
+    if (ms > 0) {
+        it.it_value.tv_sec = ms / 1000;
+        it.it_value.tv_nsec = (ms % 1000) * 1000000L;
+    }
+    if (timerfd_settime(watch.timer_fd, TFD_TIMER_ABSTIME, &it, NULL) != 0) {
+        log_msg(JARVIS_LOG_ERROR, "runner: cannot arm the watch's timer: %s", strerror(errno));
+        return;
+    }
+    watch.armed_ms = ms;
+}
+
+/* When the watch must next look at r (0: only when kicked). */
+static int64_t next_look(const struct rn_runner *r)
+{
+    if (atomic_load(&r->state) != RS_RUNNING)
+        return 0;
+    if (r->fired)
+        return r->w.abandon != NULL ? r->grace_end : 0;
+    return r->w.deadline_ms;
+}
+
+/* Tells r's handler to stop, for outcome. Call with the lock. */
+static void fire_locked(struct rn_runner *r, enum rn_outcome outcome, int64_t now)
+{
+    const uint64_t one = 1;
+
+    r->fired = 1;
+    r->outcome = outcome;
+    r->grace_end = now + RN_GRACE_MS;
+    atomic_store(&r->stop, 1);
+    if (write(r->wake_fd, &one, sizeof one) != sizeof one)
+        log_msg(JARVIS_LOG_ERROR, "runner: cannot wake the handler: %s", strerror(errno));
+}
+
+/* Stops r if it was canceled or is out of time. 1 if it is stopped. */
+static int look_locked(struct rn_runner *r, int64_t now)
+{
+    if (r->fired)
+        return 1;
+    if (r->w.check != NULL && r->w.check(r->w.check_arg))
+        fire_locked(r, RN_CANCELED, now);
+    else if (r->w.deadline_ms > 0 && now >= r->w.deadline_ms)
+        fire_locked(r, RN_TIMEOUT, now);
+    return r->fired;
+}
+
+/* Takes r out of the watch. Call with the lock. */
+static void unwatch_locked(struct rn_runner *r)
+{
+    struct rn_runner **p;
+
+    for (p = &watch.running; *p != NULL; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    r->next = NULL;
+    if (r->client_watched)
+        epoll_ctl(watch.ep, EPOLL_CTL_DEL, r->w.client_fd, NULL);
+    r->client_watched = 0;
+}
+
+static void *watcher_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct epoll_event ev[16];
+        struct rn_runner *r, *next, *abandoned = NULL;
+        int64_t now, first = 0;
+        int n, i;
+
+        n = epoll_wait(watch.ep, ev, 16, -1);
+        if (n < 0 && errno != EINTR) {
+            log_msg(JARVIS_LOG_ERROR, "runner: the watch cannot wait: %s", strerror(errno));
+            usleep(10000);
+        }
+        pthread_mutex_lock(&watch.lock);
+        now = ts_now_ms();
+        for (i = 0; i < n; i++) {
+            if (ev[i].data.u64 == EV_KICK) {
+                drain(watch.kick_fd);
+            } else if (ev[i].data.u64 == EV_TIMER) {
+                drain(watch.timer_fd);
+                watch.armed_ms = 0; /* fired; rearmed below */
+            } else {
+                /* A hang-up; the run may have ended since (its seq is then
+                 * gone from the list). */
+                for (r = watch.running; r != NULL; r = r->next)
+                    if (r->seq == ev[i].data.u64 && !r->fired &&
+                        atomic_load(&r->state) == RS_RUNNING)
+                        fire_locked(r, RN_CLIENT_GONE, now);
+            }
+        }
+        for (r = watch.running; r != NULL; r = next) {
+            int64_t at;
+            next = r->next;
+            if (atomic_load(&r->state) != RS_RUNNING)
+                continue;
+            if (look_locked(r, now) && r->w.abandon != NULL && now >= r->grace_end) {
+                int running = RS_RUNNING;
+                if (atomic_compare_exchange_strong(&r->state, &running, RS_ABANDONED)) {
+                    unwatch_locked(r);
+                    r->abandoned = abandoned;
+                    abandoned = r;
+                    continue;
+                }
+            }
+            at = next_look(r);
+            if (at > 0 && (first == 0 || at < first))
+                first = at;
+        }
+        arm_locked(first);
+        pthread_mutex_unlock(&watch.lock);
+        /* Answered outside the lock: the callback writes to the client and
+         * may end the process. */
+        for (r = abandoned; r != NULL; r = next) {
+            next = r->abandoned;
+            r->w.abandon(r->w.abandon_arg, r->outcome);
+        }
+    }
+    return NULL;
+}
+
+/* Starts the watcher once. Call with the lock. 0 or -1. */
+static int start_watch_locked(void)
+{
+    struct epoll_event kick = {.events = EPOLLIN, .data.u64 = EV_KICK};
+    struct epoll_event timer = {.events = EPOLLIN, .data.u64 = EV_TIMER};
+
+    if (watch.watching)
+        return 0;
+    if (watch.ep < 0)
+        watch.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (watch.kick_fd < 0)
+        watch.kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (watch.timer_fd < 0) {
+        watch.timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (watch.timer_fd >= 0 && watch.ep >= 0 && watch.kick_fd >= 0 &&
+            (epoll_ctl(watch.ep, EPOLL_CTL_ADD, watch.kick_fd, &kick) != 0 ||
+             epoll_ctl(watch.ep, EPOLL_CTL_ADD, watch.timer_fd, &timer) != 0)) {
+            close(watch.timer_fd);
+            watch.timer_fd = -1;
+        }
+    }
+    if (watch.ep < 0 || watch.kick_fd < 0 || watch.timer_fd < 0 ||
+        start_quiet_thread(watcher_thread) != 0) {
+        log_msg(JARVIS_LOG_ERROR, "runner: cannot start the watcher: %s", strerror(errno));
+        return -1;
+    }
+    watch.watching = 1;
+    return 0;
 }
 
 int rn_init(void)
 {
     sigset_t usr2;
-    pthread_t tid;
     int rc = 0;
 
-    pthread_mutex_lock(&procs.lock);
-    if (procs.listening)
-        goto out;
-    sigemptyset(&usr2);
-    sigaddset(&usr2, SIGUSR2);
-    if (pthread_sigmask(SIG_BLOCK, &usr2, NULL) != 0 ||
-        start_quiet_thread(&tid, listener_thread, NULL) != 0) {
+    pthread_mutex_lock(&watch.lock);
+    if (start_watch_locked() != 0) {
         rc = -1;
         goto out;
     }
-    pthread_detach(tid);
-    procs.listening = 1;
+    if (watch.listening)
+        goto out;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    if (pthread_sigmask(SIG_BLOCK, &usr2, NULL) != 0 || start_quiet_thread(listener_thread) != 0) {
+        rc = -1;
+        goto out;
+    }
+    watch.listening = 1;
 out:
-    pthread_mutex_unlock(&procs.lock);
+    pthread_mutex_unlock(&watch.lock);
     return rc;
 }
 
 void rn_kick_all(void)
 {
     const uint64_t one = 1;
-    struct rn_runner *r;
+    int fd;
 
-    pthread_mutex_lock(&procs.lock);
-    for (r = procs.head; r != NULL; r = r->next)
-        if (write(r->kick_fd, &one, sizeof one) != sizeof one && errno != EAGAIN)
-            log_msg(JARVIS_LOG_ERROR, "runner: cannot kick a watch: %s", strerror(errno));
-    pthread_mutex_unlock(&procs.lock);
-}
-
-static void *handler_thread(void *arg)
-{
-    struct rn_runner *r = arg;
-    const uint64_t one = 1;
-
-    for (;;) {
-        struct rn_job *job;
-
-        pthread_mutex_lock(&r->lock);
-        while (r->job == NULL && !r->quit)
-            pthread_cond_wait(&r->cond, &r->lock);
-        job = r->job;
-        pthread_mutex_unlock(&r->lock);
-        if (job == NULL)
-            return NULL;
-        job->rc = job->handler(job->ctx, job->inputs, &job->outputs);
-        pthread_mutex_lock(&r->lock);
-        r->job = NULL;
-        pthread_mutex_unlock(&r->lock);
-        if (write(r->done_fd, &one, sizeof one) != sizeof one)
-            log_msg(JARVIS_LOG_ERROR, "runner: cannot signal completion: %s", strerror(errno));
-    }
+    pthread_mutex_lock(&watch.lock);
+    fd = watch.kick_fd;
+    pthread_mutex_unlock(&watch.lock);
+    if (fd >= 0 && write(fd, &one, sizeof one) != sizeof one && errno != EAGAIN)
+        log_msg(JARVIS_LOG_ERROR, "runner: cannot kick the watch: %s", strerror(errno));
 }
 
 struct rn_runner *rn_runner_new(void)
@@ -147,55 +324,19 @@ struct rn_runner *rn_runner_new(void)
 
     if (r == NULL)
         return NULL;
-    pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->cond, NULL);
-    r->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    r->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (r->done_fd < 0 || r->wake_fd < 0 || r->kick_fd < 0) {
-        if (r->done_fd >= 0)
-            close(r->done_fd);
-        if (r->wake_fd >= 0)
-            close(r->wake_fd);
-        if (r->kick_fd >= 0)
-            close(r->kick_fd);
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->lock);
+    if (r->wake_fd < 0) {
         free(r);
         return NULL;
     }
-    pthread_mutex_lock(&procs.lock);
-    r->next = procs.head;
-    procs.head = r;
-    pthread_mutex_unlock(&procs.lock);
     return r;
 }
 
 void rn_runner_free(struct rn_runner *r)
 {
-    struct rn_runner **p;
-
     if (r == NULL)
         return;
-    pthread_mutex_lock(&procs.lock);
-    for (p = &procs.head; *p != NULL; p = &(*p)->next)
-        if (*p == r) {
-            *p = r->next;
-            break;
-        }
-    pthread_mutex_unlock(&procs.lock);
-    if (r->started) {
-        pthread_mutex_lock(&r->lock);
-        r->quit = 1;
-        pthread_cond_signal(&r->cond);
-        pthread_mutex_unlock(&r->lock);
-        pthread_join(r->tid, NULL);
-    }
-    close(r->done_fd);
     close(r->wake_fd);
-    close(r->kick_fd);
-    pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->lock);
     free(r);
 }
 
@@ -203,22 +344,22 @@ struct rn_runner *rn_runner_default(void)
 {
     struct rn_runner *r;
 
-    pthread_mutex_lock(&procs.lock);
-    r = procs.dflt;
-    pthread_mutex_unlock(&procs.lock);
+    pthread_mutex_lock(&watch.lock);
+    r = watch.dflt;
+    pthread_mutex_unlock(&watch.lock);
     if (r != NULL)
         return r;
     r = rn_runner_new();
-    pthread_mutex_lock(&procs.lock);
-    if (procs.dflt == NULL) {
-        procs.dflt = r;
+    pthread_mutex_lock(&watch.lock);
+    if (watch.dflt == NULL) {
+        watch.dflt = r;
     } else {
-        pthread_mutex_unlock(&procs.lock);
+        pthread_mutex_unlock(&watch.lock);
         rn_runner_free(r);
-        pthread_mutex_lock(&procs.lock);
+        pthread_mutex_lock(&watch.lock);
     }
-    r = procs.dflt;
-    pthread_mutex_unlock(&procs.lock);
+    r = watch.dflt;
+    pthread_mutex_unlock(&watch.lock);
     return r;
 }
 
@@ -241,113 +382,71 @@ int rn_client_gone(int fd)
     return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
-static void drain(int fd)
+/* Puts r in the watch and looks at it once. 1 if it is already stopped,
+ * 0 if not, -1 if there is no watch. */
+static int watch_run(struct rn_runner *r, const struct rn_watch *w)
 {
-    uint64_t v;
+    int64_t now = ts_now_ms(), at;
+    int stopped;
 
-    while (read(fd, &v, sizeof v) == sizeof v)
-        ;
-}
-
-/*
- * Waits up to timeout_ms (-1: forever) for the job to return, a kick or the
- * client going away. Returns 1 when the job returned, -1 when the client
- * went away, 0 otherwise (timeout, kick, signal: look again).
- */
-static int wait_done(struct rn_runner *r, int client_fd, int64_t timeout_ms)
-{
-    /* POLLIN is not asked of the client: nginx sends nothing more on it,
-     * and a level-triggered POLLIN would spin. Hang-up is always reported. */
-    struct pollfd p[3] = {{.fd = r->done_fd, .events = POLLIN},
-                          {.fd = r->kick_fd, .events = POLLIN},
-                          {.fd = client_fd, .events = POLLRDHUP}};
-    int wait = timeout_ms < 0 ? -1 : timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms;
-    uint64_t v;
-
-    if (poll(p, client_fd >= 0 ? 3 : 2, wait) <= 0)
-        return 0;
-    if ((p[0].revents & POLLIN) && read(r->done_fd, &v, sizeof v) == sizeof v)
-        return 1;
-    if (p[1].revents & POLLIN)
-        drain(r->kick_fd);
-    if (client_fd >= 0 && (p[2].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+    pthread_mutex_lock(&watch.lock);
+    if (start_watch_locked() != 0) {
+        pthread_mutex_unlock(&watch.lock);
         return -1;
-    return 0;
-}
-
-/* Waits only for the job to return, up to timeout_ms. 1 returned, 0 not. */
-static int wait_returned(struct rn_runner *r, int64_t timeout_ms)
-{
-    struct pollfd p = {.fd = r->done_fd, .events = POLLIN};
-    uint64_t v;
-
-    if (poll(&p, 1, timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms) <= 0)
-        return 0;
-    return read(r->done_fd, &v, sizeof v) == sizeof v;
-}
-
-enum rn_outcome rn_run(struct rn_runner *r, struct rn_job *job, const struct rn_watch *w,
-                       int *abandoned)
-{
-    enum rn_outcome outcome = RN_RETURNED;
-    const uint64_t one = 1;
-    int64_t grace_end;
-
-    *abandoned = 0;
-    if (!r->started) {
-        if (start_quiet_thread(&r->tid, handler_thread, r) != 0) {
-            log_msg(JARVIS_LOG_ERROR, "runner: cannot start a handler thread");
-            job->rc = JARVIS_ERR_HANDLER;
-            return RN_RETURNED;
-        }
-        r->started = 1;
     }
+    r->seq = watch.next_seq++;
+    r->w = *w;
+    r->fired = 0;
+    r->outcome = RN_RETURNED;
+    r->client_watched = 0;
+    atomic_store(&r->state, RS_RUNNING);
+    r->next = watch.running;
+    watch.running = r;
+    if (w->client_fd >= 0) {
+        /* POLLIN is not asked of the client: nginx sends nothing more on
+         * it. One-shot: a hang-up is reported once. An fd epoll cannot
+         * watch (not a socket) is looked at once, here. */
+        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = r->seq};
+        r->client_watched = epoll_ctl(watch.ep, EPOLL_CTL_ADD, w->client_fd, &ev) == 0;
+        if (!r->client_watched && rn_client_gone(w->client_fd))
+            fire_locked(r, RN_CLIENT_GONE, now);
+    }
+    /* A cancel that came before the run was in the watch found no run to
+     * kick: look now. */
+    stopped = look_locked(r, now);
+    at = next_look(r);
+    if (at > 0 && (watch.armed_ms == 0 || at < watch.armed_ms))
+        arm_locked(at);
+    pthread_mutex_unlock(&watch.lock);
+    return stopped;
+}
+
+enum rn_outcome rn_run(struct rn_runner *r, struct rn_job *job, const struct rn_watch *w)
+{
+    enum rn_outcome outcome;
+    int running = RS_RUNNING, stopped;
+
     atomic_store(&r->stop, 0);
     drain(r->wake_fd); /* a stop left from an earlier run */
-    drain(r->done_fd);
-    pthread_mutex_lock(&r->lock);
-    r->job = job;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
-
-    for (;;) {
-        int64_t left = -1;
-        int rc;
-
-        if (w->check != NULL && w->check(w->check_arg)) {
-            outcome = RN_CANCELED;
-            break;
-        }
-        if (w->deadline_ms > 0) {
-            left = w->deadline_ms - ts_now_ms();
-            if (left <= 0) {
-                outcome = RN_TIMEOUT;
-                break;
-            }
-        }
-        rc = wait_done(r, w->client_fd, left);
-        if (rc == 1)
-            return RN_RETURNED;
-        if (rc < 0) {
-            outcome = RN_CLIENT_GONE;
-            break;
-        }
+    stopped = watch_run(r, w);
+    if (stopped < 0) {
+        job->rc = JARVIS_ERR_HANDLER;
+        return RN_RETURNED;
     }
-    /* Tell the handler to stop, then give it a moment to do so. */
-    atomic_store(&r->stop, 1);
-    if (write(r->wake_fd, &one, sizeof one) != sizeof one)
-        log_msg(JARVIS_LOG_ERROR, "runner: cannot wake the handler: %s", strerror(errno));
-    grace_end = ts_now_ms() + RN_GRACE_MS;
-    for (;;) {
-        int64_t left = grace_end - ts_now_ms();
-        if (left <= 0) {
-            *abandoned = 1;
-            break;
-        }
-        if (wait_returned(r, left))
-            break;
+    if (!stopped)
+        job->rc = job->handler(job->ctx, job->inputs, &job->outputs);
+    if (!atomic_compare_exchange_strong(&r->state, &running, RS_RETURNED)) {
+        /* Abandoned: the watcher has answered the run, and the request,
+         * the exchange and this runner are no longer ours to touch. The
+         * worker ends once its other requests are answered. */
+        for (;;)
+            pause();
     }
-    if (!*abandoned) {
+    pthread_mutex_lock(&watch.lock);
+    unwatch_locked(r);
+    outcome = r->fired ? r->outcome : RN_RETURNED;
+    pthread_mutex_unlock(&watch.lock);
+    if (outcome != RN_RETURNED) {
         json_object_put(job->outputs);
         job->outputs = NULL;
     }

@@ -1,19 +1,23 @@
 /*
- * runner.h - runs a handler on a handler thread while the calling (serving)
- * thread watches for a cancel, the deadline and the client going away.
+ * runner.h - runs a handler on the calling (serving) thread while one
+ * watcher thread per process watches every run for a cancel, its deadline
+ * and its client going away.
  *
  * A worker serves several connections at once, one serving thread each, and
- * each serving thread owns one runner: its handler thread and the fds of
- * the watch. A cancel that lands on another worker flags the run table and
- * sends SIGUSR2 to the owner process; rn_init's listener thread takes that
- * signal and kicks every watch of the process, and each watch rechecks its
- * own run.
+ * each serving thread owns one runner: the wake fd its handler polls and the
+ * run's place in the watch. rn_run calls the handler directly: there is no
+ * thread handoff on the way in or out. The watcher sleeps in one epoll set
+ * (a kick eventfd, a timerfd armed for the earliest deadline or grace end,
+ * and every running run's client connection) and wakes only when something
+ * may have to stop. A cancel that lands on another worker flags the run
+ * table and sends SIGUSR2 to the owner process; rn_init's listener thread
+ * takes that signal and kicks the watcher, which rechecks every run.
  *
  * Handlers are meant to cooperate (jarvis_ctx_sleep_ms, jarvis_ctx_wait_fd,
  * jarvis_ctx_wake_fd); one that does not is given RN_GRACE_MS after the
- * cancel or deadline, then abandoned: the run is answered and the worker
- * exits once its other requests are answered, so a stuck handler costs one
- * respawn, never a hung request.
+ * cancel or deadline, then abandoned: the watcher answers the run itself
+ * (the run's abandon callback) and the worker exits once its other requests
+ * are answered, so a stuck handler costs one respawn, never a hung request.
  */
 #ifndef JARVIS_RUNNER_H
 #define JARVIS_RUNNER_H
@@ -40,49 +44,66 @@ struct rn_job {
     int rc;               /* what the handler returned */
 };
 
-/* 1 once the run has been canceled; called by the watching thread. */
+/* 1 once the run has been canceled; called by the watcher thread (and once
+ * by the calling thread before the handler starts). */
 typedef int (*rn_cancel_check_fn)(const void *arg);
 
-/* What the watch stops a run for. */
+/*
+ * Answers a run whose handler did not return within RN_GRACE_MS of being
+ * told to stop; called once, on the watcher thread, with how the run was
+ * stopped. The handler is still running on the thread that called rn_run,
+ * and that thread never comes back from rn_run: the callback must answer
+ * the request and make the process end once its other requests are done.
+ */
+typedef void (*rn_abandon_fn)(void *arg, enum rn_outcome outcome);
+
+/* What the watch stops a run for, and who answers an abandoned one. */
 struct rn_watch {
     int64_t deadline_ms; /* wall-clock ms, 0: none */
     rn_cancel_check_fn check;
     const void *check_arg;
     int client_fd; /* the request's connection, watched for hang-up; -1: none */
+    /* NULL: the run is never abandoned; rn_run then waits for the handler
+     * however long it takes (tools, unit tests without a connection). */
+    rn_abandon_fn abandon;
+    void *abandon_arg;
 };
 
-/* A handler thread and its watch; one per serving thread. */
+/* One serving thread's place in the watch: its wake fd and its run. */
 struct rn_runner;
 
 /*
  * Process set-up: blocks SIGUSR2 in the calling thread (so in every thread
- * created after it) and starts the listener thread that turns SIGUSR2 into
- * a kick of every watch. Call once, before any other thread exists.
- * Returns 0 or -1.
+ * created after it), starts the listener thread that turns SIGUSR2 into a
+ * kick of the watcher, and the watcher thread. Call once, before any other
+ * thread exists. Returns 0 or -1. (Without it the watcher starts with the
+ * first run, and SIGUSR2 is not listened for.)
  */
 int rn_init(void);
 
-/* A new runner (the caller owns it: rn_runner_free), or NULL. Its handler
- * thread starts with the first run. */
+/* A new runner (the caller owns it: rn_runner_free), or NULL. One run at a
+ * time: it belongs to the thread that calls rn_run with it. */
 struct rn_runner *rn_runner_new(void);
 
-/* Stops and joins the runner's handler thread and frees it. Never call it
- * for a runner whose handler was abandoned (that thread still runs). */
+/* Frees a runner that is not running. Never call it for a runner whose
+ * handler was abandoned (its thread is still inside rn_run). */
 void rn_runner_free(struct rn_runner *r);
 
 /* The process's own runner, for callers with no serving thread of their own
- * (tools, unit tests); created on first use, never freed. NULL on failure. */
+ * (tools, unit tests: one run at a time); created on first use, never
+ * freed. NULL on failure. */
 struct rn_runner *rn_runner_default(void);
 
 /*
- * Runs job on r's handler thread and returns its outcome. On anything but
- * RN_RETURNED the job's outputs are dropped. *abandoned is set to 1 when the
- * handler did not return within RN_GRACE_MS of being told to stop: its
- * thread still uses job, ctx and inputs, so the caller must not free them,
- * must not use r again, and must end the process once it has answered.
+ * Runs job's handler on the calling thread under the watch and returns its
+ * outcome. On anything but RN_RETURNED the job's outputs are dropped. A
+ * run already canceled or past its deadline when it starts never calls the
+ * handler. If the handler is abandoned (w->abandon set, and it did not
+ * return within RN_GRACE_MS of being told to stop), the watcher has
+ * answered the run through w->abandon, and rn_run never returns: when the
+ * handler does return, the calling thread parks for good, touching nothing.
  */
-enum rn_outcome rn_run(struct rn_runner *r, struct rn_job *job, const struct rn_watch *w,
-                       int *abandoned);
+enum rn_outcome rn_run(struct rn_runner *r, struct rn_job *job, const struct rn_watch *w);
 
 /* The fd that becomes readable when r's current run is canceled or out of
  * time; handlers poll it beside their own fds. */
@@ -91,8 +112,8 @@ int rn_wake_fd(const struct rn_runner *r);
 /* 1 once r's current run has been told to stop (cancel, deadline, client). */
 int rn_stop_requested(const struct rn_runner *r);
 
-/* Wakes every watch of this process to recheck its run (the SIGUSR2 path;
- * also safe to call from any thread). */
+/* Wakes the watcher to recheck every run for a cancel (the SIGUSR2 path;
+ * safe to call from any thread). */
 void rn_kick_all(void);
 
 /* 1 if the peer of the connection fd has closed it or it failed (a poll

@@ -30,7 +30,7 @@
 #include "timefmt.h"
 
 #define RT_MAGIC 0x314254524a52414aULL /* "JARJRTB1" */
-#define RT_VERSION 3
+#define RT_VERSION 4
 
 enum slot_state { S_FREE = 0, S_QUEUED, S_RUNNING, S_TOMB };
 
@@ -53,6 +53,8 @@ struct rt_header {
     _Atomic uint32_t wake_seq; /* futex word: bumped by release and cancel */
     uint32_t running;          /* slots in S_RUNNING, under the lock; recounted
                                 * from the slots after a lock holder died */
+    uint32_t handoff;          /* permits a release handed to a woken waiter,
+                                * under the lock: not for a newcomer to take */
     /* The pool's shared blob (the last JWKS document), under the lock. */
     uint32_t blob_len;
     int64_t blob_ms;         /* when it was stored, 0: never */
@@ -160,6 +162,7 @@ static int lock(struct rt_table *t)
          * not be (it is stored beside a state), so it is counted again. */
         log_msg(JARVIS_LOG_WARN, "run table: previous lock holder died; recovering");
         t->h->running = count_state(t, S_RUNNING);
+        t->h->handoff = 0;
         pthread_mutex_consistent(&t->h->lock);
         rc = 0;
     }
@@ -183,10 +186,11 @@ static void free_slot(struct rt_table *t, struct rt_slot *s)
     s->id[0] = '\0';
 }
 
-static void wake(struct rt_table *t, int n)
+/* How many waiters it woke. */
+static long wake(struct rt_table *t, int n)
 {
     atomic_fetch_add(&t->h->wake_seq, 1);
-    syscall(SYS_futex, &t->h->wake_seq, FUTEX_WAKE, n, NULL, NULL, 0);
+    return syscall(SYS_futex, &t->h->wake_seq, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
 /* Cancels and reclaims: the waiter concerned may be any of them. */
@@ -596,6 +600,7 @@ static unsigned recount_running(struct rt_table *t)
             free_slot(t, s);
     }
     t->h->running = count_state(t, S_RUNNING);
+    t->h->handoff = 0; /* a woken waiter may have died with it */
     return t->h->running;
 }
 
@@ -612,7 +617,7 @@ int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadli
                       rt_abort_fn abort, const void *abort_arg)
 {
     struct rt_slot *s = &t->slots[slot];
-    int check_owners = 0, rc;
+    int check_owners = 0, waited = 0, rc;
 
     for (;;) {
         uint32_t seen;
@@ -624,7 +629,18 @@ int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadli
             rc = RT_CANCELED;
             break;
         }
-        if (cap == 0 || t->h->running < cap || (check_owners && recount_running(t) < cap)) {
+        /* A permit a release handed over goes to a waiter, never to a
+         * newcomer: else the newcomer, already on a CPU, always beats the
+         * waiter the release woke, and waiters starve. */
+        if (waited && t->h->handoff > 0) {
+            t->h->handoff--;
+            s->state = S_RUNNING;
+            t->h->running++;
+            unlock(t);
+            return RT_OK;
+        }
+        if (cap == 0 || t->h->running + t->h->handoff < cap ||
+            (check_owners && recount_running(t) < cap)) {
             s->state = S_RUNNING;
             t->h->running++;
             unlock(t);
@@ -644,11 +660,19 @@ int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadli
             wait = deadline_ms - now;
         /* A slice with no wake-up: suspect a permit holder that died. */
         check_owners = futex_wait_ms(&t->h->wake_seq, seen, wait);
+        waited = 1;
     }
     unlock(t);
 gone:
-    /* A release may have woken this waiter alone: pass that on. */
-    wake_one(t);
+    /* A release may have woken this waiter alone: pass that on; with no
+     * waiter left, a handed-over permit is free for anyone. */
+    if (lock(t) == 0) {
+        if (wake(t, 1) <= 0)
+            t->h->handoff = 0;
+        unlock(t);
+    } else {
+        wake_one(t);
+    }
     return rc;
 }
 
@@ -660,9 +684,11 @@ void rt_release(struct rt_table *t, int slot)
         return;
     held = t->slots[slot].state == S_RUNNING;
     free_slot(t, &t->slots[slot]);
+    /* Woken under the lock, so the permit is the woken waiter's before any
+     * newcomer can look. */
+    if (held && wake(t, 1) > 0)
+        t->h->handoff++;
     unlock(t);
-    if (held)
-        wake_one(t);
 }
 
 /*

@@ -47,8 +47,8 @@
 
 /* Pause before accepting again after running out of fds or memory. */
 #define WK_ACCEPT_RETRY_US 100000
-/* Fds a serving thread may hold: its connection, its runner's three
- * eventfds and its epoll set; plus what one request may open (a JWKS or
+/* Fds a serving thread may hold: its connection, its runner's wake
+ * eventfd and its epoll set; plus what one request may open (a JWKS or
  * web.fetch transfer). */
 #define WK_FDS_PER_THREAD 8
 /* Fds kept for everything else (logs, the run table, libcurl, spares). */
@@ -127,32 +127,62 @@ static void exit_if_done_locked(struct wk_pool *p)
     }
 }
 
-/* One request, accepted, to its log line. Returns 1 when a handler was
- * abandoned: the exchange must then stay as it is (its thread still reads
- * the request) and the worker must end. */
-static int serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *runner, int full,
-                     struct exchange *x)
+/* One request being served: what its abandon path needs. */
+struct serving {
+    struct wk_pool *p;
+    FCGX_Request *fr;
+    struct exchange *x;
+    int64_t t0;
+};
+
+/* Writes the exchange's answer, finishes the request, logs it. */
+static void answer(struct serving *s)
 {
-    struct dsp_conn conn = {runner, fr->ipcFd, full, &p->stopping};
+    if (resp_emit(&s->x->resp, s->x->head_only, req_fcgi_write, s->fr->out) != 0)
+        log_msg(JARVIS_LOG_WARN, "client went away before the answer was written");
+    FCGX_Finish_r(s->fr);
+    s->x->log.dur_us = ts_mono_us() - s->t0;
+    log_request(&s->x->log);
+}
+
+/*
+ * dsp_conn's abandon callback, on the runner's watcher thread: the handler
+ * of this request would not stop, and its serving thread is still inside
+ * it (and never returns). Answers the request, then stops the worker with
+ * status 3: it exits once its other requests are answered. The exchange
+ * is never cleaned: the handler still reads the request.
+ */
+static void answer_abandoned(void *arg, const struct exec_result *res)
+{
+    struct serving *s = arg;
+    struct wk_pool *p = s->p;
+
+    app_answer_abandoned(s->x, res);
+    answer(s);
+    log_msg(JARVIS_LOG_ERROR, "abandoning a handler that would not stop; worker exits "
+                              "once its other requests are answered");
+    pthread_mutex_lock(&p->lock);
+    p->busy--;
+    stop_locked(p, 3);
+    exit_if_done_locked(p);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* One request, accepted, to its log line. (If its handler is abandoned,
+ * this never returns: see answer_abandoned.) */
+static void serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *runner, int full,
+                      struct exchange *x)
+{
+    struct serving s = {p, fr, x, ts_mono_us()};
+    struct dsp_conn conn = {runner, fr->ipcFd, full, &p->stopping, answer_abandoned, &s};
     struct http_req req;
-    int64_t t0 = ts_mono_us();
 
     req_from_fcgi(fr, &req);
     app_handle(p->app, &req, &conn, x);
-    if (resp_emit(&x->resp, x->head_only, req_fcgi_write, fr->out) != 0)
-        log_msg(JARVIS_LOG_WARN, "client went away before the answer was written");
-    FCGX_Finish_r(fr);
-    x->log.dur_us = ts_mono_us() - t0;
-    log_request(&x->log);
-    if (x->exit_after) {
-        log_msg(JARVIS_LOG_ERROR, "abandoning a handler that would not stop; worker exits "
-                                  "once its other requests are answered");
-        return 1;
-    }
+    answer(&s);
     app_exchange_cleanup(x);
     if (req.content_length >= WK_TRIM_AFTER_BYTES)
         malloc_trim(0);
-    return 0;
 }
 
 /* (Re)registers the listening socket in this thread's wait set. An
@@ -189,7 +219,6 @@ static void *serve_thread(void *arg)
 {
     struct wk_pool *p = arg;
     struct rn_runner *runner = rn_runner_new();
-    /* On the heap: an abandoned handler keeps reading it after we answer. */
     struct exchange *x = calloc(1, sizeof *x);
     int ep = wait_set(p);
     FCGX_Request fr;
@@ -257,17 +286,7 @@ static void *serve_thread(void *arg)
         full = !keep_spares_locked(p) || atomic_load(&p->stopping);
         pthread_mutex_unlock(&p->lock);
 
-        if (serve_one(p, &fr, runner, full, x) != 0) {
-            pthread_mutex_lock(&p->lock);
-            p->busy--;
-            stop_locked(p, 3);
-            exit_if_done_locked(p);
-            pthread_mutex_unlock(&p->lock);
-            /* The handler still uses x and this thread's runner: never
-             * return; the last request to finish ends the process. */
-            for (;;)
-                pause();
-        }
+        serve_one(p, &fr, runner, full, x);
 
         pthread_mutex_lock(&p->lock);
         p->busy--;

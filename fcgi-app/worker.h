@@ -25,8 +25,9 @@
  * each its fds). An execute that would leave fewer than WK_SPARE_MIN
  * threads waiting answers 503 executor_busy, retryable. */
 #define WK_MAX_THREADS 256
-/* Stack of a serving thread (handlers run on their own threads). */
-#define WK_STACK_BYTES (1024 * 1024)
+/* Stack of a serving thread, which runs the handlers: as much as a
+ * default thread's (reserved, not used, until a handler needs it). */
+#define WK_STACK_BYTES (8 * 1024 * 1024)
 
 /* Blocks the stop signals (TERM, INT, HUP, USR1) in the calling thread and
  * so in every thread it starts after; set is filled with them. Call before

@@ -8,11 +8,14 @@
  * A node is a const descriptor plus a handler. The service validates the
  * request against the ARP spec before a handler ever runs, then calls the
  * handler of the node whose node_type_id matches, in the worker process that
- * received the request, on a handler thread of that run's own.
+ * received the request, on the worker thread serving that request (a
+ * worker watches its runs for cancels and deadlines from another thread).
  *
  * Thread safety: one worker runs several handlers at the same time (each on
- * its own thread, up to the pool's execute slots), so a handler must be
- * thread-safe: no unguarded mutable static state. The json-c objects of a
+ * its own serving thread, up to the pool's execute slots; a thread runs
+ * other requests' handlers before and after), so a handler must be
+ * thread-safe and must not leave per-thread state behind: no unguarded
+ * mutable static state. The json-c objects of a
  * run are that run's alone (json-c's reference counts are not atomic).
  *
  * json-c ownership across this boundary:

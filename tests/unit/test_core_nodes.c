@@ -1,7 +1,7 @@
 /*
  * test_core_nodes.c - jarvis.core.sleep, .uuid4, .time.now and .hash.sha256,
- * each run through dsp_execute as the service runs it (handler thread,
- * deadline watch), on every success and error input; plus the descriptors
+ * each run through dsp_execute as the service runs it (handler on the
+ * calling thread, deadline watch), on every success and error input; plus the descriptors
  * and the isoformat helper behind time.now. Expected digests come from
  * Python's hashlib, expected timestamps from datetime.isoformat().
  *

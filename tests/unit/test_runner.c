@@ -1,6 +1,6 @@
 /*
- * test_runner.c - the handler thread and its watch (runner.h), driven the
- * way the service drives them, through dsp_execute with a real run table:
+ * test_runner.c - the runner and its watcher (runner.h), driven the way
+ * the service drives them, through dsp_execute with a real run table:
  * runs that finish, time out (default timeout, budget, the smaller of the
  * two), are canceled while running (from a thread and from another
  * process, with SIGUSR2 as ep_cancel sends it), are canceled or time out
@@ -9,13 +9,16 @@
  * (jarvis_ctx_wait_fd, remaining_ms, wake_fd) through a node defined here;
  * the client's connection closing while running or queued (canceled) or
  * staying open; a worker with no spare thread or stopping (busy); two
- * runners at once, one canceled; and last, a handler that never returns
- * and is abandoned (it keeps its slot).
+ * runners at once, one canceled; rn_run alone (canceled before it starts
+ * or while running, deadline, client gone, runs at once, abandoned and
+ * answered by the watcher); and last, a handler that never returns and is
+ * abandoned through dsp_execute (answered through the connection's
+ * callback; it keeps its slot).
  *
  * rn_init runs in the suite init, on the main thread, before any helper
  * thread exists: every thread after it inherits SIGUSR2 blocked, so the
  * signal is only ever taken by the runner's listener thread, which kicks
- * the watches, as in a worker.
+ * the watcher, as in a worker.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -104,7 +107,7 @@ static const jarvis_pack local_pack = {.name = "runner_test", .nodes = local_nod
 static char dir[64];
 static struct rt_table *table;
 static struct dsp_registry reg;
-/* The abandoned run's request: its handler thread still reads it when the
+/* The abandoned run's request: its handler still reads it when the
  * program ends, so it is never freed (and stays reachable for LSan). */
 static json_object *abandoned_body;
 
@@ -674,7 +677,7 @@ static int execute_until_hangup(const struct dsp_limits *lim, json_object *body,
                                 struct exec_result *res, int64_t *took_ms)
 {
     struct exec_req req;
-    struct dsp_conn conn = {NULL, -1, 0, NULL};
+    struct dsp_conn conn = {NULL, -1, 0, NULL, NULL, NULL};
     struct closer c = {after_ms, -1};
     int sv[2], rc;
     int64_t t0 = mono_ms();
@@ -754,7 +757,7 @@ static void test_worker_full(void)
 {
     const struct dsp_limits lim = {table, 0, 0, 0};
     json_object *body = request("cg-4", "jarvis.test.sleep", "{\"ms\":10}", "");
-    struct dsp_conn conn = {NULL, -1, 1, NULL};
+    struct dsp_conn conn = {NULL, -1, 1, NULL, NULL, NULL};
     struct exec_result res;
     struct exec_req req;
 
@@ -786,7 +789,7 @@ static void test_stopping_while_queued(void)
     const struct dsp_limits lim = {table, 0, 1, 0};
     json_object *body = request("stop-1", "jarvis.test.sleep", "{\"ms\":10}", "");
     atomic_int stopping = 0;
-    struct dsp_conn conn = {NULL, -1, 0, &stopping};
+    struct dsp_conn conn = {NULL, -1, 0, &stopping, NULL, NULL};
     struct stopper st = {100, &stopping};
     struct exec_result res;
     struct exec_req req;
@@ -805,7 +808,7 @@ static void test_stopping_while_queued(void)
     json_object_put(body);
 }
 
-/* Two runners at once, each with its own handler thread: a cancel of one
+/* Two runners at once, each on its own serving thread: a cancel of one
  * (kicked through SIGUSR2 as from another worker) leaves the other be. */
 struct side_run {
     json_object *body;
@@ -817,7 +820,7 @@ static void *run_on_side(void *arg)
 {
     struct side_run *s = arg;
     const struct dsp_limits lim = {table, 0, 0, 0};
-    struct dsp_conn conn = {s->runner, -1, 0, NULL};
+    struct dsp_conn conn = {s->runner, -1, 0, NULL, NULL, NULL};
     struct exec_req req;
 
     dsp_request_from_json(s->body, &req);
@@ -860,32 +863,316 @@ static void test_two_runners(void)
     rn_runner_free(b.runner);
 }
 
+/* ---- the runner alone: rn_run with a watch of the test's own ---- */
+
+/* What a direct run's handler and watch see; passed as the job's ctx (the
+ * runner never looks inside it). */
+struct direct {
+    struct rn_runner *runner;
+    atomic_int cancel;     /* the watch's cancel predicate */
+    atomic_int calls;      /* handler calls */
+    atomic_int woken;      /* the handler saw its wake fd */
+    atomic_int spin_until; /* 0: cooperate; else spin ignoring the wake fd until set to 2 */
+    atomic_int back;       /* rn_run returned (never, once abandoned) */
+    /* Set by the abandon callback. */
+    atomic_int abandoned;
+    enum rn_outcome abandon_outcome;
+    pthread_t abandon_thread;
+    int64_t abandon_ms;
+    /* The run. */
+    int64_t deadline_ms;
+    int client_fd;
+    int with_abandon;
+    enum rn_outcome outcome;
+    pthread_t run_thread;
+    int64_t took_ms;
+};
+
+static int direct_check(const void *arg)
+{
+    const struct direct *d = arg;
+
+    return atomic_load(&d->cancel);
+}
+
+/* Cooperates: waits on the wake fd (at most 5 s), returns {} if never woken. */
+static int direct_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    struct direct *d = (struct direct *)(void *)ctx;
+    struct pollfd p = {.fd = rn_wake_fd(d->runner), .events = POLLIN};
+
+    (void)inputs;
+    atomic_fetch_add(&d->calls, 1);
+    if (atomic_load(&d->spin_until)) {
+        while (atomic_load(&d->spin_until) != 2)
+            sleep_ms(5); /* ignores its wake fd */
+        return JARVIS_ERR_CANCELED;
+    }
+    if (poll(&p, 1, 5000) == 1) {
+        atomic_store(&d->woken, 1);
+        CU_ASSERT_TRUE(rn_stop_requested(d->runner));
+        return JARVIS_ERR_CANCELED;
+    }
+    *outputs = json_object_new_object();
+    return JARVIS_OK;
+}
+
+static void direct_abandon(void *arg, enum rn_outcome outcome)
+{
+    struct direct *d = arg;
+
+    d->abandon_outcome = outcome;
+    d->abandon_thread = pthread_self();
+    d->abandon_ms = mono_ms();
+    atomic_store(&d->abandoned, 1);
+}
+
+static void *direct_run(void *arg)
+{
+    struct direct *d = arg;
+    struct rn_job job = {direct_handler, (jarvis_ctx *)(void *)d, NULL, NULL, 0};
+    struct rn_watch w = {
+        d->deadline_ms, direct_check, d, d->client_fd, d->with_abandon ? direct_abandon : NULL, d};
+    int64_t t0 = mono_ms();
+
+    d->outcome = rn_run(d->runner, &job, &w);
+    d->took_ms = mono_ms() - t0;
+    json_object_put(job.outputs);
+    atomic_store(&d->back, 1);
+    return NULL;
+}
+
+static void direct_init(struct direct *d)
+{
+    memset(d, 0, sizeof *d);
+    d->runner = rn_runner_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d->runner);
+    d->client_fd = -1;
+}
+
+static void test_direct_cancel_before_start(void)
+{
+    struct direct d;
+
+    direct_init(&d);
+    atomic_store(&d.cancel, 1);
+    direct_run(&d);
+    CU_ASSERT_EQUAL(d.outcome, RN_CANCELED);
+    CU_ASSERT_EQUAL(atomic_load(&d.calls), 0); /* never called */
+    CU_ASSERT_TRUE(d.took_ms < 100);
+    /* The runner is reusable, and the stop does not leak into the next run. */
+    atomic_store(&d.cancel, 0);
+    d.deadline_ms = ts_now_ms() + 30;
+    direct_run(&d);
+    CU_ASSERT_EQUAL(d.outcome, RN_TIMEOUT);
+    CU_ASSERT_EQUAL(atomic_load(&d.calls), 1);
+    CU_ASSERT_TRUE(d.took_ms >= 25);
+    rn_runner_free(d.runner);
+}
+
+static void *cancel_direct_later(void *arg)
+{
+    struct direct *d = arg;
+
+    sleep_ms(50);
+    atomic_store(&d->cancel, 1);
+    rn_kick_all();
+    return NULL;
+}
+
+static void test_direct_cancel_during(void)
+{
+    struct direct d;
+    pthread_t th;
+
+    direct_init(&d);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, cancel_direct_later, &d), 0);
+    direct_run(&d);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(d.outcome, RN_CANCELED);
+    CU_ASSERT_EQUAL(atomic_load(&d.woken), 1);
+    CU_ASSERT_TRUE(d.took_ms >= 45);
+    CU_ASSERT_TRUE(d.took_ms < 500);
+    rn_runner_free(d.runner);
+}
+
+static void test_direct_deadline(void)
+{
+    struct direct d;
+
+    direct_init(&d);
+    d.deadline_ms = ts_now_ms() + 80;
+    direct_run(&d);
+    CU_ASSERT_EQUAL(d.outcome, RN_TIMEOUT);
+    CU_ASSERT_EQUAL(atomic_load(&d.woken), 1);
+    CU_ASSERT_TRUE(d.took_ms >= 75);
+    CU_ASSERT_TRUE(d.took_ms < 500);
+    /* A deadline already spent: the handler never runs. */
+    atomic_store(&d.calls, 0);
+    d.deadline_ms = ts_now_ms() - 1;
+    direct_run(&d);
+    CU_ASSERT_EQUAL(d.outcome, RN_TIMEOUT);
+    CU_ASSERT_EQUAL(atomic_load(&d.calls), 0);
+    rn_runner_free(d.runner);
+}
+
+static void test_direct_client_gone(void)
+{
+    struct closer c = {60, -1};
+    struct direct d;
+    pthread_t th;
+    int sv[2];
+
+    direct_init(&d);
+    CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    d.client_fd = sv[0];
+    c.fd = sv[1];
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, close_later, &c), 0);
+    direct_run(&d);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(d.outcome, RN_CLIENT_GONE);
+    CU_ASSERT_EQUAL(atomic_load(&d.woken), 1);
+    CU_ASSERT_TRUE(d.took_ms >= 55);
+    CU_ASSERT_TRUE(d.took_ms < 500);
+    /* Gone before the run starts: stopped at once. */
+    atomic_store(&d.calls, 0);
+    direct_run(&d);
+    CU_ASSERT_EQUAL(d.outcome, RN_CLIENT_GONE);
+    CU_ASSERT_TRUE(d.took_ms < 100);
+    close(sv[0]);
+    rn_runner_free(d.runner);
+}
+
+/* Two runs at once on two threads: one canceled, one at its deadline, one
+ * returned; each ends for its own reason only. */
+static void test_direct_two_at_once(void)
+{
+    struct direct a, b, c;
+    pthread_t ta, tb, tc, tl;
+    int64_t t0 = mono_ms();
+
+    direct_init(&a);
+    direct_init(&b);
+    direct_init(&c);
+    b.deadline_ms = ts_now_ms() + 150;
+    c.deadline_ms = ts_now_ms() + 5000;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&ta, NULL, direct_run, &a), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tb, NULL, direct_run, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tc, NULL, direct_run, &c), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tl, NULL, cancel_direct_later, &a), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tl, NULL);
+    CU_ASSERT_EQUAL(a.outcome, RN_CANCELED);
+    CU_ASSERT_TRUE(a.took_ms < 140);
+    pthread_join(tb, NULL);
+    CU_ASSERT_EQUAL(b.outcome, RN_TIMEOUT);
+    CU_ASSERT_TRUE(b.took_ms >= 140);
+    CU_ASSERT_TRUE(mono_ms() - t0 < 1000);
+    CU_ASSERT_EQUAL(atomic_load(&c.back), 0); /* still running, untouched */
+    atomic_store(&c.cancel, 1);
+    rn_kick_all();
+    pthread_join(tc, NULL);
+    CU_ASSERT_EQUAL(c.outcome, RN_CANCELED);
+    rn_runner_free(a.runner);
+    rn_runner_free(b.runner);
+    rn_runner_free(c.runner);
+}
+
+/* A handler that ignores its wake fd past the grace: the watcher answers
+ * through the abandon callback, on its own thread; the handler's thread
+ * never comes back from rn_run, even once the handler returns. */
+static void test_direct_abandoned(void)
+{
+    static struct direct d; /* its thread parks for good with it */
+    int64_t t0 = mono_ms();
+    pthread_t th;
+    int i;
+
+    direct_init(&d);
+    d.with_abandon = 1;
+    atomic_store(&d.spin_until, 1);
+    d.deadline_ms = ts_now_ms() + 50;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, direct_run, &d), 0);
+    pthread_detach(th);
+    for (i = 0; i < 600 && !atomic_load(&d.abandoned); i++)
+        sleep_ms(10);
+    CU_ASSERT_EQUAL_FATAL(atomic_load(&d.abandoned), 1);
+    CU_ASSERT_EQUAL(d.abandon_outcome, RN_TIMEOUT);
+    CU_ASSERT_FALSE(pthread_equal(d.abandon_thread, th));
+    CU_ASSERT_TRUE(d.abandon_ms - t0 >= 50 + RN_GRACE_MS - 10);
+    CU_ASSERT_TRUE(d.abandon_ms - t0 < 50 + RN_GRACE_MS + 500);
+    /* The handler returns now; its thread must not. */
+    atomic_store(&d.spin_until, 2);
+    sleep_ms(100);
+    CU_ASSERT_EQUAL(atomic_load(&d.back), 0);
+}
+
 /* ---- abandoned: must stay the last test ---- */
+
+/* What the connection's abandon callback saw. */
+static struct {
+    atomic_int called;
+    struct exec_result res;
+    pthread_t thread;
+    int64_t at_ms;
+} answered;
+
+static void record_abandoned(void *arg, const struct exec_result *res)
+{
+    (void)arg;
+    answered.res = *res;
+    answered.thread = pthread_self();
+    answered.at_ms = mono_ms();
+    atomic_store(&answered.called, 1);
+}
+
+static void *execute_abandoned(void *arg)
+{
+    static struct exec_result res; /* its thread never returns */
+    const struct dsp_limits lim = {table, 0, 0, 0};
+    struct dsp_conn conn = {arg, -1, 0, NULL, record_abandoned, NULL};
+    struct exec_req req;
+
+    dsp_request_from_json(abandoned_body, &req);
+    dsp_execute(&reg, &lim, &req, &conn, &res);
+    CU_FAIL("dsp_execute returned for an abandoned run");
+    return NULL;
+}
 
 /*
  * The spin handler ignores its deadline, so after 100 ms + RN_GRACE_MS the
- * run is answered and the handler abandoned. Its thread keeps spinning
- * until 3 s and still uses the dispatch's job and context, so - as a
- * worker does - nothing may run after this: the program ends right after
- * (the spin thread dies with it), which is why this is the last test of
- * the last suite and its request is kept in a global.
+ * run is answered by the watcher through the connection's abandon callback
+ * while the handler still spins on the thread that called dsp_execute
+ * (until 3 s, then that thread parks for good). The handler still uses the
+ * dispatch's job and context, so - as a worker does - nothing may run
+ * after this: the program ends right after (the spinning thread dies with
+ * it), which is why this is the last test of the last suite and its
+ * request is kept in a global.
  */
 static void test_abandoned(void)
 {
-    const struct dsp_limits lim = {table, 0, 0, 0};
-    struct exec_result res;
-    int64_t took;
+    struct rn_runner *runner = rn_runner_new();
+    int64_t t0 = mono_ms();
     char want[128];
+    pthread_t th;
+    int i;
 
+    CU_ASSERT_PTR_NOT_NULL_FATAL(runner);
     abandoned_body = request("ab-1", "jarvis.test.spin", "{\"ms\":3000}", BUDGET("100"));
-    CU_ASSERT_EQUAL(execute(&lim, abandoned_body, &res, &took), DSP_OK);
-    assert_timeout(&res);
-    CU_ASSERT_EQUAL(res.abandoned, 1);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, execute_abandoned, runner), 0);
+    pthread_detach(th);
+    for (i = 0; i < 500 && !atomic_load(&answered.called); i++)
+        sleep_ms(10);
+    CU_ASSERT_EQUAL_FATAL(atomic_load(&answered.called), 1);
+    CU_ASSERT_FALSE(pthread_equal(answered.thread, th));
+    assert_timeout(&answered.res);
+    CU_ASSERT_EQUAL(answered.res.abandoned, 1);
+    CU_ASSERT_PTR_NULL(answered.res.outputs);
     snprintf(want, sizeof want,
              "handler did not return within %d ms of being stopped; worker will exit", RN_GRACE_MS);
-    CU_ASSERT_STRING_EQUAL(res.reason, want);
-    CU_ASSERT_TRUE(took >= 100 + RN_GRACE_MS - 10);
-    CU_ASSERT_TRUE(took < 2900);
+    CU_ASSERT_STRING_EQUAL(answered.res.reason, want);
+    CU_ASSERT_TRUE(answered.at_ms - t0 >= 100 + RN_GRACE_MS - 10);
+    CU_ASSERT_TRUE(answered.at_ms - t0 < 2900);
     /* The handler still runs: its slot and permit stay taken (the worker
      * exits, and the pool reclaims them from a dead owner), so the id
      * still answers 409 and the execute slots still count it. */
@@ -895,7 +1182,6 @@ static void test_abandoned(void)
         CU_ASSERT_EQUAL(st.running, 1);
         CU_ASSERT_EQUAL(rt_claim(table, "ab-1", 0), RT_DUPLICATE);
     }
-    dsp_result_cleanup(&res);
 }
 
 static CU_TestInfo run_tests[] = {
@@ -916,6 +1202,12 @@ static CU_TestInfo run_tests[] = {
     {"worker with no spare thread: busy", test_worker_full},
     {"two runners, one canceled", test_two_runners},
     {"worker stopping while queued: busy", test_stopping_while_queued},
+    {"rn_run: canceled before it starts", test_direct_cancel_before_start},
+    {"rn_run: canceled while running", test_direct_cancel_during},
+    {"rn_run: deadline", test_direct_deadline},
+    {"rn_run: client gone", test_direct_client_gone},
+    {"rn_run: runs at once", test_direct_two_at_once},
+    {"rn_run: abandoned, answered by the watcher", test_direct_abandoned},
     {"abandoned handler (last)", test_abandoned},
     CU_TEST_INFO_NULL,
 };
