@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #define MSG_INVALID "Invalid token"
 #define MSG_EXPIRED "Token expired"
@@ -83,7 +84,7 @@ int auth_init(struct auth *a, char *err, size_t errlen)
                 "development machine",
                 a->s.issuer);
     if (jwks_load(&a->keys, &a->s, why, sizeof why) != 0) {
-        snprintf(a->key_error, sizeof a->key_error, "%s", why);
+        snprintf(a->key_error, sizeof a->key_error, "%s", utf8_drop_partial(why));
         log_msg(JARVIS_LOG_ERROR,
                 "auth: no verification keys yet (%s); answering 401 until they "
                 "can be fetched",
@@ -137,6 +138,7 @@ void auth_key_status(struct auth *a, struct auth_key_status *st)
         st->keys = 0;
         snprintf(st->error, sizeof st->error, "keys older than %d s could not be refreshed: %.400s",
                  JWKS_MAX_STALE_MS / 1000, a->key_error[0] ? a->key_error : "no refresh yet");
+        utf8_drop_partial(st->error);
     }
     pthread_mutex_unlock(&a->lock);
     /* Fetched, but nothing in it verifies a token: every request is 401. */
@@ -288,7 +290,7 @@ static void *refresher_thread(void *arg)
             a->share.store(a->share.arg, body, len, a->keys.loaded_ms);
         free(body);
         if (rc != 0) {
-            snprintf(a->key_error, sizeof a->key_error, "%s", why);
+            snprintf(a->key_error, sizeof a->key_error, "%s", utf8_drop_partial(why));
             log_msg(JARVIS_LOG_ERROR, "auth: JWKS refetch failed: %s", why);
         } else {
             a->key_error[0] = '\0';

@@ -374,7 +374,9 @@ int body_read_json(const struct http_req *req, size_t max_bytes, json_object **o
     if (req->content_type[0] != '\0' && !body_is_json_type(req->content_type)) {
         resp_set_error(err, 415, "unsupported_media_type", "Content-Type must be application/json",
                        NULL);
-        resp_set_reason(err, "content type %.64s", req->content_type);
+        resp_set_reason(err, "content type %.*s",
+                        (int)utf8_cut(req->content_type, strlen(req->content_type), 64),
+                        req->content_type);
         goto out;
     }
     if (req->content_length < 0) {

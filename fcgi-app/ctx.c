@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 int64_t ctx_clamp_span(double ms)
 {
@@ -69,6 +70,7 @@ void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_drop_partial(msg);
     log_append_kv(f, sizeof f, "node_run_id", ctx->req->node_run_id);
     log_append_kv(f, sizeof f, "node_type_id", ctx->req->node_type_id);
     log_append_kv(f, sizeof f, "msg", msg);
@@ -160,6 +162,7 @@ int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
     va_end(ap);
+    utf8_drop_partial(ctx->fail_reason);
     return JARVIS_ERR_HANDLER;
 }
 
@@ -171,6 +174,7 @@ int jarvis_ctx_fail_code(jarvis_ctx *ctx, const char *code, const char *message,
     va_start(ap, fmt);
     vsnprintf(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
     va_end(ap);
+    utf8_drop_partial(ctx->fail_reason);
     if (code != NULL && code[0] != '\0' && message != NULL) {
         ctx->fail_code = code;
         ctx->fail_message = message;

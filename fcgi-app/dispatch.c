@@ -24,6 +24,7 @@
 #include "log.h"
 #include "runner.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 static int node_cmp(const void *a, const void *b)
 {
@@ -313,7 +314,12 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
     ctx.node = dsp_lookup(reg, req->node_type_id);
     if (ctx.node == NULL) {
         fail(res, RUN_FAILED, "unknown_node_type", "");
-        snprintf(res->message, sizeof res->message, "Unknown node_type_id: %s", req->node_type_id);
+        /* The id is the client's: cut it whole characters at a time, so
+         * the answer stays valid UTF-8 JSON however long the id. */
+        snprintf(res->message, sizeof res->message, "Unknown node_type_id: %.*s",
+                 (int)utf8_cut(req->node_type_id, strlen(req->node_type_id),
+                               sizeof res->message - sizeof "Unknown node_type_id: "),
+                 req->node_type_id);
         goto out;
     }
     /* Bad inputs fail at once, without taking a place (as an unknown type). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "timefmt.h"
+#include "utf8.h"
 
 enum hl_status { HL_OK = 0, HL_DEGRADED, HL_DOWN };
 
@@ -98,6 +99,7 @@ static enum hl_status check_keys(json_object *checks, struct auth *auth)
     if (ks.error[0] == '\0')
         return add_check(checks, "auth_keys", HL_OK, NULL, d);
     snprintf(msg, sizeof msg, "Unable to fetch JWKS: %s", ks.error);
+    utf8_drop_partial(msg);
     return add_check(checks, "auth_keys", ks.keys > 0 ? HL_DEGRADED : HL_DOWN, msg, d);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "timefmt.h"
+#include "utf8.h"
 
 static jarvis_log_level min_level = JARVIS_LOG_INFO;
 
@@ -26,7 +27,8 @@ void log_set_level(jarvis_log_level level)
 
 static int needs_quotes(const char *v)
 {
-    if (*v == '\0')
+    /* Bytes that are not UTF-8 are written as \\x escapes: quoted. */
+    if (*v == '\0' || !utf8_valid(v, strlen(v)))
         return 1;
     for (; *v; v++) {
         unsigned char c = (unsigned char)*v;
@@ -49,18 +51,31 @@ void log_append_kv(char *buf, size_t len, const char *key, const char *value)
         buf[len - 1] = '\0';
         return;
     }
-    for (; *value && n + 8 < len; value++, used++) {
-        unsigned char c = (unsigned char)*value;
-        if (used == LOG_MAX_VALUE) {
+    /* One code point at a time: a value is cut on a character boundary,
+     * and bytes that are not UTF-8 are written as \\x escapes, so every
+     * line is valid UTF-8 whatever the client sent. */
+    while (*value && n + 8 < len) {
+        const unsigned char *p = (const unsigned char *)value;
+        size_t seq = p[0] < 0x80 ? 1 : utf8_seq_len(p, strnlen(value, 4));
+        if (used + (seq ? seq : 1) > LOG_MAX_VALUE) {
             n += (size_t)snprintf(buf + n, len - n, "...");
             break;
         }
-        if (c == '"' || c == '\\')
-            n += (size_t)snprintf(buf + n, len - n, "\\%c", c);
-        else if (c < ' ' || c == 0x7f)
-            n += (size_t)snprintf(buf + n, len - n, "\\x%02x", c);
-        else
-            buf[n++] = (char)c;
+        if (seq > 1) {
+            if (n + seq + 8 >= len)
+                break;
+            memcpy(buf + n, value, seq);
+            n += seq;
+        } else if (seq == 0 || p[0] < ' ' || p[0] == 0x7f) {
+            n += (size_t)snprintf(buf + n, len - n, "\\x%02x", p[0]);
+            seq = 1;
+        } else if (p[0] == '"' || p[0] == '\\') {
+            n += (size_t)snprintf(buf + n, len - n, "\\%c", p[0]);
+        } else {
+            buf[n++] = (char)p[0];
+        }
+        value += seq;
+        used += seq;
     }
     if (n >= len)
         n = len - 1;
@@ -124,6 +139,7 @@ void log_msg(jarvis_log_level level, const char *fmt, ...)
         return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
+    utf8_drop_partial(msg);
     va_end(ap);
     log_append_kv(f, sizeof f, "msg", msg);
     log_emit(level, f);

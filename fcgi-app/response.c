@@ -10,7 +10,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "utf8.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -85,6 +88,7 @@ void resp_set_reason(struct resp *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->reason, sizeof r->reason, fmt, ap);
     va_end(ap);
+    utf8_drop_partial(r->reason);
 }
 
 const char *resp_status_text(int status)
@@ -122,6 +126,14 @@ int resp_emit(const struct resp *r, bool head_only, resp_write_fn w, void *arg)
 
     if (r->body != NULL)
         body = resp_json_text(r->body, &body_len);
+#ifdef JARVIS_CHECK_UTF8
+    /* Test builds: an answer that is not valid UTF-8 is a bug wherever it
+     * came from, so the whole suite fails on it. */
+    if (body != NULL && !utf8_valid(body, body_len)) {
+        fprintf(stderr, "response body is not valid UTF-8: %.*s\n", (int)body_len, body);
+        abort();
+    }
+#endif
     n = snprintf(head, sizeof head, "Status: %d %s\r\n", r->status, resp_status_text(r->status));
     if (body != NULL)
         n += snprintf(head + n, sizeof head - (size_t)n,

@@ -1,8 +1,11 @@
 /*
  * utf8.c - the one UTF-8 checker, shared by the JSON lexer and the router, so
- * that every string that reaches a handler or the log is well-formed.
+ * that every string that reaches a handler or the log is well-formed, and
+ * the one place that cuts such strings short (on a code point boundary).
  */
 #include "utf8.h"
+
+#include <string.h>
 
 size_t utf8_seq_len(const unsigned char *s, size_t n)
 {
@@ -50,4 +53,37 @@ int utf8_valid(const char *s, size_t n)
         i += l;
     }
     return 1;
+}
+
+size_t utf8_cut(const char *s, size_t n, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, step;
+
+    while (i < n) {
+        step = p[i] < 0x80 ? 1 : utf8_seq_len(p + i, n - i);
+        if (step == 0)
+            step = 1;
+        if (i + step > max)
+            break;
+        i += step;
+    }
+    return i;
+}
+
+char *utf8_drop_partial(char *s)
+{
+    size_t n = strlen(s), back;
+
+    /* A lead byte within the last 3 whose sequence would run past the end. */
+    for (back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = (unsigned char)s[n - back];
+        size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+        if (c >= 0x80 && c < 0xC0)
+            continue; /* a continuation byte: look further back */
+        if (want > back)
+            s[n - back] = '\0';
+        break;
+    }
+    return s;
 }

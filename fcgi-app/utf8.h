@@ -11,4 +11,19 @@ size_t utf8_seq_len(const unsigned char *s, size_t n);
 /* Returns 1 if s[0..n) is entirely well-formed UTF-8. */
 int utf8_valid(const char *s, size_t n);
 
+/*
+ * The longest prefix of s[0..n) of at most max bytes that ends on a code
+ * point boundary: every place that shortens bytes from the network cuts
+ * here, so a cut never splits a character (a malformed byte counts as one
+ * unit of its own). Returns its length.
+ */
+size_t utf8_cut(const char *s, size_t n, size_t max);
+
+/*
+ * After a bounded write (snprintf, vsnprintf) may have cut s short: drops
+ * a last character left incomplete, so s ends on a code point boundary.
+ * Returns s.
+ */
+char *utf8_drop_partial(char *s);
+
 #endif

@@ -279,7 +279,7 @@ static int input_bytes(jarvis_ctx *ctx, json_object *b64, json_object *text, con
     if (!json_object_is_type(src, json_type_string))
         return jarvis_ctx_fail(ctx, "%s must be a string", b64 != NULL ? "content_base64" : "text");
     if (b64 == NULL && (codec = codec_lookup(encoding)) == CODEC_UNKNOWN)
-        return jarvis_ctx_fail(ctx, "encoding: unknown or unsupported encoding '%.64s'", encoding);
+        return jarvis_ctx_fail(ctx, "encoding: unknown or unsupported encoding '%s'", encoding);
     *data = malloc(n > 0 ? n : 1);
     if (*data == NULL)
         return jarvis_ctx_fail(ctx, "out of memory");

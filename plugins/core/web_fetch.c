@@ -352,7 +352,7 @@ static int parse_inputs(jarvis_ctx *ctx, json_object *inputs, struct wf_request 
         for (i = 0; input_keys[i] != NULL && strcmp(input_keys[i], key) != 0; i++)
             ;
         if (input_keys[i] == NULL)
-            return jarvis_ctx_fail(ctx, "unknown input %.64s", key);
+            return jarvis_ctx_fail(ctx, "unknown input %s", key);
     }
     if (url == NULL)
         return jarvis_ctx_fail(ctx, "url is required");

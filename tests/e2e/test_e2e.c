@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "utf8.h"
 
 #define EXECUTE POOL_EXECUTE
 #define JSON_CT POOL_JSON_CT
@@ -180,6 +181,31 @@ static void test_unknown_node_type(void)
     pool_expect_result(
         &r, "{\"node_run_id\":\"nr-3\",\"state\":\"failed\",\"error\":"
             "{\"code\":\"unknown_node_type\",\"message\":\"Unknown node_type_id: nope.x\"}}");
+    pool_reply_free(&r);
+}
+
+/* 300 x "é" as node_type_id: the answer cuts it in the message, whole
+ * characters only, and stays valid UTF-8 JSON (a cut mid-character made
+ * every parser downstream reject it). */
+static void test_unknown_node_type_long_utf8(void)
+{
+    char id[700], body[1024];
+    struct pool_reply r;
+    json_object *err = NULL, *msg = NULL;
+    size_t i;
+
+    for (i = 0; i < 300; i++)
+        memcpy(id + 2 * i, "\xc3\xa9", 2);
+    id[600] = '\0';
+    snprintf(body, sizeof body, EXEC_BODY("nr-utf8", "%s", "{}"), id);
+    pool_execute(body, &r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r.body);
+    CU_ASSERT_TRUE(utf8_valid(r.body, r.len));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r.json);
+    CU_ASSERT_TRUE(json_object_object_get_ex(r.json, "error", &err) &&
+                   json_object_object_get_ex(err, "message", &msg));
+    CU_ASSERT_TRUE(strncmp(json_object_get_string(msg), "Unknown node_type_id: \xc3\xa9", 24) == 0);
     pool_reply_free(&r);
 }
 
@@ -707,6 +733,7 @@ static CU_TestInfo tests[] = {
     {"GET /v1/version", test_version},
     {"echo: string and sorted-key JSON", test_echo},
     {"unknown node type", test_unknown_node_type},
+    {"unknown node type: a long UTF-8 id stays valid UTF-8", test_unknown_node_type_long_utf8},
     {"handler failures stay out of the answer", test_handler_failures},
     {"500 for an internal failure, without internals", test_internal_error},
     {"every optional field reaches the handler", test_full_request},

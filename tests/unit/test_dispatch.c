@@ -6,6 +6,7 @@
 
 #include "dispatch.h"
 #include "testutil.h"
+#include "utf8.h"
 
 extern const jarvis_pack jarvis_pack_core;
 extern const jarvis_pack jarvis_pack_testing;
@@ -87,6 +88,30 @@ static void test_unknown_type(void)
     json_object_put(body);
 }
 
+/* An unknown id too long for the message is cut whole characters at a
+ * time: 300 x "é" (600 bytes) never ends in half a character. */
+static void test_unknown_type_cut_on_characters(void)
+{
+    char text[1024], id[700];
+    struct exec_result res;
+    json_object *body;
+    size_t i, n;
+
+    for (i = 0; i < 300; i++)
+        memcpy(id + 2 * i, "\xc3\xa9", 2);
+    id[600] = '\0';
+    snprintf(text, sizeof text, REQ("%s", ""), id);
+    run(text, &res, &body);
+    CU_ASSERT_STRING_EQUAL(res.error_code, "unknown_node_type");
+    n = strlen(res.message);
+    CU_ASSERT_TRUE(n < sizeof res.message);
+    CU_ASSERT_TRUE(utf8_valid(res.message, n));
+    CU_ASSERT_EQUAL((n - strlen("Unknown node_type_id: ")) % 2, 0);
+    CU_ASSERT_TRUE(n >= sizeof res.message - 2);
+    dsp_result_cleanup(&res);
+    json_object_put(body);
+}
+
 static void test_handler_failure(void)
 {
     struct exec_result res;
@@ -142,6 +167,7 @@ static void test_context(void)
 static CU_TestInfo tests[] = {
     {"registry", test_registry},
     {"unknown node type", test_unknown_type},
+    {"unknown type: a long id is cut on characters", test_unknown_type_cut_on_characters},
     {"handler failures", test_handler_failure},
     {"handler context", test_context},
     CU_TEST_INFO_NULL,

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "testutil.h"
+#include "utf8.h"
 
 static void test_append_kv(void)
 {
@@ -35,6 +36,40 @@ static void test_bounds(void)
     CU_ASSERT_TRUE(strlen(tiny) < sizeof tiny);
     log_append_kv(tiny, sizeof tiny, "more", "x");
     CU_ASSERT_TRUE(strlen(tiny) < sizeof tiny);
+}
+
+/* Values are cut on character boundaries, and bytes that are not UTF-8
+ * are escaped: every line is valid UTF-8. */
+static void test_utf8(void)
+{
+    char v[LOG_MAX_VALUE + 16], buf[LOG_MAX_LINE];
+    size_t off;
+
+    /* "é" (2 bytes) straddling the cut at every parity. */
+    for (off = 0; off < 2; off++) {
+        size_t i;
+        memset(v, 'a', off);
+        for (i = off; i + 2 <= LOG_MAX_VALUE + 8; i += 2)
+            memcpy(v + i, "\xc3\xa9", 2);
+        v[i] = '\0';
+        buf[0] = '\0';
+        log_append_kv(buf, sizeof buf, "k", v);
+        CU_ASSERT_TRUE(utf8_valid(buf, strlen(buf)));
+        CU_ASSERT_STRING_EQUAL(buf + strlen(buf) - 3, "...");
+    }
+    /* A 4-byte character at the very end of the bound. */
+    memset(v, 'a', LOG_MAX_VALUE - 2);
+    memcpy(v + LOG_MAX_VALUE - 2, "\xf0\x9f\x98\x80", 5);
+    buf[0] = '\0';
+    log_append_kv(buf, sizeof buf, "k", v);
+    CU_ASSERT_TRUE(utf8_valid(buf, strlen(buf)));
+    /* Bytes that are not UTF-8: escaped, and the value quoted. */
+    buf[0] = '\0';
+    log_append_kv(buf, sizeof buf, "k", "a\xc3(b\xff\xe2\x82");
+    CU_ASSERT_STRING_EQUAL(buf, " k=\"a\\xc3(b\\xff\\xe2\\x82\"");
+    buf[0] = '\0';
+    log_append_kv(buf, sizeof buf, "k", "caf\xc3\xa9");
+    CU_ASSERT_STRING_EQUAL(buf, " k=caf\xc3\xa9");
 }
 
 /* Captures what the log writes to stderr while fn runs. */
@@ -90,6 +125,7 @@ static void test_request_line(void)
 static CU_TestInfo tests[] = {
     {"key=value escaping", test_append_kv},
     {"bounded values and buffers", test_bounds},
+    {"UTF-8: cut on characters, bad bytes escaped", test_utf8},
     {"request line and levels", test_request_line},
     CU_TEST_INFO_NULL,
 };
