@@ -84,7 +84,6 @@ static void ep_version(struct exchange *x)
 /* The 200 AtomicExecuteResult of a run that reached its handler. */
 static void answer_result(struct exchange *x, struct exec_result *res)
 {
-    x->exit_after = res->abandoned;
     if (res->outputs != NULL && !res_json_writable(res->outputs)) {
         /* An uncaught failure of ours: no internals in the answer. */
         resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
@@ -174,6 +173,16 @@ static void ep_cancel(struct app *app, const char *node_run_id, struct exchange 
     resp_set_json(&x->resp, 204, NULL);
 }
 
+/* The log record takes what the answer says. */
+static void log_answer(struct exchange *x)
+{
+    x->log.status = x->resp.status;
+    if (x->log.error_code == NULL)
+        x->log.error_code = x->resp.error_code;
+    if (x->resp.reason[0] != '\0')
+        x->log.reason = x->resp.reason;
+}
+
 void app_handle(struct app *app, const struct http_req *req, const struct dsp_conn *conn,
                 struct exchange *x)
 {
@@ -182,7 +191,6 @@ void app_handle(struct app *app, const struct http_req *req, const struct dsp_co
     resp_init(&x->resp);
     x->body = NULL;
     x->head_only = 0;
-    x->exit_after = 0;
     memset(&x->who, 0, sizeof x->who);
     memset(&x->log, 0, sizeof x->log);
     x->log.method = req->method;
@@ -209,11 +217,7 @@ void app_handle(struct app *app, const struct http_req *req, const struct dsp_co
     case EP_NONE: break;
     }
 out:
-    x->log.status = x->resp.status;
-    if (x->log.error_code == NULL)
-        x->log.error_code = x->resp.error_code;
-    if (x->resp.reason[0] != '\0')
-        x->log.reason = x->resp.reason;
+    log_answer(x);
 }
 
 void app_answer_abandoned(struct exchange *x, const struct exec_result *res)
@@ -221,11 +225,7 @@ void app_answer_abandoned(struct exchange *x, const struct exec_result *res)
     struct exec_result copy = *res; /* owns nothing: abandoned runs have no outputs */
 
     answer_result(x, &copy);
-    x->log.status = x->resp.status;
-    if (x->log.error_code == NULL)
-        x->log.error_code = x->resp.error_code;
-    if (x->resp.reason[0] != '\0')
-        x->log.reason = x->resp.reason;
+    log_answer(x);
 }
 
 void app_exchange_cleanup(struct exchange *x)

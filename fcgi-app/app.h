@@ -33,7 +33,6 @@ struct exchange {
     struct auth_principal who;
     struct route_match route;
     struct log_request log;
-    int exit_after; /* a handler was abandoned: end the worker after answering */
 };
 
 /*
