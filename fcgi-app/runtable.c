@@ -229,6 +229,20 @@ static int init_header(struct rt_header *h, unsigned nslots)
     return 0;
 }
 
+/* The folder of path (absolute, shorter than RT_MAX_PATH: rt_open checked
+ * it) into dir. */
+static void parent_dir(const char *path, char dir[RT_MAX_PATH])
+{
+    char *slash;
+
+    memcpy(dir, path, strlen(path) + 1);
+    slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0'; /* "/" itself */
+    else
+        *slash = '\0';
+}
+
 /*
  * The folder of the table must be ours and closed to others: whoever can
  * write in it can swap the file. A missing last component is created 0700
@@ -238,18 +252,12 @@ static int check_dir(const char *path, char *err, size_t errlen)
 {
     char dir[RT_MAX_PATH];
     struct stat st;
-    char *slash;
 
     if (strlen(path) >= sizeof dir || path[0] != '/') {
         snprintf(err, errlen, "run table path must be absolute and under %d bytes", RT_MAX_PATH);
         return -1;
     }
-    memcpy(dir, path, strlen(path) + 1);
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0'; /* "/" itself */
-    else
-        *slash = '\0';
+    parent_dir(path, dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "run table folder %s: %s", dir, strerror(errno));
         return -1;
@@ -329,15 +337,9 @@ static int lay_out(int fd, const char *name, size_t len, unsigned nslots, char *
 static int create_table(const char *path, size_t len, unsigned nslots, char *err, size_t errlen)
 {
     char dir[RT_MAX_PATH], tmp[RT_MAX_PATH + 32], proc[64];
-    char *slash;
     int fd, rc = -1;
 
-    memcpy(dir, path, strlen(path) + 1); /* check_dir bounded it */
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
+    parent_dir(path, dir); /* check_dir bounded path */
     fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
     if (fd >= 0) {
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
