@@ -68,9 +68,8 @@ void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt, ..
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    utf8_vformat(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    utf8_drop_partial(msg);
     log_append_kv(f, sizeof f, "node_run_id", ctx->req->node_run_id);
     log_append_kv(f, sizeof f, "node_type_id", ctx->req->node_type_id);
     log_append_kv(f, sizeof f, "msg", msg);
@@ -160,9 +159,8 @@ int jarvis_ctx_fail(jarvis_ctx *ctx, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
+    utf8_vformat(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
     va_end(ap);
-    utf8_drop_partial(ctx->fail_reason);
     return JARVIS_ERR_HANDLER;
 }
 
@@ -172,9 +170,8 @@ int jarvis_ctx_fail_code(jarvis_ctx *ctx, const char *code, const char *message,
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
+    utf8_vformat(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
     va_end(ap);
-    utf8_drop_partial(ctx->fail_reason);
     if (code != NULL && code[0] != '\0' && message != NULL) {
         ctx->fail_code = code;
         ctx->fail_message = message;

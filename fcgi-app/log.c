@@ -138,8 +138,7 @@ void log_msg(jarvis_log_level level, const char *fmt, ...)
     if (level < min_level)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    utf8_drop_partial(msg);
+    utf8_vformat(msg, sizeof msg, fmt, ap);
     va_end(ap);
     log_append_kv(f, sizeof f, "msg", msg);
     log_emit(level, f);

@@ -86,9 +86,8 @@ void resp_set_reason(struct resp *r, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+    utf8_vformat(r->reason, sizeof r->reason, fmt, ap);
     va_end(ap);
-    utf8_drop_partial(r->reason);
 }
 
 const char *resp_status_text(int status)

@@ -5,6 +5,7 @@
  */
 #include "utf8.h"
 
+#include <stdio.h>
 #include <string.h>
 
 size_t utf8_seq_len(const unsigned char *s, size_t n)
@@ -86,4 +87,10 @@ char *utf8_drop_partial(char *s)
         break;
     }
     return s;
+}
+
+char *utf8_vformat(char *buf, size_t len, const char *fmt, va_list ap)
+{
+    vsnprintf(buf, len, fmt, ap);
+    return utf8_drop_partial(buf);
 }

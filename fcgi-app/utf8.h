@@ -2,6 +2,7 @@
 #ifndef JARVIS_UTF8_H
 #define JARVIS_UTF8_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Returns the length of the well-formed sequence at s (at most n bytes
@@ -25,5 +26,10 @@ size_t utf8_cut(const char *s, size_t n, size_t max);
  * Returns s.
  */
 char *utf8_drop_partial(char *s);
+
+/* vsnprintf into buf (len bytes), then utf8_drop_partial: the one bounded
+ * formatted write for text that may hold client bytes. Returns buf. */
+char *utf8_vformat(char *buf, size_t len, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #endif
