@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "timefmt.h"
+#include "result.h"
 #include "utf8.h"
 
 enum hl_status { HL_OK = 0, HL_DEGRADED, HL_DOWN };
@@ -87,15 +87,15 @@ static enum hl_status check_keys(json_object *checks, struct auth *auth)
 {
     struct auth_key_status ks;
     json_object *d;
-    char msg[AUTH_MAX_KEY_ERROR + 64], at[TS_RFC3339_LEN];
+    char msg[AUTH_MAX_KEY_ERROR + 64];
 
     auth_key_status(auth, &ks);
     if (ks.disabled)
         return add_check(checks, "auth_keys", HL_OK, "authentication is disabled", NULL);
     d = json_object_new_object();
     json_object_object_add(d, "keys", json_object_new_int64((int64_t)ks.keys));
-    if (ks.loaded_ms > 0 && ts_format_rfc3339(ks.loaded_ms, at, sizeof at) == 0)
-        json_object_object_add(d, "fetched_at", json_object_new_string(at));
+    if (ks.loaded_ms > 0)
+        res_add_time(d, "fetched_at", ks.loaded_ms);
     if (ks.error[0] == '\0')
         return add_check(checks, "auth_keys", HL_OK, NULL, d);
     snprintf(msg, sizeof msg, "Unable to fetch JWKS: %s", ks.error);
@@ -106,15 +106,13 @@ static enum hl_status check_keys(json_object *checks, struct auth *auth)
 json_object *hl_body(const struct dsp_limits *lim, struct auth *auth, int64_t now_ms)
 {
     json_object *o = json_object_new_object(), *checks = json_object_new_array();
-    char now[TS_RFC3339_LEN] = "";
     enum hl_status worst, s;
 
     worst = check_runs(checks, lim);
     if (auth != NULL && (s = check_keys(checks, auth)) > worst)
         worst = s;
-    ts_format_rfc3339(now_ms, now, sizeof now);
     json_object_object_add(o, "status", json_object_new_string(status_name(worst)));
-    json_object_object_add(o, "time", json_object_new_string(now));
+    res_add_time(o, "time", now_ms);
     if (json_object_array_length(checks) > 0)
         json_object_object_add(o, "checks", checks);
     else

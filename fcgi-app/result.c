@@ -53,7 +53,7 @@ const char *res_state_name(enum run_state state)
     return "failed";
 }
 
-static void add_time(json_object *obj, const char *key, int64_t ms)
+void res_add_time(json_object *obj, const char *key, int64_t ms)
 {
     char buf[TS_RFC3339_LEN];
 
@@ -71,8 +71,8 @@ json_object *res_execute_result(struct exec_result *res)
         json_object_object_add(o, "outputs", res->outputs);
         res->outputs = NULL;
     }
-    add_time(o, "started_at", res->started_ms);
-    add_time(o, "ended_at", res->ended_ms);
+    res_add_time(o, "started_at", res->started_ms);
+    res_add_time(o, "ended_at", res->ended_ms);
     if (res->error_code != NULL) {
         json_object *e = json_object_new_object();
         json_object_object_add(e, "code", json_object_new_string(res->error_code));

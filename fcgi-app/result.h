@@ -28,4 +28,8 @@ int res_json_writable(json_object *v);
 /* "succeeded" / "failed" / "canceled" */
 const char *res_state_name(enum run_state state);
 
+/* Adds obj[key] = ms as an RFC 3339 UTC timestamp (left out if ms cannot
+ * be written so). */
+void res_add_time(json_object *obj, const char *key, int64_t ms);
+
 #endif
