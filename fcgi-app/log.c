@@ -8,7 +8,9 @@
  */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,6 +88,34 @@ void log_append_kv(char *buf, size_t len, const char *key, const char *value)
     }
 }
 
+/* The pid in every line, asked of the kernel once per process: a
+ * system call per log line is a measurable part of a fast execute. A
+ * forked child asks again (fork_child). */
+static _Atomic long cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void fork_child(void)
+{
+    atomic_store(&cached_pid, 0);
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, fork_child);
+}
+
+static long self_pid(void)
+{
+    long pid = atomic_load(&cached_pid);
+
+    if (pid == 0) {
+        pthread_once(&pid_once, watch_forks);
+        pid = (long)getpid();
+        atomic_store(&cached_pid, pid);
+    }
+    return pid;
+}
+
 void log_emit(jarvis_log_level level, const char *fields)
 {
     char line[LOG_MAX_LINE + LOG_MAX_VALUE];
@@ -96,7 +126,7 @@ void log_emit(jarvis_log_level level, const char *fields)
         return;
     if (ts_format_rfc3339(ts_now_ms(), ts, sizeof ts) != 0)
         strcpy(ts, "-");
-    n = snprintf(line, sizeof line, "%s %s pid=%ld%s\n", ts, level_names[level], (long)getpid(),
+    n = snprintf(line, sizeof line, "%s %s pid=%ld%s\n", ts, level_names[level], self_pid(),
                  fields);
     if (n < 0)
         return;

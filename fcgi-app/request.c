@@ -71,6 +71,25 @@ void req_from_fcgi(FCGX_Request *fr, struct http_req *req)
     req->read_arg = fr->in;
 }
 
+int req_fcgi_drain(struct FCGX_Request *fr, size_t max)
+{
+    char buf[4096];
+    size_t left = max;
+
+    while (FCGX_HasSeenEOF(fr->in) != EOF) {
+        int want = left < sizeof buf ? (int)left : (int)sizeof buf;
+        int got;
+        if (want == 0)
+            return -1;
+        got = FCGX_GetStr(buf, want, fr->in);
+        if (got <= 0)
+            /* 0 at the end of stdin; an error leaves the stream unusable. */
+            return FCGX_HasSeenEOF(fr->in) == EOF && FCGX_GetError(fr->in) == 0 ? 0 : -1;
+        left -= (size_t)got;
+    }
+    return FCGX_GetError(fr->in) == 0 ? 0 : -1;
+}
+
 int req_fcgi_write(void *arg, const char *data, size_t len)
 {
     FCGX_Stream *out = arg;

@@ -37,4 +37,12 @@ void req_from_fcgi(struct FCGX_Request *fr, struct http_req *req);
 /* resp_write_fn over a FastCGI output stream (arg is its FCGX_Stream). */
 int req_fcgi_write(void *arg, const char *data, size_t len);
 
+/*
+ * Reads and drops what is left of the request's stdin, at most max bytes:
+ * a kept connection (FCGI_KEEP_CONN) carries the next request after it. 0
+ * once the end of stdin was read, -1 if more than max bytes were left or
+ * the stream failed (the connection must then be closed, not kept).
+ */
+int req_fcgi_drain(struct FCGX_Request *fr, size_t max);
+
 #endif

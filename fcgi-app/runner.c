@@ -3,12 +3,17 @@
  * thread, the path by which a cancel from another worker reaches it, and
  * the one-answer rule between a handler that returns and one abandoned.
  *
- * rn_run registers the run (under the watch lock: its client fd goes into
- * the watcher's epoll set, and the timerfd is pulled earlier if this run's
- * deadline is the first), checks once for a cancel or a spent deadline,
- * and calls the handler on the calling thread. The watcher sleeps in
+ * rn_run registers the run (under the watch lock: a list insert, and the
+ * timerfd pulled earlier if this run's deadline, or its first look at the
+ * client, comes first), checks once for a cancel or a spent deadline, and
+ * calls the handler on the calling thread. The watcher sleeps in
  * epoll_wait on a kick eventfd, the timerfd and the runs' client fds; no
- * step of a run that finishes in time wakes it. When it wakes it rechecks
+ * step of a run that finishes in time wakes it, and on the hot path rn_run
+ * makes no system call. A run's client fd joins the epoll set only when
+ * the watcher next wakes, at most RN_CLIENT_LOOK_MS after the run started
+ * (a tick armed while some run's client is not watched yet): most runs are
+ * over by then, and an epoll_ctl pair per run costs more than the run.
+ * When it wakes it rechecks
  * every running run: a cancel (the run's check), the deadline, or a
  * hang-up (POLLRDHUP) stops the run: its stop flag is set, its wake eventfd
  * (the one cooperative handler waits poll) raised, its outcome recorded,
@@ -43,6 +48,10 @@
 #include "log.h"
 #include "timefmt.h"
 
+/* A run's client is watched for a hang-up from at most this long after
+ * the run started (the watcher's tick; see the top of the file). */
+#define RN_CLIENT_LOOK_MS 20
+
 /* epoll data of the watcher's own fds; a run's client fd carries its seq. */
 #define EV_KICK 0
 #define EV_TIMER 1
@@ -58,7 +67,9 @@ struct rn_runner {
     uint64_t seq; /* this run's id in the epoll set */
     struct rn_watch w;
     int client_watched; /* w.client_fd is in the epoll set */
+    int client_looked;  /* the watcher has looked at w.client_fd */
     int fired;          /* told to stop: outcome and grace_end hold */
+    int raised;         /* wake_fd was written: drain it before the next run */
     enum rn_outcome outcome;
     int64_t grace_end;
     struct rn_runner *next;      /* in watch.running */
@@ -141,13 +152,18 @@ static void arm_locked(int64_t ms)
 }
 
 /* When the watch must next look at r (0: only when kicked). */
-static int64_t next_look(const struct rn_runner *r)
+static int64_t next_look(const struct rn_runner *r, int64_t now)
 {
+    int64_t at;
+
     if (atomic_load(&r->state) != RS_RUNNING)
         return 0;
     if (r->fired)
         return r->w.abandon != NULL ? r->grace_end : 0;
-    return r->w.deadline_ms;
+    at = r->w.deadline_ms;
+    if (r->w.client_fd >= 0 && !r->client_looked && (at == 0 || now + RN_CLIENT_LOOK_MS < at))
+        at = now + RN_CLIENT_LOOK_MS;
+    return at;
 }
 
 /* Tells r's handler to stop, for outcome. Call with the lock. */
@@ -159,6 +175,7 @@ static void fire_locked(struct rn_runner *r, enum rn_outcome outcome, int64_t no
     r->outcome = outcome;
     r->grace_end = now + RN_GRACE_MS;
     atomic_store(&r->stop, 1);
+    r->raised = 1;
     if (write(r->wake_fd, &one, sizeof one) != sizeof one)
         log_msg(JARVIS_LOG_ERROR, "runner: cannot wake the handler: %s", strerror(errno));
 }
@@ -173,6 +190,22 @@ static int look_locked(struct rn_runner *r, int64_t now)
     else if (r->w.deadline_ms > 0 && now >= r->w.deadline_ms)
         fire_locked(r, RN_TIMEOUT, now);
     return r->fired;
+}
+
+/* Puts r's client fd in the epoll set, once. POLLIN is not asked of the
+ * client: nginx sends nothing more on it. One-shot: a hang-up is reported
+ * once. An fd epoll cannot watch (not a socket) is looked at once, here.
+ * Call with the lock. */
+static void look_client_locked(struct rn_runner *r, int64_t now)
+{
+    struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = r->seq};
+
+    if (r->client_looked || r->w.client_fd < 0)
+        return;
+    r->client_looked = 1;
+    r->client_watched = epoll_ctl(watch.ep, EPOLL_CTL_ADD, r->w.client_fd, &ev) == 0;
+    if (!r->client_watched && !r->fired && rn_client_gone(r->w.client_fd))
+        fire_locked(r, RN_CLIENT_GONE, now);
 }
 
 /* Takes r out of the watch. Call with the lock. */
@@ -227,6 +260,7 @@ static void *watcher_thread(void *arg)
             next = r->next;
             if (atomic_load(&r->state) != RS_RUNNING)
                 continue;
+            look_client_locked(r, now);
             if (look_locked(r, now) && r->w.abandon != NULL && now >= r->grace_end) {
                 int running = RS_RUNNING;
                 if (atomic_compare_exchange_strong(&r->state, &running, RS_ABANDONED)) {
@@ -236,7 +270,7 @@ static void *watcher_thread(void *arg)
                     continue;
                 }
             }
-            at = next_look(r);
+            at = next_look(r, now);
             if (at > 0 && (first == 0 || at < first))
                 first = at;
         }
@@ -399,22 +433,14 @@ static int watch_run(struct rn_runner *r, const struct rn_watch *w)
     r->fired = 0;
     r->outcome = RN_RETURNED;
     r->client_watched = 0;
+    r->client_looked = 0;
     atomic_store(&r->state, RS_RUNNING);
     r->next = watch.running;
     watch.running = r;
-    if (w->client_fd >= 0) {
-        /* POLLIN is not asked of the client: nginx sends nothing more on
-         * it. One-shot: a hang-up is reported once. An fd epoll cannot
-         * watch (not a socket) is looked at once, here. */
-        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = r->seq};
-        r->client_watched = epoll_ctl(watch.ep, EPOLL_CTL_ADD, w->client_fd, &ev) == 0;
-        if (!r->client_watched && rn_client_gone(w->client_fd))
-            fire_locked(r, RN_CLIENT_GONE, now);
-    }
     /* A cancel that came before the run was in the watch found no run to
      * kick: look now. */
     stopped = look_locked(r, now);
-    at = next_look(r);
+    at = next_look(r, now);
     if (at > 0 && (watch.armed_ms == 0 || at < watch.armed_ms))
         arm_locked(at);
     pthread_mutex_unlock(&watch.lock);
@@ -427,7 +453,10 @@ enum rn_outcome rn_run(struct rn_runner *r, struct rn_job *job, const struct rn_
     int running = RS_RUNNING, stopped;
 
     atomic_store(&r->stop, 0);
-    drain(r->wake_fd); /* a stop left from an earlier run */
+    if (r->raised) {
+        drain(r->wake_fd); /* a stop left from an earlier run */
+        r->raised = 0;
+    }
     stopped = watch_run(r, w);
     if (stopped < 0) {
         job->rc = JARVIS_ERR_HANDLER;

@@ -30,7 +30,7 @@
 #include "timefmt.h"
 
 #define RT_MAGIC 0x314254524a52414aULL /* "JARJRTB1" */
-#define RT_VERSION 4
+#define RT_VERSION 5
 
 enum slot_state { S_FREE = 0, S_QUEUED, S_RUNNING, S_TOMB };
 
@@ -55,6 +55,10 @@ struct rt_header {
                                 * from the slots after a lock holder died */
     uint32_t handoff;          /* permits a release handed to a woken waiter,
                                 * under the lock: not for a newcomer to take */
+    uint32_t waiters;          /* executes waiting for a permit, under the
+                                * lock: a release with none makes no futex
+                                * call (a waiter that died leaves it high,
+                                * which costs only wake calls) */
     /* The pool's shared blob (the last JWKS document), under the lock. */
     uint32_t blob_len;
     int64_t blob_ms;         /* when it was stored, 0: never */
@@ -615,6 +619,15 @@ static int futex_wait_ms(_Atomic uint32_t *word, uint32_t seen, int64_t ms)
     return syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0) != 0 && errno == ETIMEDOUT;
 }
 
+/* For a waiter that leaves without a permit: a release may have woken it
+ * alone, so pass that wake on; with no waiter left, a handed-over permit is
+ * free for anyone. Call with the lock. */
+static void pass_on_locked(struct rt_table *t)
+{
+    if (t->h->waiters == 0 || wake(t, 1) <= 0)
+        t->h->handoff = 0;
+}
+
 int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadline_ms,
                       rt_abort_fn abort, const void *abort_arg)
 {
@@ -627,6 +640,8 @@ int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadli
 
         if (lock(t) != 0)
             return RT_TIMEOUT;
+        if (waited && t->h->waiters > 0)
+            t->h->waiters--;
         if (atomic_load(&s->cancel)) {
             rc = RT_CANCELED;
             break;
@@ -649,7 +664,9 @@ int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadli
             return RT_OK;
         }
         seen = atomic_load(&t->h->wake_seq);
+        t->h->waiters++;
         unlock(t);
+        waited = 1; /* counted in waiters until the next lock */
         rc = RT_ABORTED;
         if (abort != NULL && abort(abort_arg))
             goto gone;
@@ -662,15 +679,15 @@ int rt_acquire_permit(struct rt_table *t, int slot, unsigned cap, int64_t deadli
             wait = deadline_ms - now;
         /* A slice with no wake-up: suspect a permit holder that died. */
         check_owners = futex_wait_ms(&t->h->wake_seq, seen, wait);
-        waited = 1;
     }
+    pass_on_locked(t);
     unlock(t);
+    return rc;
 gone:
-    /* A release may have woken this waiter alone: pass that on; with no
-     * waiter left, a handed-over permit is free for anyone. */
     if (lock(t) == 0) {
-        if (wake(t, 1) <= 0)
-            t->h->handoff = 0;
+        if (t->h->waiters > 0)
+            t->h->waiters--;
+        pass_on_locked(t);
         unlock(t);
     } else {
         wake_one(t);
@@ -688,7 +705,7 @@ void rt_release(struct rt_table *t, int slot)
     free_slot(t, &t->slots[slot]);
     /* Woken under the lock, so the permit is the woken waiter's before any
      * newcomer can look. */
-    if (held && wake(t, 1) > 0)
+    if (held && t->h->waiters > 0 && wake(t, 1) > 0)
         t->h->handoff++;
     unlock(t);
 }

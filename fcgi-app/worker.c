@@ -20,8 +20,9 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -31,6 +32,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -44,6 +46,18 @@
  * back to the system: a large decoded body must not leave a worker large
  * (glibc keeps freed heap by default). */
 #define WK_TRIM_AFTER_BYTES (256 * 1024)
+
+/* A serving thread puts itself last in the listening socket's queue of
+ * waiters once per this many requests (see listen_again): often enough to
+ * spread runs over the workers, rarely enough that the two epoll_ctl calls
+ * are not on every request. */
+#define WK_REQUEUE_EVERY 16
+
+/* Body bytes left unread (an answer given before the body was read, as
+ * 413) that are read and dropped after the answer, so the connection can
+ * close at once or carry the next request; with more left, libfcgi's
+ * lingering close reads them. */
+#define WK_DRAIN_MAX (64 * 1024)
 
 /* Pause before accepting again after running out of fds or memory. */
 #define WK_ACCEPT_RETRY_US 100000
@@ -62,7 +76,9 @@ struct wk_pool {
     unsigned idle;        /* of which waiting for a connection */
     unsigned accepting;   /* of which inside FCGX_Accept_r */
     unsigned busy;        /* of which holding a request */
+    unsigned kept;        /* of which waiting on a kept connection */
     atomic_int stopping;  /* no new accept; exit once busy and accepting are 0 */
+    int unix_socket;      /* the listening socket is AF_UNIX (see answer) */
     int exit_code;
     int stop_fd; /* readable once stopping: wakes every idle thread */
 };
@@ -90,13 +106,19 @@ static int spawn_locked(struct wk_pool *p)
     return 0;
 }
 
+/* Threads free to take a new connection: neither holding a request, nor
+ * accepting one, nor waiting on a kept connection. Call with p->lock. */
+static unsigned spare_locked(const struct wk_pool *p)
+{
+    return p->threads - p->busy - p->accepting - p->kept;
+}
+
 /* Starts threads until WK_SPARE_MIN wait for a connection (or are about
  * to); 1 if that many are there. Call with p->lock held. */
 static int keep_spares_locked(struct wk_pool *p)
 {
     for (;;) {
-        unsigned spare = p->threads - p->busy - p->accepting;
-        if (spare >= WK_SPARE_MIN)
+        if (spare_locked(p) >= WK_SPARE_MIN)
             return 1;
         if (atomic_load(&p->stopping) || spawn_locked(p) != 0)
             return 0;
@@ -118,10 +140,11 @@ static void stop_locked(struct wk_pool *p, int code)
 }
 
 /* Ends the process if a stop was asked and no request is held or being
- * accepted. Call with p->lock held. */
+ * accepted, and every kept connection has been looked at (a request that
+ * came on one before the stop is served). Call with p->lock held. */
 static void exit_if_done_locked(struct wk_pool *p)
 {
-    if (atomic_load(&p->stopping) && p->busy == 0 && p->accepting == 0) {
+    if (atomic_load(&p->stopping) && p->busy == 0 && p->accepting == 0 && p->kept == 0) {
         log_msg(JARVIS_LOG_INFO, "worker stopping");
         _exit(p->exit_code);
     }
@@ -138,8 +161,25 @@ struct serving {
 /* Writes the exchange's answer, finishes the request, logs it. */
 static void answer(struct serving *s)
 {
+    int drained;
+
     if (resp_emit(&s->x->resp, s->x->head_only, req_fcgi_write, s->fr->out) != 0)
         log_msg(JARVIS_LOG_WARN, "client went away before the answer was written");
+    drained = req_fcgi_drain(s->fr, WK_DRAIN_MAX) == 0;
+    /* libfcgi closes a connection by shutting down its write side and
+     * waiting (poll, up to 2 s) until the peer has closed too: closing a
+     * socket with unread bytes makes the peer's read fail (a reset, on
+     * TCP and on a Unix socket alike), which would lose the answer. With
+     * stdin read to its end there is nothing unread, and on a Unix socket
+     * that wait, a sleep and a wake-up on every request, buys nothing: a
+     * detached request is closed at once. */
+    if (drained && s->p->unix_socket)
+        FCGX_Detach(s->fr);
+    /* nginx asked to keep the connection (fastcgi_keep_conn on): it
+     * carries the next request only if this one's stdin was read to its
+     * end, and a stopping worker keeps none. */
+    if (!drained || atomic_load(&s->p->stopping))
+        s->fr->keepConnection = 0;
     FCGX_Finish_r(s->fr);
     s->x->log.dur_us = ts_mono_us() - s->t0;
     log_request(&s->x->log);
@@ -187,9 +227,9 @@ static void serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *run
 
 /* (Re)registers the listening socket in this thread's wait set. An
  * exclusive registration stays where it is in the socket's wait queue and
- * the first idle one there takes every connection; registering again after
- * each request puts this thread last, so connections go round the idle
- * threads of every worker (runs spread, and a crash costs less). */
+ * the first idle one there takes every connection; registering again every
+ * WK_REQUEUE_EVERY requests puts this thread last, so connections go round
+ * the idle threads of every worker (runs spread, and a crash costs less). */
 static int listen_again(int ep, int first)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
@@ -215,12 +255,87 @@ static int wait_set(const struct wk_pool *p)
     return ep;
 }
 
+/* What a serving thread does next (wait_turn). */
+enum turn { TURN_ACCEPT, TURN_AGAIN, TURN_LEAVE };
+
+/*
+ * Waits for this thread's next request: on its kept connection if it holds
+ * one (FCGI_KEEP_CONN: the thread is then no spare), else on the listening
+ * socket, unless accept_first says to try accept at once. Called and
+ * returns with p->lock held; on TURN_ACCEPT the thread counts as accepting.
+ */
+static enum turn wait_turn(struct wk_pool *p, int ep, FCGX_Request *fr, int accept_first)
+{
+    struct epoll_event ev;
+    int n;
+
+    if (atomic_load(&p->stopping))
+        return TURN_LEAVE;
+    if (fr->ipcFd >= 0) {
+        struct pollfd pf[2] = {{fr->ipcFd, POLLIN, 0}, {p->stop_fd, POLLIN, 0}};
+        p->kept++;
+        pthread_mutex_unlock(&p->lock);
+        n = poll(pf, 2, -1);
+        pthread_mutex_lock(&p->lock);
+        p->kept--;
+        /* A request that came before the stop is still served; a stopping
+         * worker closes an idle kept connection (nginx drops it from its
+         * cache when it sees the close). */
+        if (atomic_load(&p->stopping) && (n <= 0 || pf[0].revents == 0))
+            return TURN_LEAVE; /* serve_thread closes the connection */
+        if (n <= 0)
+            return TURN_AGAIN;
+    } else if (!accept_first) {
+        p->idle++;
+        pthread_mutex_unlock(&p->lock);
+        n = epoll_wait(ep, &ev, 1, WK_IDLE_EXIT_MS);
+        pthread_mutex_lock(&p->lock);
+        p->idle--;
+        if (atomic_load(&p->stopping))
+            return TURN_LEAVE;
+        if (n == 0 && spare_locked(p) > WK_SPARE_MIN)
+            return TURN_LEAVE; /* idle for long, and not needed as a spare */
+        if (n <= 0)
+            return TURN_AGAIN;
+    }
+    p->accepting++;
+    return TURN_ACCEPT;
+}
+
+/* How an accept that failed with rc goes on: TURN_AGAIN or TURN_LEAVE.
+ * Called and returns with p->lock held. */
+static enum turn accept_failed(struct wk_pool *p, int rc)
+{
+    int e = -rc;
+
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
+        /* Another thread took it first, or a kept connection was closed
+         * by nginx and no new one is waiting. */
+        exit_if_done_locked(p);
+        return TURN_AGAIN;
+    }
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+        /* Out of fds or memory for a moment: others may free some. */
+        pthread_mutex_unlock(&p->lock);
+        log_msg(JARVIS_LOG_WARN, "accept failed: %s; retrying", strerror(e));
+        usleep(WK_ACCEPT_RETRY_US);
+        pthread_mutex_lock(&p->lock);
+        return TURN_AGAIN;
+    }
+    log_msg(JARVIS_LOG_ERROR, "accept failed: %d (%s); worker stops", rc, strerror(e));
+    stop_locked(p, 1);
+    exit_if_done_locked(p);
+    return TURN_LEAVE;
+}
+
 static void *serve_thread(void *arg)
 {
     struct wk_pool *p = arg;
     struct rn_runner *runner = rn_runner_new();
     struct exchange *x = calloc(1, sizeof *x);
     int ep = wait_set(p);
+    unsigned served = 0;
+    int accept_first = 0;
     FCGX_Request fr;
 
     if (runner == NULL || x == NULL || ep < 0 ||
@@ -232,27 +347,16 @@ static void *serve_thread(void *arg)
             stop_locked(p, 1);
         goto leave;
     }
+    pthread_mutex_lock(&p->lock);
     for (;;) {
-        struct epoll_event ev;
-        int rc, full, n;
+        enum turn t = wait_turn(p, ep, &fr, accept_first);
+        int rc, full;
 
-        pthread_mutex_lock(&p->lock);
-        if (atomic_load(&p->stopping))
+        accept_first = 0;
+        if (t == TURN_LEAVE)
             goto leave;
-        p->idle++;
-        pthread_mutex_unlock(&p->lock);
-
-        n = epoll_wait(ep, &ev, 1, -1);
-
-        pthread_mutex_lock(&p->lock);
-        p->idle--;
-        if (atomic_load(&p->stopping))
-            goto leave;
-        if (n <= 0) {
-            pthread_mutex_unlock(&p->lock);
+        if (t == TURN_AGAIN)
             continue;
-        }
-        p->accepting++;
         pthread_mutex_unlock(&p->lock);
 
         rc = FCGX_Accept_r(&fr);
@@ -260,24 +364,9 @@ static void *serve_thread(void *arg)
         pthread_mutex_lock(&p->lock);
         p->accepting--;
         if (rc < 0) {
-            int e = -rc;
-            if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
-                /* Another thread took it first. */
-                exit_if_done_locked(p);
-                pthread_mutex_unlock(&p->lock);
-                continue;
-            }
-            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-                /* Out of fds or memory for a moment: others may free some. */
-                pthread_mutex_unlock(&p->lock);
-                log_msg(JARVIS_LOG_WARN, "accept failed: %s; retrying", strerror(e));
-                usleep(WK_ACCEPT_RETRY_US);
-                continue;
-            }
-            log_msg(JARVIS_LOG_ERROR, "accept failed: %d (%s); worker stops", rc, strerror(e));
-            stop_locked(p, 1);
-            exit_if_done_locked(p);
-            goto leave;
+            if (accept_failed(p, rc) == TURN_LEAVE)
+                goto leave;
+            continue;
         }
         p->busy++;
         /* Keep spare threads waiting for what comes next (a cancel); an
@@ -288,21 +377,26 @@ static void *serve_thread(void *arg)
 
         serve_one(p, &fr, runner, full, x);
 
-        pthread_mutex_lock(&p->lock);
-        p->busy--;
-        exit_if_done_locked(p);
-        if (p->threads - p->busy - p->accepting > WK_SPARE_MAX)
-            goto leave;
-        pthread_mutex_unlock(&p->lock);
-        if (listen_again(ep, 0) != 0) {
+        if (fr.ipcFd < 0 && ++served % WK_REQUEUE_EVERY == 0 && listen_again(ep, 0) != 0) {
             log_msg(JARVIS_LOG_ERROR, "epoll: %s; serving thread ends", strerror(errno));
             pthread_mutex_lock(&p->lock);
+            p->busy--;
             if (p->threads == 1)
                 stop_locked(p, 1);
             goto leave;
         }
+        pthread_mutex_lock(&p->lock);
+        p->busy--;
+        exit_if_done_locked(p);
+        /* Under load (other requests held), a connection is likely
+         * waiting already: take it without sleeping in epoll_wait first,
+         * as a one-request-at-a-time worker blocked in accept would. An
+         * empty backlog costs one accept that says EAGAIN. */
+        accept_first = p->busy > 0;
     }
 leave:
+    if (fr.ipcFd >= 0) /* a kept connection, idle */
+        close(fr.ipcFd);
     p->threads--;
     exit_if_done_locked(p);
     pthread_mutex_unlock(&p->lock);
@@ -334,6 +428,16 @@ static unsigned max_threads_for_fds(void)
     return n > WK_MAX_THREADS ? WK_MAX_THREADS : (unsigned)n;
 }
 
+/* 1 if fd 0 is a Unix socket (spawn-fcgi -s, a systemd ListenStream
+ * path), 0 for TCP or anything else. */
+static int listens_on_unix(void)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+
+    return getsockname(0, (struct sockaddr *)&sa, &len) == 0 && sa.ss_family == AF_UNIX;
+}
+
 void wk_block_stop_signals(sigset_t *set)
 {
     sigemptyset(set);
@@ -359,6 +463,7 @@ void wk_serve(struct app *app)
     wk_block_stop_signals(&stop);
     signal(SIGPIPE, SIG_IGN);
     pool.max_threads = max_threads_for_fds();
+    pool.unix_socket = listens_on_unix();
     pool.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     /* Every worker of the pool shares this open socket, so all of them set
      * the same flag: accept never blocks (see the top of the file). */

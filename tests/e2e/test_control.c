@@ -17,10 +17,14 @@
  * machine under ASan), yet far below the 20 s the executes would hold a
  * worker if anything waited behind them. bench/cancel_latency measures.
  */
+#include <dirent.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pool.h"
 
@@ -28,6 +32,10 @@
 #define EXECUTES 4
 /* How long the saturating executes would run if nothing canceled them. */
 #define LONG_MS 20000
+/* Concurrent executes that leave kept FastCGI connections behind, and the
+ * executes sent after a worker holding some was stopped. */
+#define KEPT_BURST 12
+#define KEPT_AFTER_STOP 20
 /* Loose bounds (see the top of the file); the issue's targets are 10 ms
  * for control answers and 50 ms from a cancel to its execute's answer. */
 #define CONTROL_BOUND_MS 300
@@ -341,6 +349,87 @@ static void test_client_gone_queued(void)
     }
 }
 
+/* Sockets pid holds (its kept FastCGI connections, the listening socket,
+ * ...); -1 if it is gone. */
+static int sockets_of(pid_t pid)
+{
+    char dir[64], link[PATH_MAX], target[64];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    snprintf(dir, sizeof dir, "/proc/%ld/fd", (long)pid);
+    if ((d = opendir(dir)) == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        ssize_t len;
+        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+        len = readlink(link, target, sizeof target - 1);
+        if (len > 0) {
+            target[len] = '\0';
+            n += strncmp(target, "socket:", 7) == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* nginx keeps its FastCGI connections (the shipped config): a burst of
+ * executes leaves idle kept connections, each with a serving thread on it.
+ * They delay nothing; a worker told to stop closes them and exits at once,
+ * and nginx goes on through the others without a failed request. */
+static void test_kept_connections(void)
+{
+    struct bg b[KEPT_BURST];
+    pid_t w[8];
+    char id[64], body[256];
+    struct pool_reply r;
+    double t0;
+    int i, n, held = 0;
+
+    for (i = 0; i < KEPT_BURST; i++) {
+        snprintf(id, sizeof id, "nr-ctl-kept-%d", i);
+        bg_start(&b[i], id, 50, 0);
+    }
+    for (i = 0; i < KEPT_BURST; i++) {
+        bg_join(&b[i]);
+        CU_ASSERT_EQUAL(b[i].rc, CURLE_OK);
+        CU_ASSERT_EQUAL(b[i].r.status, 200);
+        pool_reply_free(&b[i].r);
+    }
+    n = pool_worker_pids(w, 8);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    for (i = 0; i < n; i++)
+        held += sockets_of(w[i]) - 1; /* less the listening socket */
+    if (held < 2)
+        fprintf(stderr, "\n  only %d kept connection(s) after the burst\n", held);
+    CU_ASSERT_TRUE(held >= 2);
+
+    t0 = pool_now_ms();
+    pool_http(&(struct pool_req){.method = "GET", .path = "/v1/health"}, &r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    pool_reply_free(&r);
+    ASSERT_MS("health with idle kept connections", pool_now_ms() - t0, 0, 1000);
+
+    /* SIGTERM to a worker whose threads sit on kept connections. */
+    t0 = pool_now_ms();
+    CU_ASSERT_EQUAL_FATAL(kill(w[0], SIGTERM), 0);
+    while (sockets_of(w[0]) >= 0 && pool_now_ms() - t0 < 5000)
+        pool_sleep_ms(10);
+    CU_ASSERT_EQUAL(sockets_of(w[0]), -1);
+    ASSERT_MS("a stopped worker with kept connections exits", pool_now_ms() - t0, 0, 3000);
+    for (i = 0; i < KEPT_AFTER_STOP; i++) {
+        snprintf(body, sizeof body,
+                 "{\"node_run_id\":\"nr-ctl-kept-after-%d\",\"run_id\":\"r\","
+                 "\"node_type_ref\":{\"node_type_id\":\"jarvis.core.echo\",\"version\":\"0.3.8\"},"
+                 "\"inputs\":{}}",
+                 i);
+        pool_execute(body, &r);
+        CU_ASSERT_EQUAL(r.status, 200);
+        pool_reply_free(&r);
+    }
+}
+
 static void test_stop(void)
 {
     pool_assert_stop();
@@ -350,6 +439,8 @@ static CU_TestInfo slot_tests[] = {
     {"saturated: health, version and cancels answer at once", test_saturated_slots},
     {"a client gone mid-run cancels the run", test_client_gone_running},
     {"a client gone while queued cancels the queued run", test_client_gone_queued},
+    {"kept connections: idle ones delay nothing, a stopping worker closes them",
+     test_kept_connections},
     {"run-local stop leaves no process behind", test_stop},
     CU_TEST_INFO_NULL,
 };

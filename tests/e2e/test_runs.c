@@ -48,8 +48,12 @@
 
 static int suite_init(void)
 {
+    /* JARVIS_NGINX_KEEPALIVE=0: a new FastCGI connection per request, so a
+     * worker holding a connection is a worker holding a request, which is
+     * how these tests find the worker that runs a handler (socket_count).
+     * The other e2e programs run with kept connections, as shipped. */
     static const char *const env[] = {"JARVIS_MAX_CONCURRENCY=1", "JARVIS_DEFAULT_TIMEOUT_SECS=3",
-                                      NULL};
+                                      "JARVIS_NGINX_KEEPALIVE=0", NULL};
     /* This program is about runs, not bearer tokens: with no ARP_AUTH_* at
      * all, run-local serves with auth disabled (dev-insecure). JARVIS_RUN_TABLE:
      * run-local puts it in the state folder. */
