@@ -123,6 +123,19 @@ static void assert_line(const char *out, pid_t pid, const char *rest)
         fprintf(stderr, "\n  got  %.*s\n  want <time>%s\n", (int)(nl - out), out, want);
 }
 
+/* Runs child in a child process and asserts its first stderr line:
+ * "<time> ERROR pid=<its pid> <rest>", and that it died of sig. */
+static void expect_crash(void (*child)(void), const char *rest, int sig)
+{
+    char out[OUT_MAX];
+    int status = 0;
+    pid_t pid = 0;
+
+    CU_ASSERT_EQUAL_FATAL(run_child(child, out, sizeof out, &status, &pid), 0);
+    assert_line(out, pid, rest);
+    assert_died_of(status, sig);
+}
+
 static void raise_in_run(void)
 {
     if (crash_init() != 0 || crash_init() != 0) /* twice: still one handler */
@@ -133,15 +146,10 @@ static void raise_in_run(void)
 
 static void test_raise_in_run(void)
 {
-    char out[OUT_MAX];
-    int status = 0;
-    pid_t pid = 0;
-
-    CU_ASSERT_EQUAL_FATAL(run_child(raise_in_run, out, sizeof out, &status, &pid), 0);
-    assert_line(out, pid,
-                "msg=\"fatal signal 11 (SIGSEGV) while running a node; the worker dies\" "
-                "node_run_id=\"nr-\\\"x\\x0a\" node_type_id=jarvis.test.crash");
-    assert_died_of(status, SIGSEGV);
+    expect_crash(raise_in_run,
+                 "msg=\"fatal signal 11 (SIGSEGV) while running a node; the worker dies\" "
+                 "node_run_id=\"nr-\\\"x\\x0a\" node_type_id=jarvis.test.crash",
+                 SIGSEGV);
 }
 
 /* A write to a page that allows none: a fault (si_code > 0) that recurs
@@ -157,13 +165,8 @@ static void fault_outside_run(void)
 
 static void test_fault_outside_run(void)
 {
-    char out[OUT_MAX];
-    int status = 0;
-    pid_t pid = 0;
-
-    CU_ASSERT_EQUAL_FATAL(run_child(fault_outside_run, out, sizeof out, &status, &pid), 0);
-    assert_line(out, pid, "msg=\"fatal signal 11 (SIGSEGV) outside any run; the worker dies\"");
-    assert_died_of(status, SIGSEGV);
+    expect_crash(fault_outside_run,
+                 "msg=\"fatal signal 11 (SIGSEGV) outside any run; the worker dies\"", SIGSEGV);
 }
 
 static void abort_after_run(void)
@@ -177,13 +180,8 @@ static void abort_after_run(void)
 
 static void test_abort_after_run(void)
 {
-    char out[OUT_MAX];
-    int status = 0;
-    pid_t pid = 0;
-
-    CU_ASSERT_EQUAL_FATAL(run_child(abort_after_run, out, sizeof out, &status, &pid), 0);
-    assert_line(out, pid, "msg=\"fatal signal 6 (SIGABRT) outside any run; the worker dies\"");
-    assert_died_of(status, SIGABRT);
+    expect_crash(abort_after_run,
+                 "msg=\"fatal signal 6 (SIGABRT) outside any run; the worker dies\"", SIGABRT);
 }
 
 static CU_TestInfo tests[] = {
