@@ -54,6 +54,7 @@ KILL_LOAD_S = 6.0           # scenario 1: load duration, kills every KILL_EVERY_
 KILL_EVERY_S = 0.2
 RELOAD_LOAD_S = 4.0         # scenario 2: load duration, RELOADS reloads spread over it
 RELOADS = 5
+RELOAD_CAP_S = 40.0         # its bound when a loaded machine delays the reloads
 PER_CLIENT_MAX = 2000       # requests per client connection in one load, at most
 REQUEST_TIMEOUT_S = 30      # any one exchange
 PROMPT_S = 2.0              # "answers promptly" while others hang (loose)
@@ -281,6 +282,10 @@ class Load:
             t.join(timeout=REQUEST_TIMEOUT_S + (self.stop_at - time.monotonic()) + 5)
         return False
 
+    def stop(self, after):
+        """Ends the load `after` seconds from now (or at its bound, if sooner)."""
+        self.stop_at = min(self.stop_at, time.monotonic() + after)
+
     def client(self, idx, seed):
         rng = random.Random(seed)
         keep = self.keep_alive is True or (self.keep_alive == "half" and idx % 2 == 0)
@@ -485,7 +490,9 @@ def scenario_reload(r, pool, seed):
     # nginx worker closes its idle kept-alive connections: a request sent
     # on one at that instant never reaches nginx (the ordinary keep-alive
     # race); those clients send it again on a fresh connection.
-    with Load(pool.port, "reload", RELOAD_LOAD_S, (100, 400), "half", seed) as load:
+    # Bounded by RELOAD_CAP_S; stopped just after the last reload, however
+    # late a loaded machine makes it.
+    with Load(pool.port, "reload", RELOAD_CAP_S, (100, 400), "half", seed) as load:
         for i in range(RELOADS):
             time.sleep(RELOAD_LOAD_S / (RELOADS + 1))
             before = set(children(master))
@@ -495,6 +502,7 @@ def scenario_reload(r, pool, seed):
             reloads.append((at, new))
             if not new:
                 problems.append(f"reload {i + 1}: no new nginx worker within 5 s")
+        load.stop(after=0.5)
     calls = load.calls
     print(f"  {len(reloads)} reloads; {len(calls)} requests, {len(load.retried)} sent again "
           "after a kept-alive connection closed at a reload")
