@@ -228,7 +228,7 @@ class Pool:
             return []
         return [ln for ln in text.splitlines() if all(n in ln for n in needles)]
 
-    def wait_log(self, since, *needles, seconds=5.0):
+    def wait_log(self, since, *needles, seconds=10.0):
         """The app.log lines after `since` holding every needle (bounded wait)."""
         return wait_for(lambda: self.log_lines("app.log", since, *needles), seconds) or []
 
