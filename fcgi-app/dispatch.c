@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "crash.h"
 #include "ctx.h"
 #include "jschema.h"
 #include "log.h"
@@ -222,7 +223,10 @@ static void run_handler(jarvis_ctx *ctx, const struct dsp_conn *conn, struct exe
         w.abandon = run_abandoned;
         w.abandon_arg = &f;
     }
+    /* A fatal signal while the handler runs names this run in the log. */
+    crash_run_enter(ctx->req->node_run_id, ctx->node->node_type_id);
     outcome = rn_run(ctx->runner, &f.job, &w);
+    crash_run_leave();
     run_outcome(ctx, &f.job, outcome, res);
 }
 

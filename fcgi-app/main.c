@@ -17,6 +17,7 @@
 #include "app.h"
 #include "buildinfo.h"
 #include "config.h"
+#include "crash.h"
 #include "log.h"
 #include "nodetypes.h"
 #include "request.h"
@@ -75,7 +76,7 @@ int main(int argc, char **argv)
      * must block the stop signals (sigwaitinfo takes them, never libfcgi's
      * handlers), and the runner's listener must see SIGUSR2 blocked. */
     wk_block_stop_signals(&stop);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || rn_init() != 0) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || rn_init() != 0 || crash_init() != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up the worker: %s", strerror(errno));
         return 1;
     }

@@ -17,6 +17,7 @@ int64_t ts_mono_us(void);
 /*
  * Writes `ms` as RFC 3339 UTC with milliseconds ("...T..:..:...mmmZ") into
  * buf. Returns 0, or -1 if the buffer is too small or the time unrepresentable.
+ * Async-signal-safe (no lock, no stdio), as ts_now_ms is.
  */
 int ts_format_rfc3339(int64_t ms, char *buf, size_t len);
 

@@ -4,6 +4,8 @@
  * Linked only into test binaries (tests/CMakeLists.txt).
  */
 #include <math.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,8 +156,31 @@ static const jarvis_node node_spin = {
     .handler = spin_handler,
 };
 
+/* Crashes the worker with SIGSEGV, as a handler with a bad pointer would:
+ * the requests it held are lost (nginx answers 502) and the pool replaces
+ * the worker. raise, not a NULL write: the same signal reaches the process
+ * in every build, with no compiler free to drop the access. Not dumpable
+ * first, so a test run leaves no core file (nor one piped to a crash
+ * collector). */
+static int crash_handler(jarvis_ctx *ctx, json_object *inputs, json_object **outputs)
+{
+    (void)inputs;
+    (void)outputs;
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    raise(SIGSEGV);
+    return jarvis_ctx_fail(ctx, "jarvis.test.crash survived its SIGSEGV");
+}
+
+static const jarvis_node node_crash = {
+    .node_type_id = "jarvis.test.crash",
+    .version = "1.0.0",
+    .description = "Crashes its worker with SIGSEGV.",
+    .handler = crash_handler,
+};
+
 static const jarvis_node *const testing_nodes[] = {
-    &node_nan, &node_sleep, &node_spin, &node_fail, &node_bad_outputs, &node_context, NULL,
+    &node_nan,         &node_sleep,   &node_spin,  &node_fail,
+    &node_bad_outputs, &node_context, &node_crash, NULL,
 };
 
 const jarvis_pack jarvis_pack_testing = {

@@ -18,6 +18,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def children(pid):
+    """The live (not zombie) children of pid, sorted: for a pool's pool.pid,
+    its workers; for nginx's master, its workers."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = pathlib.Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after ')'
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            kids.append(int(d))
+    return sorted(kids)
+
+
 class LocalPool:
     """`with LocalPool(binary, workers=2) as base_url:` starts nginx and a
     worker pool (auth from run-local's default unless env says otherwise)
