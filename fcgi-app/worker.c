@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,6 +60,10 @@
  * lingering close reads them. */
 #define WK_DRAIN_MAX (64 * 1024)
 
+/* A serving thread that has waited this long gives back its idle memory
+ * (release_idle). */
+#define WK_RELEASE_AFTER_MS 1000
+
 /* Pause before accepting again after running out of fds or memory. */
 #define WK_ACCEPT_RETRY_US 100000
 /* Fds a serving thread may hold: its connection, its runner's wake
@@ -77,6 +82,7 @@ struct wk_pool {
     unsigned accepting;   /* of which inside FCGX_Accept_r */
     unsigned busy;        /* of which holding a request */
     unsigned kept;        /* of which waiting on a kept connection */
+    int trimmed;          /* malloc_trim ran since the last request began */
     atomic_int stopping;  /* no new accept; exit once busy and accepting are 0 */
     int unix_socket;      /* the listening socket is AF_UNIX (see answer) */
     int exit_code;
@@ -255,6 +261,75 @@ static int wait_set(const struct wk_pool *p)
     return ep;
 }
 
+/* The lowest address of the calling thread's stack, or NULL. */
+static char *stack_low(void)
+{
+    pthread_attr_t attr;
+    void *addr = NULL;
+    size_t size = 0;
+
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return NULL;
+    if (pthread_attr_getstack(&attr, &addr, &size) != 0)
+        addr = NULL;
+    pthread_attr_destroy(&attr);
+    return addr;
+}
+
+/*
+ * A thread that has waited WK_RELEASE_AFTER_MS gives back what its last
+ * requests left resident: the pages of its stack below the frame it waits
+ * in (a request touches tens of KiB of stack, and a thread keeps them for
+ * its life), and, the first to find its worker with no request at all,
+ * the free memory of every malloc arena. Under load no thread waits that
+ * long, so the hot path pays nothing.
+ */
+static void release_idle(struct wk_pool *p, char *stack_lo)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    char here, *top;
+    int trim;
+
+    if (stack_lo != NULL && page > 0) {
+        /* Two pages of margin below this frame: the wait's own calls. */
+        top = (char *)(((uintptr_t)&here & ~((uintptr_t)page - 1)) - 2 * (uintptr_t)page);
+        if (top > stack_lo)
+            madvise(stack_lo, (size_t)(top - stack_lo), MADV_DONTNEED);
+    }
+    pthread_mutex_lock(&p->lock);
+    trim = p->busy == 0 && !p->trimmed;
+    if (trim)
+        p->trimmed = 1;
+    pthread_mutex_unlock(&p->lock);
+    if (trim)
+        malloc_trim(0);
+}
+
+/* poll on a kept connection and the stop fd, forever; releasing the
+ * thread's idle memory once it has waited a while. */
+static int wait_kept(struct wk_pool *p, struct pollfd pf[2], char *stack_lo)
+{
+    int n = poll(pf, 2, WK_RELEASE_AFTER_MS);
+
+    if (n != 0)
+        return n;
+    release_idle(p, stack_lo);
+    return poll(pf, 2, -1);
+}
+
+/* epoll_wait on the listening socket and the stop fd, up to
+ * WK_IDLE_EXIT_MS; releasing the thread's idle memory on the way. */
+static int wait_listen(struct wk_pool *p, int ep, char *stack_lo)
+{
+    struct epoll_event ev;
+    int n = epoll_wait(ep, &ev, 1, WK_RELEASE_AFTER_MS);
+
+    if (n != 0)
+        return n;
+    release_idle(p, stack_lo);
+    return epoll_wait(ep, &ev, 1, WK_IDLE_EXIT_MS - WK_RELEASE_AFTER_MS);
+}
+
 /* What a serving thread does next (wait_turn). */
 enum turn { TURN_ACCEPT, TURN_AGAIN, TURN_LEAVE };
 
@@ -264,9 +339,9 @@ enum turn { TURN_ACCEPT, TURN_AGAIN, TURN_LEAVE };
  * socket, unless accept_first says to try accept at once. Called and
  * returns with p->lock held; on TURN_ACCEPT the thread counts as accepting.
  */
-static enum turn wait_turn(struct wk_pool *p, int ep, FCGX_Request *fr, int accept_first)
+static enum turn wait_turn(struct wk_pool *p, int ep, FCGX_Request *fr, int accept_first,
+                           char *stack_lo)
 {
-    struct epoll_event ev;
     int n;
 
     if (atomic_load(&p->stopping))
@@ -275,7 +350,7 @@ static enum turn wait_turn(struct wk_pool *p, int ep, FCGX_Request *fr, int acce
         struct pollfd pf[2] = {{fr->ipcFd, POLLIN, 0}, {p->stop_fd, POLLIN, 0}};
         p->kept++;
         pthread_mutex_unlock(&p->lock);
-        n = poll(pf, 2, -1);
+        n = wait_kept(p, pf, stack_lo);
         pthread_mutex_lock(&p->lock);
         p->kept--;
         /* A request that came before the stop is still served; a stopping
@@ -288,7 +363,7 @@ static enum turn wait_turn(struct wk_pool *p, int ep, FCGX_Request *fr, int acce
     } else if (!accept_first) {
         p->idle++;
         pthread_mutex_unlock(&p->lock);
-        n = epoll_wait(ep, &ev, 1, WK_IDLE_EXIT_MS);
+        n = wait_listen(p, ep, stack_lo);
         pthread_mutex_lock(&p->lock);
         p->idle--;
         if (atomic_load(&p->stopping))
@@ -336,6 +411,7 @@ static void *serve_thread(void *arg)
     int ep = wait_set(p);
     unsigned served = 0;
     int accept_first = 0;
+    char *stack_lo = stack_low();
     FCGX_Request fr;
 
     if (runner == NULL || x == NULL || ep < 0 ||
@@ -349,7 +425,7 @@ static void *serve_thread(void *arg)
     }
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        enum turn t = wait_turn(p, ep, &fr, accept_first);
+        enum turn t = wait_turn(p, ep, &fr, accept_first, stack_lo);
         int rc, full;
 
         accept_first = 0;
@@ -369,6 +445,7 @@ static void *serve_thread(void *arg)
             continue;
         }
         p->busy++;
+        p->trimmed = 0;
         /* Keep spare threads waiting for what comes next (a cancel); an
          * execute that would leave none, or that came while stopping,
          * answers 503 (retryable) instead of holding a thread. */
