@@ -23,6 +23,41 @@ def free_port():
         return s.getsockname()[1]
 
 
+def pool_workers(state):
+    """The live (not zombie) children of a run-local pool's multiwatch (the
+    pid in <state>/pool.pid): its workers, sorted; [] when it is gone."""
+    try:
+        pool_pid = int(pathlib.Path(state, "pool.pid").read_text().strip())
+    except (OSError, ValueError):
+        return []
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = pathlib.Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after ')'
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[1]) == pool_pid:
+            kids.append(int(d))
+    return sorted(kids)
+
+
+def private_kb(pid):
+    """Private_Clean + Private_Dirty of pid from /proc/<pid>/smaps_rollup,
+    in kB: the memory that is the process's alone; None when it is gone."""
+    try:
+        total = 0
+        for line in pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+        return total
+    except (OSError, ValueError):
+        return None
+
+
 class LocalPool:
     """`with LocalPool(binary, workers=2) as base_url:` starts nginx and a
     worker pool (auth from run-local's default unless env says otherwise)
