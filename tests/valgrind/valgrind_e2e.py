@@ -243,7 +243,7 @@ def run_stream(client, fetch_port, checks, rnd):
 
 def valgrind_summary(log_text):
     """The lines of valgrind's log worth showing: errors and leak totals."""
-    keep = re.compile(r"ERROR SUMMARY|definitely lost|indirectly lost|possibly lost|"
+    keep = re.compile(r"in use at exit|ERROR SUMMARY|definitely lost|indirectly lost|possibly lost|"
                       r"Invalid|uninitialised|Mismatched|are definitely lost")
     return [line for line in log_text.splitlines() if keep.search(line)]
 
