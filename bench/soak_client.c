@@ -5,7 +5,7 @@
  * the loopback HTTP that jarvis.web.fetch runs reach, and prints figures.
  *
  * It runs --connections lanes; a lane runs one scenario at a time (one
- * request, or a main request and a side request --side_delay_ms later on the
+ * request, or a main request and a side request its side_delay_ms later on the
  * lane's second connection) and starts the next as soon as it ends. New
  * scenarios stop once --requests requests were started or --max-secs passed;
  * those in flight then get SK_DRAIN_MS to end. Types that leave a cancel
@@ -226,7 +226,7 @@ static void send_part(struct lane *l, int k, int64_t now)
     l->busy[k] = 1;
 }
 
-/* The scenario's last answer came: pair checks, then the next scenario. */
+/* The scenario's last answer came: the pair check; the lane is free. */
 static void end_scenario(struct lane *l)
 {
     if (l->type->pair_409 && l->status[0] && l->status[1]) {
@@ -235,8 +235,10 @@ static void end_scenario(struct lane *l)
             pairs_409++;
         else if (n409 == 0)
             pairs_apart++;
-        else
+        else {
+            stats_of(l, 1)->unexpected++;
             show(l, 1, 409, "both requests of the duplicate pair answered 409", 48);
+        }
     }
     l->type = NULL; /* on_tick starts the next one */
 }
