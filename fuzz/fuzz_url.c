@@ -13,7 +13,8 @@
  * Invariants beyond "no crash":
  *  - an accepted URL is http(s) with a host; curl's re-serialization of it
  *    is accepted too, and re-serializes to itself (a fixed point), with the
- *    same origin (scheme, host, port);
+ *    same origin (scheme, host, port), or none only for a host longer than
+ *    a DNS name can be;
  *  - under the default policy an accepted URL whose host is a numeric
  *    address in any spelling names a public address on port 80 or 443;
  *  - the classifier judges an IPv4 address alike in every IPv6 form that
@@ -67,6 +68,17 @@ static void check_default_policy(CURLU *u)
     curl_free(host);
 }
 
+static size_t host_len(CURLU *u)
+{
+    char *host = NULL;
+    size_t n;
+
+    FZ_CHECK(curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK);
+    n = strlen(host);
+    curl_free(host);
+    return n;
+}
+
 static void check_url(const char *url)
 {
     struct jarvis_ctx ctx;
@@ -88,9 +100,15 @@ static void check_url(const char *url)
     FZ_CHECK(wf_url_check(&ctx, "url", s, &u2) == JARVIS_OK);
     s2 = accepted_url(u2);
     FZ_CHECK(strcmp(s, s2) == 0);
-    FZ_CHECK(wf_url_origin(s, &o1) == 0 && wf_url_origin(s2, &o2) == 0);
-    FZ_CHECK(strcmp(o1.scheme, o2.scheme) == 0 && strcmp(o1.host, o2.host) == 0 &&
-             strcmp(o1.port, o2.port) == 0);
+    /* A host longer than wf_origin holds (no DNS name is) has no origin,
+     * and a redirect from or to it fails closed (web_fetch_http.c). */
+    if (wf_url_origin(s, &o1) == 0) {
+        FZ_CHECK(wf_url_origin(s2, &o2) == 0);
+        FZ_CHECK(strcmp(o1.scheme, o2.scheme) == 0 && strcmp(o1.host, o2.host) == 0 &&
+                 strcmp(o1.port, o2.port) == 0);
+    } else {
+        FZ_CHECK(host_len(u) >= sizeof o1.host);
+    }
     curl_free(s2);
     curl_free(s);
     curl_url_cleanup(u2);
