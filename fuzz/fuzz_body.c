@@ -285,28 +285,11 @@ static int want_accepted(const char *s, size_t n)
 
 /* ---- the framing ---- */
 
-struct fake_body {
-    const char *data;
-    size_t len, pos;
-};
-
-static long fake_read(void *arg, char *buf, size_t len)
-{
-    struct fake_body *f = arg;
-    size_t n = f->len - f->pos;
-
-    if (n > len)
-        n = len;
-    memcpy(buf, f->data + f->pos, n);
-    f->pos += n;
-    return (long)n;
-}
-
 static void check_framing(uint8_t mode, const char *ct, const char *body, size_t len)
 {
     static const size_t limits[] = {16, 256, 4096, FZ_BIG_LIMIT};
     static struct http_req req;
-    struct fake_body f = {body, len, 0};
+    struct fz_body f = {(const uint8_t *)body, len, 0};
     size_t max = limits[mode & 3];
     json_object *out = NULL;
     struct resp r;
@@ -320,7 +303,7 @@ static void check_framing(uint8_t mode, const char *ct, const char *body, size_t
     case 2: req.content_length = (long long)len + 1; break; /* the body ends early */
     default: req.content_length = len > 0 ? (long long)len - 1 : 0; break;
     }
-    req.read_body = fake_read;
+    req.read_body = fz_body_read;
     req.read_arg = &f;
     resp_init(&r);
     rc = body_read_json(&req, max, &out, &r);

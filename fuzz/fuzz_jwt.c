@@ -164,22 +164,22 @@ static int number_claim(json_object *claims, const char *name, double *v)
     return isfinite(*v) ? 0 : 1;
 }
 
+/* PyJWT's rule, restated: the audience, or a list of strings only that
+ * holds it. */
 static int audience_ok(json_object *aud)
 {
-    size_t i;
-    int found = 0;
+    size_t i, n, strings = 0, matches = 0;
 
-    if (json_object_is_type(aud, json_type_string))
-        return strcmp(json_object_get_string(aud), FZ_AUDIENCE) == 0;
     if (!json_object_is_type(aud, json_type_array))
-        return 0;
-    for (i = 0; i < json_object_array_length(aud); i++) {
-        json_object *e = json_object_array_get_idx(aud, i);
-        if (!json_object_is_type(e, json_type_string))
-            return 0;
-        found |= strcmp(json_object_get_string(e), FZ_AUDIENCE) == 0;
+        return json_object_is_type(aud, json_type_string) &&
+               strcmp(json_object_get_string(aud), FZ_AUDIENCE) == 0;
+    n = json_object_array_length(aud);
+    for (i = 0; i < n; i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(aud, i));
+        strings += json_object_is_type(json_object_array_get_idx(aud, i), json_type_string);
+        matches += s != NULL && strcmp(s, FZ_AUDIENCE) == 0;
     }
-    return found;
+    return strings == n && matches > 0;
 }
 
 /* The oracle: what an accepted token's claims must satisfy. */

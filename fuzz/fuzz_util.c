@@ -82,6 +82,18 @@ void fz_check_resp(const struct resp *r)
     FZ_CHECK(r->error_code != NULL && strcmp(r->error_code, json_object_get_string(code)) == 0);
 }
 
+long fz_body_read(void *arg, char *buf, size_t len)
+{
+    struct fz_body *f = arg;
+    size_t n = f->len - f->pos;
+
+    if (n > len)
+        n = len;
+    memcpy(buf, f->data + f->pos, n);
+    f->pos += n;
+    return (long)n;
+}
+
 void fz_quiet(void)
 {
     log_set_level(JARVIS_LOG_ERROR);

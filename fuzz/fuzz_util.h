@@ -42,6 +42,14 @@ void fz_check_json(json_object *v);
  * characters. */
 void fz_check_resp(const struct resp *r);
 
+/* A request body from memory: struct http_req's reader (read_arg is a
+ * struct fz_body). */
+struct fz_body {
+    const uint8_t *data;
+    size_t len, pos;
+};
+long fz_body_read(void *arg, char *buf, size_t len);
+
 /* Silences the service log below errors (the targets log every refusal). */
 void fz_quiet(void);
 

@@ -33,23 +33,6 @@ static const jarvis_pack fz_pack = {.name = "fuzz", .nodes = fz_nodes};
 static struct config cfg;
 static struct app app;
 
-struct fake_body {
-    const uint8_t *data;
-    size_t len, pos;
-};
-
-static long fake_read(void *arg, char *buf, size_t len)
-{
-    struct fake_body *f = arg;
-    size_t n = f->len - f->pos;
-
-    if (n > len)
-        n = len;
-    memcpy(buf, f->data + f->pos, n);
-    f->pos += n;
-    return (long)n;
-}
-
 static void setup(void)
 {
     static const jarvis_pack *const packs[] = {&fz_pack, NULL};
@@ -126,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int ready;
     static struct http_req req;
     static struct exchange x;
-    struct fake_body f = {data, size, 0};
+    struct fz_body f = {data, size, 0};
 
     if (!ready) {
         setup();
@@ -137,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     strcpy(req.path, "/v1/atomic-node-runs:execute");
     strcpy(req.content_type, "application/json");
     req.content_length = (long long)size;
-    req.read_body = fake_read;
+    req.read_body = fz_body_read;
     req.read_arg = &f;
     app_handle(&app, &req, NULL, &x);
     fz_check_resp(&x.resp);
