@@ -298,6 +298,7 @@ int body_parse_json(const char *buf, size_t len, size_t max_bytes, json_object *
     struct lex l = {buf, len, 0, NULL, body_tree_budget(max_bytes), 0};
     struct json_tokener *tok;
     json_object *obj;
+    enum json_tokener_error jerr;
     size_t i, jpos, jlen;
     int lex_rc;
 
@@ -324,22 +325,29 @@ int body_parse_json(const char *buf, size_t len, size_t max_bytes, json_object *
     jlen = lex_rc == 0 ? len + 1 : l.pos;
     obj = jlen > 0 ? json_tokener_parse_ex(tok, buf, (int)jlen) : NULL;
     jpos = json_tokener_get_parse_end(tok);
+    jerr = json_tokener_get_error(tok);
+    json_tokener_free(tok);
+    /* json-c's null is the NULL pointer: success with no object is `null`. */
     if (lex_rc != 0 &&
-        (obj != NULL || json_tokener_get_error(tok) == json_tokener_continue || jlen == 0)) {
+        (jerr == json_tokener_success || jerr == json_tokener_continue || jlen == 0)) {
         /* json-c saw nothing wrong before the lexer's error. */
         json_invalid(err, l.pos, l.why);
         json_object_put(obj);
-        json_tokener_free(tok);
         return -1;
     }
-    if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success) {
+    if (jerr != json_tokener_success) {
         /* The first problem in the text: json-c's, before any lexer error. */
-        json_invalid(err, jpos, json_tokener_error_desc(json_tokener_get_error(tok)));
+        json_invalid(err, jpos, json_tokener_error_desc(jerr));
         json_object_put(obj);
-        json_tokener_free(tok);
         return -1;
     }
-    json_tokener_free(tok);
+    if (obj == NULL) {
+        /* A body of JSON null is no body to the reference (FastAPI
+         * validates None as a missing body), and no tree to the callers. */
+        jv_set_request_invalid_one(err, NULL, "missing", "Field required");
+        resp_set_reason(err, "body is JSON null");
+        return -1;
+    }
     *out = obj;
     return 0;
 }

@@ -275,6 +275,26 @@ static void test_empty_body(void)
     resp_cleanup(&r);
 }
 
+/* Found by fuzz/fuzz_body (corpus file crash-null-body): json-c's null is
+ * the NULL pointer, and a body of JSON null was answered as a decode error
+ * whose message was "Success". FastAPI validates None as a missing body. */
+static void test_null_body(void)
+{
+    json_object *o = NULL;
+    struct resp r;
+
+    CU_ASSERT_EQUAL(parse(" null\n", &o, &r), -1);
+    CU_ASSERT_PTR_NULL(o);
+    CU_ASSERT_EQUAL(r.status, 400);
+    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request "
+                           "validation failed\",\"details\":{\"errors\":[{\"type\":\"missing\","
+                           "\"loc\":[\"body\"],\"msg\":\"Field required\"}]}}}");
+    resp_cleanup(&r);
+    /* After a null, the lexer's error is the one reported, not "Success". */
+    rejects("null x", 5, "Unexpected character");
+    accepts("[null]");
+}
+
 static void test_json_content_types(void)
 {
     CU_ASSERT_TRUE(body_is_json_type("application/json"));
@@ -395,6 +415,7 @@ static CU_TestInfo tests[] = {
     {"rejects a NUL byte", test_nul_byte},
     {"depth bound", test_depth_bound},
     {"empty body", test_empty_body},
+    {"a body of JSON null is a missing body", test_null_body},
     {"JSON content types", test_json_content_types},
     {"body framing 411/413/415", test_framing},
     CU_TEST_INFO_NULL,
