@@ -1194,6 +1194,8 @@ static void test_bad_inputs(void)
         {0, "{\"url\":\"http:/x\"}", "url: must include a host"},
         {0, "{\"url\":\"https://\"}", "url: must include a host"},
         {0, "{\"url\":\"http://a b/\"}", "url: not a valid URL"},
+        {0, "{\"url\":\"http://127.0.0.%31:PORT/ok\"}", "url: host must not be percent-encoded"},
+        {0, "{\"url\":\"http://[::1%25lo]:PORT/ok\"}", "url: host must not be percent-encoded"},
         {1, "{\"url\":\"\"}", "url: scheme must be http or https"},
         {0, "{\"url\":\"http://127.0.0.1:PORT/ok\",\"method\":\"BREW\"}", "method must be one of"},
         {0, "{\"url\":\"http://127.0.0.1:PORT/ok\",\"method\":\"get \"}", "method must be one of"},
