@@ -56,9 +56,13 @@
 
 /* Body bytes left unread (an answer given before the body was read, as
  * 413) that are read and dropped after the answer, so the connection can
- * close at once or carry the next request; with more left, libfcgi's
- * lingering close reads them. */
-#define WK_DRAIN_MAX (64 * 1024)
+ * close at once or carry the next request. nginx has the whole body
+ * already (it buffers it) and sends it all, at most its
+ * client_max_body_size (2 x JARVIS_MAX_BODY_BYTES as shipped). A kept
+ * connection closed instead would be taken from nginx's cache for the
+ * next request before nginx sees the close, failing that request (a 502
+ * for a POST, which nginx does not resend; seen in bench/soak). */
+#define WK_DRAIN_MAX (64 * 1024 * 1024)
 
 /* A serving thread that has waited this long gives back its idle memory
  * (release_idle). */
