@@ -28,7 +28,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from jarvis_pool import Checks, free_port  # noqa: E402
+from jarvis_pool import Checks, free_port, wait_for  # noqa: E402
 
 EXECUTE = "/v1/atomic-node-runs:execute"
 NGINX_CONF = """{user}
@@ -79,15 +79,6 @@ def capacity_check(port):
         if c.get("name") == "execute_capacity":
             return c
     return {}
-
-
-def wait_for(pred, seconds):
-    until = time.monotonic() + seconds
-    while time.monotonic() < until:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def run_checks(port, checks):
