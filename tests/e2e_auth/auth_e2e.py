@@ -264,7 +264,7 @@ class Pool:
     def command(self, what):
         cmd = [str(RUNNER), what, "--state-dir", self.state]
         if what == "start":
-            cmd += ["--daemon", "--no-build", "--binary", self.binary,
+            cmd += ["--daemon", "--no-build", "--no-env-file", "--binary", self.binary,
                     "--workers", str(WORKERS), "--port", str(self.port)]
         return cmd
 

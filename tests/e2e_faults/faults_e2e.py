@@ -45,7 +45,7 @@ WORKERS = 4                 # the pool; also its execute slots (JARVIS_EXECUTE_S
 SLOTS = 1024                # JARVIS_RUN_TABLE_SLOTS default
 CLIENTS = 8                 # concurrent client connections of the loads
 # What nginx answers for a worker that died mid-request
-# (deploy/nginx/jarvis-atomic-executor-locations.conf), byte for byte.
+# (deploy/nginx/jarvis-atomic-executor-errors.conf), byte for byte.
 BAD_GATEWAY = (b'{"error":{"code":"bad_gateway","message":"No executor worker answered",'
                b'"retryable":true}}')
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -694,7 +694,7 @@ def main():
     KILL_LOAD_S, KILL_EVERY_S = args.kill_seconds, args.kill_every
     seed = args.seed if args.seed is not None else int(time.time())
     print(f"seed {seed}")
-    conf = (REPO / "deploy/nginx/jarvis-atomic-executor-locations.conf").read_text()
+    conf = (REPO / "deploy/nginx/jarvis-atomic-executor-errors.conf").read_text()
     r = Checks()
     r.check("the nginx error mapping answers the 502 this test expects",
             [] if f"return 502 '{BAD_GATEWAY.decode()}';" in conf else ["not in the conf"])

@@ -67,22 +67,31 @@ def private_kb(pid):
 class LocalPool:
     """`with LocalPool(binary, workers=2) as base_url:` starts nginx and a
     worker pool (auth from run-local's default unless env says otherwise)
-    and always stops both; the URL is None when the start failed."""
+    and always stops both; the URL is None when the start failed. `args`
+    are more run-local options: with "--tls" the URL is https (the
+    certificate is `cacert`). A developer's .env.local / .env is not read."""
 
-    def __init__(self, binary, workers=2, env=None, prefix="jarvis-e2e-"):
+    def __init__(self, binary, workers=2, env=None, prefix="jarvis-e2e-", args=()):
         self.binary, self.workers, self.prefix = binary, workers, prefix
         self.env = env if env is not None else {
             k: v for k, v in os.environ.items() if not k.startswith("ARP_AUTH_")}
+        self.args = list(args)
         self.port = free_port()
         self.state = None
 
+    @property
+    def cacert(self):
+        """run-local --tls's self-signed certificate."""
+        return os.path.join(self.state, "tls", "cert.pem")
+
     def __enter__(self):
         self.state = tempfile.mkdtemp(prefix=self.prefix)
-        start = [str(RUNNER), "start", "--daemon", "--no-build", "--binary", str(self.binary),
-                 "--workers", str(self.workers), "--port", str(self.port),
-                 "--state-dir", self.state]
+        start = [str(RUNNER), "start", "--daemon", "--no-build", "--no-env-file",
+                 "--binary", str(self.binary), "--workers", str(self.workers),
+                 "--port", str(self.port), "--state-dir", self.state] + self.args
         ok = subprocess.run(start, stdout=subprocess.DEVNULL, env=self.env).returncode == 0
-        return f"http://127.0.0.1:{self.port}" if ok else None
+        scheme = "https" if "--tls" in self.args else "http"
+        return f"{scheme}://127.0.0.1:{self.port}" if ok else None
 
     def __exit__(self, *exc):
         subprocess.run([str(RUNNER), "stop", "--state-dir", self.state],
