@@ -117,6 +117,39 @@ static void test_lone_surrogates(void)
     rejects("{\"node_run_id\":\"\\ud800\"}", 16, "Lone surrogate in \\\\uXXXX escape");
 }
 
+/* "0." then zeros then "1", n characters in all: a finite real. */
+static char *long_number(size_t n)
+{
+    char *s = malloc(n + 1);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    memset(s, '0', n);
+    s[1] = '.';
+    s[n - 1] = '1';
+    s[n] = '\0';
+    return s;
+}
+
+/* BODY_MAX_NUMBER_LEN characters pass, one more is refused where it starts
+ * (the lexer copies a number into a buffer of that size). */
+static void test_number_length_bound(void)
+{
+    char *ok = long_number(BODY_MAX_NUMBER_LEN), *over = long_number(BODY_MAX_NUMBER_LEN + 1);
+    char *shorter = long_number(BODY_MAX_NUMBER_LEN - 1), text[2 * BODY_MAX_NUMBER_LEN + 16];
+
+    accepts(ok);
+    snprintf(text, sizeof text, "[%s,-%s]", ok, shorter); /* a sign counts too */
+    accepts(text);
+    rejects(over, 0, "Number too long");
+    snprintf(text, sizeof text, "{\"a\":%s}", over);
+    rejects(text, 5, "Number too long");
+    snprintf(text, sizeof text, "[-%s]", ok);
+    rejects(text, 1, "Number too long");
+    free(ok);
+    free(over);
+    free(shorter);
+}
+
 static void test_rejects_bad_structure(void)
 {
     rejects("{\"a\":1", 6, "Unexpected end of data");
@@ -391,6 +424,7 @@ static CU_TestInfo tests[] = {
     {"accepts RFC 8259 JSON", test_accepts_rfc8259},
     {"rejects what json-c would allow", test_rejects_what_json_c_allows},
     {"rejects lone surrogates", test_lone_surrogates},
+    {"64-character number bound", test_number_length_bound},
     {"rejects bad structure", test_rejects_bad_structure},
     {"rejects a NUL byte", test_nul_byte},
     {"depth bound", test_depth_bound},
