@@ -615,7 +615,23 @@ static void test_tombstones(void)
     CU_ASSERT_EQUAL(rt_cancel(t, "short2", 0, &owner), 0);
     sleep_ms(100);
     CU_ASSERT_EQUAL(rt_reclaim(t), 1);
+    /* An expired tombstone found by the claim itself (nothing reclaimed it
+     * first) lets its id run. */
+    CU_ASSERT_EQUAL(rt_cancel(t, "short3", 0, &owner), 0);
+    sleep_ms(100);
+    slot = rt_claim(t, "short3", 0);
+    CU_ASSERT_TRUE(slot >= 0);
+    if (slot >= 0)
+        rt_release(t, slot);
+    /* A repeated cancel restarts the TTL: set with 50 ms, refreshed with
+     * the default, the tombstone outlives its first expiry. */
+    CU_ASSERT_EQUAL(rt_cancel(t, "again", 0, &owner), 0);
     rt_set_tombstone_ttl(t, RT_TOMBSTONE_MS);
+    CU_ASSERT_EQUAL(rt_cancel(t, "again", 0, &owner), 0);
+    sleep_ms(100);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 1);
+    CU_ASSERT_EQUAL(rt_claim(t, "again", 0), RT_PRECANCELED);
 
     /* A cancel of a live run flags it instead; the flag stops a permit
      * wait before it starts and dies with the slot. */
