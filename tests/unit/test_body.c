@@ -84,6 +84,9 @@ static void test_rejects_what_json_c_allows(void)
     rejects("[+1]", 1, "Unexpected character");
     rejects("[1e]", 1, "Invalid number");
     rejects("{\"a\":\"x\ty\"}", 7, "Invalid control character in string");
+    /* the last control character; DEL is not one in JSON */
+    rejects("[\"\x1f\"]", 2, "Invalid control character in string");
+    accepts("\"\x7f\"");
     rejects("\"\\x41\"", 1, "Invalid escape in string");
     rejects("\"\\u12g4\"", 1, "Invalid \\\\uXXXX escape");
     rejects("[tru]", 1, "Expecting value");

@@ -1241,6 +1241,11 @@ static void test_bad_inputs(void)
          "{\"key\":\"X\",\"value\":\"1\\r\\nInjected: yes\"}]}",
          "headers[1].value holds a control character"},
         {0,
+         "{\"url\":\"http://127.0.0.1:PORT/ok\","
+         "\"headers\":[{\"key\":\"X\",\"value\":\"a\\u007fb\"}]}",
+         "headers[0].value holds a control character"},
+        {0, "{\"url\":\"http://127.0.0.1:PORT/ok\\u0000x\"}", "url holds a NUL character"},
+        {0,
          "{\"url\":\"http://127.0.0.1:PORT/ok\",\"headers\":[{\"key\":\"Content-Length\","
          "\"value\":\"3\"}]}",
          "headers[0]: Content-Length is set by the node"},
