@@ -589,6 +589,13 @@ static void test_issuer_audience(void)
     EXPECT(lj_rs("rsa-1", with("aud", "[\"other\",\"svc\"]")), NULL);
     EXPECT(lj_es("ec-1", with("aud", "[\"svc\"]")), NULL);
     EXPECT(lj_rs("rsa-1", with("aud", "[\"other\",\"svc2\"]")), "Invalid token audience");
+    /* Every entry counts, wherever the match is; a non-string entry
+     * anywhere refuses the claim (PyJWT: "Invalid claim format"). */
+    EXPECT(lj_rs("rsa-1", with("aud", "[\"svc\",\"other\"]")), NULL);
+    EXPECT(lj_rs("rsa-1", with("aud", "[\"a\",\"svc\",\"b\"]")), NULL);
+    EXPECT(lj_rs("rsa-1", with("aud", "[\"svc\",5]")), "Invalid token audience");
+    EXPECT(lj_rs("rsa-1", with("aud", "[\"svc\",null]")), "Invalid token audience");
+    EXPECT(lj_rs("rsa-1", with("aud", "[[\"svc\"]]")), "Invalid token audience");
     EXPECT(lj_rs("rsa-1", with("aud", "[]")), "Invalid token audience");
     EXPECT(lj_rs("rsa-1", with("aud", "7")), "Invalid token audience");
     EXPECT(lj_rs("rsa-1", with("aud", NULL)), "Invalid token");

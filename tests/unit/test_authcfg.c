@@ -432,6 +432,18 @@ static void test_clock_skew(void)
     CU_ASSERT_EQUAL(load(&s, err, sizeof err, "ARP_AUTH_MODE", "disabled",
                          "ARP_AUTH_CLOCK_SKEW_SECONDS", "99999999999999999999", NULL),
                     -1);
+    /* 0 to 86400: a negative skew would move every time check */
+    CU_ASSERT_EQUAL(load(&s, err, sizeof err, "ARP_AUTH_MODE", "disabled",
+                         "ARP_AUTH_CLOCK_SKEW_SECONDS", "86400", NULL),
+                    0);
+    CU_ASSERT_EQUAL(s.clock_skew_secs, 86400);
+    CU_ASSERT_EQUAL(load(&s, err, sizeof err, "ARP_AUTH_MODE", "disabled",
+                         "ARP_AUTH_CLOCK_SKEW_SECONDS", "86401", NULL),
+                    -1);
+    CU_ASSERT_EQUAL(load(&s, err, sizeof err, "ARP_AUTH_MODE", "disabled",
+                         "ARP_AUTH_CLOCK_SKEW_SECONDS", "-1", NULL),
+                    -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "from 0 to 86400, not '-1'"));
 }
 
 static void test_exempt_paths(void)

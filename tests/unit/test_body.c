@@ -84,6 +84,9 @@ static void test_rejects_what_json_c_allows(void)
     rejects("[+1]", 1, "Unexpected character");
     rejects("[1e]", 1, "Invalid number");
     rejects("{\"a\":\"x\ty\"}", 7, "Invalid control character in string");
+    /* the last control character; DEL is not one in JSON */
+    rejects("[\"\x1f\"]", 2, "Invalid control character in string");
+    accepts("\"\x7f\"");
     rejects("\"\\x41\"", 1, "Invalid escape in string");
     rejects("\"\\u12g4\"", 1, "Invalid \\\\uXXXX escape");
     rejects("[tru]", 1, "Expecting value");
@@ -145,6 +148,39 @@ static void test_surrogate_pairs_decoded(void)
         json_object_put(v);
         resp_cleanup(&r);
     }
+}
+
+/* "0." then zeros then "1", n characters in all: a finite real. */
+static char *long_number(size_t n)
+{
+    char *s = malloc(n + 1);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    memset(s, '0', n);
+    s[1] = '.';
+    s[n - 1] = '1';
+    s[n] = '\0';
+    return s;
+}
+
+/* BODY_MAX_NUMBER_LEN characters pass, one more is refused where it starts
+ * (the lexer copies a number into a buffer of that size). */
+static void test_number_length_bound(void)
+{
+    char *ok = long_number(BODY_MAX_NUMBER_LEN), *over = long_number(BODY_MAX_NUMBER_LEN + 1);
+    char *shorter = long_number(BODY_MAX_NUMBER_LEN - 1), text[2 * BODY_MAX_NUMBER_LEN + 16];
+
+    accepts(ok);
+    snprintf(text, sizeof text, "[%s,-%s]", ok, shorter); /* a sign counts too */
+    accepts(text);
+    rejects(over, 0, "Number too long");
+    snprintf(text, sizeof text, "{\"a\":%s}", over);
+    rejects(text, 5, "Number too long");
+    snprintf(text, sizeof text, "[-%s]", ok);
+    rejects(text, 1, "Number too long");
+    free(ok);
+    free(over);
+    free(shorter);
 }
 
 static void test_rejects_bad_structure(void)
@@ -442,6 +478,7 @@ static CU_TestInfo tests[] = {
     {"rejects what json-c would allow", test_rejects_what_json_c_allows},
     {"rejects lone surrogates", test_lone_surrogates},
     {"decodes every surrogate pair (json-c 0.16 does not)", test_surrogate_pairs_decoded},
+    {"64-character number bound", test_number_length_bound},
     {"rejects bad structure", test_rejects_bad_structure},
     {"rejects a NUL byte", test_nul_byte},
     {"depth bound", test_depth_bound},

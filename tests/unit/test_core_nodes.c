@@ -420,6 +420,7 @@ static void test_time_now(void)
 #define SHA_FFFE "b3d510ef04275ca8e698e5b3cbb0ece3949ef9252f0cdc839e9ee347409a2209"
 #define SHA_A0B "59b271ae1bbcb1d31d41929817f4b16fb439eb4f31520b5ad1d5ce98920a7138"
 #define SHA_HE_EURO "295481c64a450d830f645d05cdffd7ef9f09d53691872548ff04345a458af99b"
+#define SHA_FF "a8100ae6aa1940d0b663bb31cd466142ebbdbd5187131b92d93818987832eb89"
 
 static void expect_sha(const char *inputs, const char *hex)
 {
@@ -500,6 +501,8 @@ static void test_sha256_text(void)
     expect_sha("{\"text\":\"\\u00e9\",\"encoding\":\"Latin_1\"}", SHA_E9);
     expect_sha("{\"text\":\"\\u00e9\",\"encoding\":\"l1\"}", SHA_E9);
     expect_sha("{\"text\":\"hello\",\"encoding\":\"latin-1\"}", SHA_HELLO);
+    /* U+00FF, the last code point latin-1 encodes (U+0100 is refused) */
+    expect_sha("{\"text\":\"\\u00ff\",\"encoding\":\"latin-1\"}", SHA_FF);
     /* ascii */
     expect_sha("{\"text\":\"hello\",\"encoding\":\"ascii\"}", SHA_HELLO);
     expect_sha("{\"text\":\"hello\",\"encoding\":\"US-ASCII\"}", SHA_HELLO);
@@ -514,6 +517,9 @@ static void test_sha256_text_errors(void)
     expect_fail(t, "{\"text\":\"\\u00e9\",\"encoding\":\"ascii\"}", "text");
     expect_fail(t, "{\"text\":\"abc\\u007f\\u0080\",\"encoding\":\"ascii\"}", "text");
     expect_fail(t, "{\"text\":\"\\u20ac\",\"encoding\":\"latin-1\"}", "text");
+    /* the first code point past latin-1 (a byte 0x00 if it were cut) */
+    expect_fail(t, "{\"text\":\"a\\u0100\",\"encoding\":\"latin-1\"}",
+                "'latin-1' cannot encode U+0100 at position 1");
     expect_fail(t, "{\"text\":\"\\ud83d\\ude00\",\"encoding\":\"latin-1\"}", "text");
     /* bytes that are not UTF-8 (the service's body check refuses them first;
      * json-c alone passes them through) */

@@ -477,6 +477,67 @@ static void test_dead_owner_slot(void)
     rt_close(t);
 }
 
+/* The byte offset of a slot's owner start time: after its state, cancel
+ * flag, hash and owner pid (four 32-bit words). */
+#define SLOT_OWNER_START_OFFSET 16
+
+/* Writes slot i's owner and owner start time through a second mapping of
+ * the table file, as another process would. */
+static void forge_owner(struct rt_table *t, const char *name, int i, pid_t owner, uint64_t start)
+{
+    char path[128];
+    char *slot;
+    void *map;
+    int fd;
+
+    table_path(path, sizeof path, name);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    map = mmap(NULL, rt_debug_map_len(t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    CU_ASSERT_TRUE_FATAL(map != MAP_FAILED);
+    slot = (char *)map + rt_debug_slot_offset(t, (unsigned)i);
+    memcpy(slot + 3 * sizeof(uint32_t), &owner, sizeof owner);
+    memcpy(slot + SLOT_OWNER_START_OFFSET, &start, sizeof start);
+    munmap(map, rt_debug_map_len(t));
+}
+
+/*
+ * A live pid is no proof of life: a slot whose pid is alive (ours, or a
+ * child's) but whose start time is another process's was left by a dead
+ * worker whose pid has been reused, and is reclaimed.
+ */
+static void test_pid_reuse(void)
+{
+    struct rt_table *t = open_table("reuse.tbl", 4);
+    uint64_t self_start = rt_proc_start_time(getpid()), child_start;
+    int mine, theirs;
+    pid_t child;
+
+    child = fork();
+    CU_ASSERT_TRUE_FATAL(child >= 0);
+    if (child == 0) {
+        sleep_ms(CHILD_MAX_MS);
+        _exit(0);
+    }
+    child_start = rt_proc_start_time(child);
+    mine = rt_claim(t, "mine", 0);
+    theirs = rt_claim(t, "theirs", 0);
+    CU_ASSERT_TRUE_FATAL(mine >= 0 && theirs >= 0 && self_start != 0 && child_start != 0);
+    /* "mine": our pid, an earlier start; "theirs": the live child's */
+    forge_owner(t, "reuse.tbl", mine, getpid(), self_start - 1);
+    forge_owner(t, "reuse.tbl", theirs, child, child_start);
+    CU_ASSERT_EQUAL(rt_reclaim(t), 1);
+    CU_ASSERT_EQUAL(rt_claim(t, "theirs", 0), RT_DUPLICATE);
+    /* the child's pid with another start time */
+    forge_owner(t, "reuse.tbl", theirs, child, child_start + 1);
+    CU_ASSERT_EQUAL(rt_reclaim(t), 1);
+    CU_ASSERT_TRUE(table_empty(t));
+    kill(child, SIGKILL);
+    CU_ASSERT_EQUAL(wait_child(child, CHILD_MAX_MS), 128 + SIGKILL);
+    rt_close(t);
+}
+
 static void test_dead_owner_permit(void)
 {
     struct rt_table *t = open_table("deadpermit.tbl", 4);
@@ -615,7 +676,23 @@ static void test_tombstones(void)
     CU_ASSERT_EQUAL(rt_cancel(t, "short2", 0, &owner), 0);
     sleep_ms(100);
     CU_ASSERT_EQUAL(rt_reclaim(t), 1);
+    /* An expired tombstone found by the claim itself (nothing reclaimed it
+     * first) lets its id run. */
+    CU_ASSERT_EQUAL(rt_cancel(t, "short3", 0, &owner), 0);
+    sleep_ms(100);
+    slot = rt_claim(t, "short3", 0);
+    CU_ASSERT_TRUE(slot >= 0);
+    if (slot >= 0)
+        rt_release(t, slot);
+    /* A repeated cancel restarts the TTL: set with 50 ms, refreshed with
+     * the default, the tombstone outlives its first expiry. */
+    CU_ASSERT_EQUAL(rt_cancel(t, "again", 0, &owner), 0);
     rt_set_tombstone_ttl(t, RT_TOMBSTONE_MS);
+    CU_ASSERT_EQUAL(rt_cancel(t, "again", 0, &owner), 0);
+    sleep_ms(100);
+    rt_stats(t, &st);
+    CU_ASSERT_EQUAL(st.tombstones, 1);
+    CU_ASSERT_EQUAL(rt_claim(t, "again", 0), RT_PRECANCELED);
 
     /* A cancel of a live run flags it instead; the flag stops a permit
      * wait before it starts and dies with the slot. */
@@ -940,6 +1017,7 @@ static CU_TestInfo slot_tests[] = {
     {"claim and release", test_claim_release},
     {"full table and tombstone eviction", test_full_table},
     {"dead owner's slots", test_dead_owner_slot},
+    {"a reused pid is not its dead owner", test_pid_reuse},
     {"dead owner's permit", test_dead_owner_permit},
     {"owner killed while churning", test_killed_while_churning},
     {"tombstones", test_tombstones},

@@ -264,7 +264,7 @@ static void route(int fd, const struct request *rq)
         respond(fd, rq, 200, "Content-Encoding: gzip\r\nContent-Type: text/plain\r\n", bomb,
                 bomb_len);
     } else if (strcmp(path, "/latin1") == 0) {
-        respond(fd, rq, 200, "X-L: caf\xe9\r\n", "", 0);
+        respond(fd, rq, 200, "X-L: caf\xe9\r\nX-Edge: \x80\xff\r\n", "", 0);
     } else {
         respond(fd, rq, 404, "", "", 0);
     }
@@ -1021,6 +1021,24 @@ static void test_host_lists(void)
     CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
     dsp_result_cleanup(&res);
 
+    /* an IPv6 literal is listed without its brackets, in lower case (the
+     * hostname Python's urlparse gives); only loopback addresses here */
+    clear_env();
+    setenv("JARVIS_ATOMIC_HTTP_BLOCKED_HOSTS", "example.com, ::ffff:7f00:1", 1);
+    fetch(&res, "{\"url\":\"http://[::FFFF:7F00:1]:PORT/ok\"}");
+    expect_failed(&res, "url: host ::ffff:7f00:1 is blocked");
+    dsp_result_cleanup(&res);
+    clear_env();
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_HOSTS", "::1", 1);
+    fetch(&res, "{\"url\":\"http://[::1]:PORT/ok\"}");
+    /* past the host list: the address policy is what refuses it */
+    expect_failed(&res, "url: refused by the address policy: address ::1 is loopback");
+    dsp_result_cleanup(&res);
+    setenv("JARVIS_ATOMIC_HTTP_ALLOWED_HOSTS", "::2", 1);
+    fetch(&res, "{\"url\":\"http://[::1]:PORT/ok\"}");
+    expect_failed(&res, "url: host ::1 is not in JARVIS_ATOMIC_HTTP_ALLOWED_HOSTS");
+    dsp_result_cleanup(&res);
+
     /* an allowed list of only blanks restricts nothing */
     clear_env();
     setenv("JARVIS_ATOMIC_HTTP_ALLOWED_HOSTS", " , ", 1);
@@ -1090,6 +1108,9 @@ static void test_encodings(void)
     CU_ASSERT_TRUE(json_object_object_get_ex(res.outputs, "headers", &headers));
     CU_ASSERT_PTR_NOT_NULL(strstr(json_object_to_json_string_ext(headers, JSON_C_TO_STRING_PLAIN),
                                   "{\"key\":\"x-l\",\"value\":\"caf\xc3\xa9\"}"));
+    /* the ends of the upper half: U+0080 and U+00FF, two bytes each */
+    CU_ASSERT_PTR_NOT_NULL(strstr(json_object_to_json_string_ext(headers, JSON_C_TO_STRING_PLAIN),
+                                  "{\"key\":\"x-edge\",\"value\":\"\xc2\x80\xc3\xbf\"}"));
     dsp_result_cleanup(&res);
 }
 
@@ -1223,6 +1244,11 @@ static void test_bad_inputs(void)
          "{\"url\":\"http://127.0.0.1:PORT/ok\",\"headers\":[{\"key\":\"a\",\"value\":\"b\"},"
          "{\"key\":\"X\",\"value\":\"1\\r\\nInjected: yes\"}]}",
          "headers[1].value holds a control character"},
+        {0,
+         "{\"url\":\"http://127.0.0.1:PORT/ok\","
+         "\"headers\":[{\"key\":\"X\",\"value\":\"a\\u007fb\"}]}",
+         "headers[0].value holds a control character"},
+        {0, "{\"url\":\"http://127.0.0.1:PORT/ok\\u0000x\"}", "url holds a NUL character"},
         {0,
          "{\"url\":\"http://127.0.0.1:PORT/ok\",\"headers\":[{\"key\":\"Content-Length\","
          "\"value\":\"3\"}]}",
