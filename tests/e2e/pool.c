@@ -416,3 +416,28 @@ void pool_sleep_ms(long ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
+
+int pool_socket_count(pid_t pid)
+{
+    char path[64], link[128], fdpath[600];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    if ((d = opendir(path)) == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        ssize_t k;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(fdpath, sizeof fdpath, "%s/%s", path, e->d_name);
+        k = readlink(fdpath, link, sizeof link - 1);
+        if (k > 0) {
+            link[k] = '\0';
+            n += strncmp(link, "socket:", 7) == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}

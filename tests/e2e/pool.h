@@ -56,6 +56,11 @@ void pool_assert_stop(void);
  * max pids into out; their number. */
 int pool_worker_pids(pid_t *out, int max);
 
+/* Sockets among the open fds of pid: the listening one, plus one FastCGI
+ * connection per request it holds (running, queued or being served) and
+ * per kept connection; -1 if pid is gone or its fds cannot be read. */
+int pool_socket_count(pid_t pid);
+
 /* The loopback port the pool's nginx listens on (0 before pool_start). */
 int pool_port(void);
 

@@ -17,8 +17,6 @@
  * machine under ASan), yet far below the 20 s the executes would hold a
  * worker if anything waited behind them. bench/cancel_latency measures.
  */
-#include <dirent.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -349,31 +347,6 @@ static void test_client_gone_queued(void)
     }
 }
 
-/* Sockets pid holds (its kept FastCGI connections, the listening socket,
- * ...); -1 if it is gone. */
-static int sockets_of(pid_t pid)
-{
-    char dir[64], link[PATH_MAX], target[64];
-    struct dirent *e;
-    DIR *d;
-    int n = 0;
-
-    snprintf(dir, sizeof dir, "/proc/%ld/fd", (long)pid);
-    if ((d = opendir(dir)) == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        ssize_t len;
-        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
-        len = readlink(link, target, sizeof target - 1);
-        if (len > 0) {
-            target[len] = '\0';
-            n += strncmp(target, "socket:", 7) == 0;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
 /* nginx keeps its FastCGI connections (the shipped config): a burst of
  * executes leaves idle kept connections, each with a serving thread on it.
  * They delay nothing; a worker told to stop closes them and exits at once,
@@ -400,7 +373,7 @@ static void test_kept_connections(void)
     n = pool_worker_pids(w, 8);
     CU_ASSERT_EQUAL_FATAL(n, 2);
     for (i = 0; i < n; i++)
-        held += sockets_of(w[i]) - 1; /* less the listening socket */
+        held += pool_socket_count(w[i]) - 1; /* less the listening socket */
     if (held < 2)
         fprintf(stderr, "\n  only %d kept connection(s) after the burst\n", held);
     CU_ASSERT_TRUE(held >= 2);
@@ -414,9 +387,9 @@ static void test_kept_connections(void)
     /* SIGTERM to a worker whose threads sit on kept connections. */
     t0 = pool_now_ms();
     CU_ASSERT_EQUAL_FATAL(kill(w[0], SIGTERM), 0);
-    while (sockets_of(w[0]) >= 0 && pool_now_ms() - t0 < 5000)
+    while (pool_socket_count(w[0]) >= 0 && pool_now_ms() - t0 < 5000)
         pool_sleep_ms(10);
-    CU_ASSERT_EQUAL(sockets_of(w[0]), -1);
+    CU_ASSERT_EQUAL(pool_socket_count(w[0]), -1);
     ASSERT_MS("a stopped worker with kept connections exits", pool_now_ms() - t0, 0, 3000);
     for (i = 0; i < KEPT_AFTER_STOP; i++) {
         snprintf(body, sizeof body,

@@ -50,7 +50,7 @@ static int suite_init(void)
 {
     /* JARVIS_NGINX_KEEPALIVE=0: a new FastCGI connection per request, so a
      * worker holding a connection is a worker holding a request, which is
-     * how these tests find the worker that runs a handler (socket_count).
+     * how these tests find the worker that runs a handler (pool_socket_count).
      * The other e2e programs run with kept connections, as shipped. */
     static const char *const env[] = {"JARVIS_MAX_CONCURRENCY=1", "JARVIS_DEFAULT_TIMEOUT_SECS=3",
                                       "JARVIS_NGINX_KEEPALIVE=0", NULL};
@@ -77,34 +77,6 @@ static int suite_init(void)
     "\"queued\":0,\"tombstones\":0,\"free\":1024}},"                                               \
     "{\"name\":\"auth_keys\",\"status\":\"ok\",\"message\":\"authentication is disabled\"}]}"
 
-/* Sockets among the open fds of pid: the listening one, plus one FastCGI
- * connection per request it holds (running, queued or being served).
- * -1 if unreadable. */
-static int socket_count(pid_t pid)
-{
-    char path[64], link[128], fdpath[600];
-    struct dirent *e;
-    DIR *d;
-    int n = 0;
-
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    if ((d = opendir(path)) == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        ssize_t k;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(fdpath, sizeof fdpath, "%s/%s", path, e->d_name);
-        k = readlink(fdpath, link, sizeof link - 1);
-        if (k > 0) {
-            link[k] = '\0';
-            n += strncmp(link, "socket:", 7) == 0;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
 /* Waits until the pool runs exactly one handler, held by exactly one worker
  * (the only one holding a connection); that worker's pid, or -1. */
 static pid_t wait_running_worker(int timeout_ms)
@@ -118,7 +90,7 @@ static pid_t wait_running_worker(int timeout_ms)
         if (pool_health_runs(&running, &queued) == 0 && running == 1) {
             n = pool_worker_pids(w, 16);
             for (i = 0; i < n; i++)
-                if (socket_count(w[i]) >= 2) {
+                if (pool_socket_count(w[i]) >= 2) {
                     holders++;
                     found = w[i];
                 }
@@ -156,7 +128,7 @@ static double wait_pool_idle(int timeout_ms, pid_t not )
         if (n == WORKERS && pool_health_runs(&running, &queued) == 0 && running == 0 &&
             queued == 0) {
             for (i = 0; i < n; i++)
-                idle += w[i] != not &&socket_count(w[i]) == 1;
+                idle += w[i] != not &&pool_socket_count(w[i]) == 1;
             if (idle == WORKERS)
                 return pool_now_ms() - t0;
         }
