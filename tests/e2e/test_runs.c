@@ -25,7 +25,6 @@
  * The pool and the helpers the tests share are the harness's (pool.c).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
