@@ -140,6 +140,16 @@ static int suite_cleanup(void)
 
 /* ---- open ---- */
 
+/* Zeroes the table's magic: a file of the right size that is no table. */
+static void erase_magic(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(pwrite(fd, "\0\0\0\0\0\0\0\0", 8, 0), 8);
+    close(fd);
+}
+
 static void test_open_refusals(void)
 {
     char path[128], err[256] = "";
@@ -166,7 +176,6 @@ static void test_open_shared(void)
     struct rt_table *t1, *t2, *t3;
     struct rt_stats st;
     char path[128], err[512] = "";
-    int fd;
 
     t1 = open_table("open.tbl", 4);
     /* A fresh file is initialised: nothing in use. */
@@ -203,10 +212,7 @@ static void test_open_shared(void)
     /* A file without the magic is not a table of ours: refused, never
      * re-initialised under live workers (a creator cannot die half way: a
      * table is only linked into place once laid out). */
-    fd = open(path, O_WRONLY | O_CLOEXEC);
-    CU_ASSERT_TRUE_FATAL(fd >= 0);
-    CU_ASSERT_EQUAL(pwrite(fd, "\0\0\0\0\0\0\0\0", 8, 0), 8);
-    close(fd);
+    erase_magic(path);
     err[0] = '\0';
     CU_ASSERT_PTR_NULL(rt_open(path, 4, err, sizeof err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "has another layout"));
@@ -291,7 +297,6 @@ static void test_check(void)
 {
     char path[192], sub[160], err[512];
     struct rt_table *t;
-    int fd;
 
     /* Missing folder and file: fine, and still missing afterwards. */
     snprintf(sub, sizeof sub, "%s/check-new", dir);
@@ -329,10 +334,7 @@ static void test_check(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "has another size than 4 slots need"));
     rt_close(t);
     /* Of the right size but not a table of this build. */
-    fd = open(path, O_WRONLY | O_CLOEXEC);
-    CU_ASSERT_TRUE_FATAL(fd >= 0);
-    CU_ASSERT_EQUAL(pwrite(fd, "\0\0\0\0\0\0\0\0", 8, 0), 8);
-    close(fd);
+    erase_magic(path);
     err[0] = '\0';
     CU_ASSERT_EQUAL(rt_check(path, 8, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "has another layout"));
