@@ -57,8 +57,8 @@ static int list_node_types(void)
  * --check-config: what app_init would refuse (the linked packs, the auth
  * settings and key sources, the run table), checked without starting a
  * thread, fetching keys, creating the run table or touching fd 0. One line
- * either way: "configuration ok: ..." (info) and 0, or the "cannot start:"
- * line a worker would log and 1.
+ * either way: "configuration ok: ..." (info, so not below JARVIS_LOG_LEVEL
+ * info) and 0, or the "cannot start:" line a worker would log and 1.
  */
 static int check_config(const struct config *cfg)
 {
