@@ -56,17 +56,25 @@ add_custom_target(jarvis_install_files ALL
 install(FILES "${_jarvis_gen}/systemd/jarvis-atomic-executor.service"
               "${CMAKE_SOURCE_DIR}/deploy/systemd/jarvis-atomic-executor.socket"
         DESTINATION "${_jarvis_unitdir}")
+# nginx: the sites (plain HTTP on loopback; TLS) and the snippets they
+# include from snippets/.
+set(_jarvis_nginx_sites jarvis-atomic-executor.conf jarvis-atomic-executor-tls.conf)
+set(_jarvis_nginx_snippets jarvis-atomic-executor-locations.conf
+    jarvis-atomic-executor-errors.conf jarvis-atomic-executor-tls-profile.conf)
 # The files under /etc are the administrator's (conffiles in the package).
-set(_jarvis_conffiles
-    "${_jarvis_conf}/default/jarvis-atomic-executor"
-    "${_jarvis_conf}/nginx/snippets/jarvis-atomic-executor-locations.conf"
-    "${_jarvis_conf}/nginx/sites-available/jarvis-atomic-executor.conf")
+set(_jarvis_conffiles "${_jarvis_conf}/default/jarvis-atomic-executor")
 install(FILES "${CMAKE_SOURCE_DIR}/deploy/systemd/jarvis-atomic-executor.default"
         DESTINATION "${_jarvis_conf}/default" RENAME jarvis-atomic-executor)
-install(FILES "${CMAKE_SOURCE_DIR}/deploy/nginx/jarvis-atomic-executor-locations.conf"
-        DESTINATION "${_jarvis_conf}/nginx/snippets")
-install(FILES "${CMAKE_SOURCE_DIR}/deploy/nginx/jarvis-atomic-executor.conf"
-        DESTINATION "${_jarvis_conf}/nginx/sites-available")
+foreach(_kind sites snippets)
+  set(_dest "${_jarvis_conf}/nginx/snippets")
+  if(_kind STREQUAL "sites")
+    set(_dest "${_jarvis_conf}/nginx/sites-available")
+  endif()
+  foreach(_f IN LISTS _jarvis_nginx_${_kind})
+    install(FILES "${CMAKE_SOURCE_DIR}/deploy/nginx/${_f}" DESTINATION "${_dest}")
+    list(APPEND _jarvis_conffiles "${_dest}/${_f}")
+  endforeach()
+endforeach()
 install(FILES "${_jarvis_gen}/man/jarvis-atomic-executor.8.gz"
         DESTINATION "${CMAKE_INSTALL_MANDIR}/man8")
 install(FILES "${_jarvis_gen}/man/jarvis-send-request.1.gz"

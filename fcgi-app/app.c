@@ -157,7 +157,7 @@ static void ep_cancel(struct app *app, const char *node_run_id, struct exchange 
     x->log.node_run_id = node_run_id;
     /* 204 for any id, as the reference: an unknown one leaves a tombstone
      * so that an execute arriving after its cancel answers canceled. The
-     * owner's listener thread takes SIGUSR2 and kicks its runs' watcher. */
+     * owner's watcher reads SIGUSR2 from its signalfd (runner.c). */
     rc = app->limits.rt != NULL ? rt_cancel(app->limits.rt, node_run_id, SIGUSR2, &owner) : 0;
     if (rc == RT_FULL) {
         /* A 204 would promise a cancel that cannot hold. */

@@ -339,7 +339,8 @@ static int ask_refetch(struct auth *a, const char *why_now)
     if (a->share.gate != NULL && !a->share.gate(a->share.arg, now, JWKS_REFETCH_MIN_MS))
         return 0;
     if (!a->refresher) {
-        /* It takes no signals: they are the worker's main and listener threads'. */
+        /* It takes no signals: they are the worker's main thread's and the
+         * runner's signalfd's. */
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
         if (pthread_create(&tid, NULL, refresher_thread, a) == 0) {

@@ -35,6 +35,7 @@ struct lex {
     const char *why;
     size_t budget; /* what the decoded tree may cost (body_tree_budget) */
     size_t spent;  /* what the tokens so far will cost */
+    int pairs;     /* the text holds a surrogate-pair escape */
 };
 
 /* The JSON text of a \uXXXX escape: backslash, 'u', 4 hex digits. */
@@ -124,6 +125,7 @@ static int lex_string(struct lex *l)
                     (is_high_surrogate(cp) &&
                      !(escape_u(l, l->pos + ESCAPE_U_LEN, &low) && is_low_surrogate(low))))
                     return lex_fail(l, "Lone surrogate in \\uXXXX escape");
+                l->pairs |= is_high_surrogate(cp);
                 l->pos += is_high_surrogate(cp) ? 2 * ESCAPE_U_LEN : ESCAPE_U_LEN;
             } else if (e && strchr("\"\\/bfnrt", e)) {
                 l->pos += 2;
@@ -292,12 +294,57 @@ size_t body_tree_budget(size_t max_bytes)
     return max_bytes > SIZE_MAX / BODY_TREE_FACTOR ? SIZE_MAX : max_bytes * BODY_TREE_FACTOR;
 }
 
+/*
+ * json-c 0.16 decodes some valid surrogate-pair escapes to U+FFFD instead
+ * of their character ("\uda76\ude22", U+ADA22, or "\ud976\udc00"; found
+ * by fuzz_pyjson), so an echo would not give back what was sent. For a
+ * text the lexer accepted that holds any pair, this makes a copy with every
+ * surrogate-pair escape written as its 4 UTF-8 bytes, which json-c reads
+ * right; every other byte is kept. The copy (the caller frees it;
+ * NUL-terminated, *out_len without the NUL), or NULL.
+ */
+static char *decode_pairs(const struct lex *l, size_t *out_len)
+{
+    char *out = malloc(l->len + 1);
+    size_t i = 0, o = 0;
+    unsigned hi, lo;
+
+    if (out == NULL)
+        return NULL;
+    while (i < l->len) {
+        if (l->s[i] != '\\') {
+            out[o++] = l->s[i++];
+            continue;
+        }
+        if (escape_u(l, i, &hi) && is_high_surrogate(hi) && escape_u(l, i + ESCAPE_U_LEN, &lo) &&
+            is_low_surrogate(lo)) {
+            unsigned cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+            out[o++] = (char)(0xF0 | (cp >> 18));
+            out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+            i += 2 * ESCAPE_U_LEN;
+            continue;
+        }
+        /* Any other escape: the backslash and the byte it escapes, so that
+         * an escaped backslash is never read as the start of an escape. */
+        out[o++] = l->s[i++];
+        if (i < l->len)
+            out[o++] = l->s[i++];
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
 int body_parse_json(const char *buf, size_t len, size_t max_bytes, json_object **out,
                     struct resp *err)
 {
-    struct lex l = {buf, len, 0, NULL, body_tree_budget(max_bytes), 0};
+    struct lex l = {buf, len, 0, NULL, body_tree_budget(max_bytes), 0, 0};
+    char *decoded = NULL;
     struct json_tokener *tok;
     json_object *obj;
+    enum json_tokener_error jerr;
     size_t i, jpos, jlen;
     int lex_rc;
 
@@ -322,24 +369,34 @@ int body_parse_json(const char *buf, size_t len, size_t max_bytes, json_object *
      * a lexer error json-c gets only the text before it: enough to find an
      * earlier grammar error, and never more tree than the budget allows. */
     jlen = lex_rc == 0 ? len + 1 : l.pos;
-    obj = jlen > 0 ? json_tokener_parse_ex(tok, buf, (int)jlen) : NULL;
+    if (lex_rc == 0 && l.pairs && (decoded = decode_pairs(&l, &jlen)) != NULL)
+        jlen++; /* its NUL; json-c's error positions are then the copy's */
+    obj = jlen > 0 ? json_tokener_parse_ex(tok, decoded != NULL ? decoded : buf, (int)jlen) : NULL;
     jpos = json_tokener_get_parse_end(tok);
+    jerr = json_tokener_get_error(tok);
+    json_tokener_free(tok);
+    free(decoded);
+    /* json-c's null is the NULL pointer: success with no object is `null`. */
     if (lex_rc != 0 &&
-        (obj != NULL || json_tokener_get_error(tok) == json_tokener_continue || jlen == 0)) {
+        (jerr == json_tokener_success || jerr == json_tokener_continue || jlen == 0)) {
         /* json-c saw nothing wrong before the lexer's error. */
         json_invalid(err, l.pos, l.why);
         json_object_put(obj);
-        json_tokener_free(tok);
         return -1;
     }
-    if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success) {
+    if (jerr != json_tokener_success) {
         /* The first problem in the text: json-c's, before any lexer error. */
-        json_invalid(err, jpos, json_tokener_error_desc(json_tokener_get_error(tok)));
+        json_invalid(err, jpos, json_tokener_error_desc(jerr));
         json_object_put(obj);
-        json_tokener_free(tok);
         return -1;
     }
-    json_tokener_free(tok);
+    if (obj == NULL) {
+        /* A body of JSON null is no body to the reference (FastAPI
+         * validates None as a missing body), and no tree to the callers. */
+        jv_set_request_invalid_one(err, NULL, "missing", "Field required");
+        resp_set_reason(err, "body is JSON null");
+        return -1;
+    }
     *out = obj;
     return 0;
 }

@@ -6,7 +6,9 @@
  * Anything outside the supported subset is refused at compile time, which
  * happens when a worker starts: a schema the service cannot enforce must
  * not look enforced. Compiled tables live until the process ends, in a
- * cache reachable from a static root (one per distinct schema text).
+ * cache reachable from a static root (one per distinct schema text);
+ * js_compile gives tables the caller frees, for text that is not a static
+ * plugin string (fuzz/fuzz_jschema.c compiles a new text per input).
  */
 #include "jschema.h"
 
@@ -306,30 +308,56 @@ static int compile(struct arena *a, struct jv_schema *s, json_object *j, int dep
     return 0;
 }
 
+/* Frees every block of a compile (a failed one, or a js_free'd one). */
+static void arena_free(struct arena *a)
+{
+    size_t i;
+
+    for (i = 0; i < a->n; i++)
+        free(a->blocks[i]);
+    free(a->blocks);
+    a->blocks = NULL;
+    a->n = a->cap = 0;
+}
+
+/* Compiles text into tables allocated from a (the root first). NULL with
+ * err set, after which the caller frees the arena. */
+static struct jv_schema *compile_text(struct arena *a, const char *text, char *err, size_t errlen)
+{
+    json_object *j = json_tokener_parse(text);
+    struct jv_schema *root = NULL;
+
+    if (j == NULL) {
+        snprintf(err, errlen, "schema is not JSON");
+        return NULL;
+    }
+    root = arena_alloc(a, sizeof *root);
+    if (root == NULL || compile(a, root, j, 0, err, errlen, "") != 0)
+        root = NULL;
+    json_object_put(j);
+    return root;
+}
+
 const struct jv_schema *js_compile_cached(const char *text, char *err, size_t errlen)
 {
     static struct jv_schema any_object = {.kind = JV_OBJECT, .additional = 1};
     struct arena a = {NULL, 0, 0, NULL};
     struct cache_entry *e;
-    struct jv_schema *root = NULL;
-    json_object *j = NULL;
-    size_t i;
+    struct jv_schema *root;
 
     if (text == NULL)
         return &any_object;
     for (e = cache; e != NULL; e = e->next)
         if (e->text == text)
             return e->schema;
-    j = json_tokener_parse(text);
-    if (j == NULL) {
-        snprintf(err, errlen, "schema is not JSON");
-        goto fail;
-    }
-    root = arena_alloc(&a, sizeof *root);
     e = arena_alloc(&a, sizeof *e);
-    if (root == NULL || e == NULL || compile(&a, root, j, 0, err, errlen, "") != 0)
-        goto fail;
-    json_object_put(j);
+    root = e != NULL ? compile_text(&a, text, err, errlen) : NULL;
+    if (root == NULL) {
+        if (e == NULL)
+            snprintf(err, errlen, "out of memory");
+        arena_free(&a);
+        return NULL;
+    }
     e->text = text;
     e->schema = root;
     e->next = cache;
@@ -337,12 +365,40 @@ const struct jv_schema *js_compile_cached(const char *text, char *err, size_t er
     /* The blocks stay reachable through the tables; only the index goes. */
     free(a.blocks);
     return root;
-fail:
-    json_object_put(j);
-    for (i = 0; i < a.n; i++)
-        free(a.blocks[i]);
-    free(a.blocks);
-    return NULL;
+}
+
+struct js_compiled {
+    struct jv_schema *root;
+    struct arena arena;
+};
+
+struct js_compiled *js_compile(const char *text, char *err, size_t errlen)
+{
+    struct js_compiled *c = calloc(1, sizeof *c);
+
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->root = compile_text(&c->arena, text, err, errlen);
+    if (c->root == NULL) {
+        js_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+const struct jv_schema *js_root(const struct js_compiled *c)
+{
+    return c->root;
+}
+
+void js_free(struct js_compiled *c)
+{
+    if (c == NULL)
+        return;
+    arena_free(&c->arena);
+    free(c);
 }
 
 json_object *js_schema_json(const char *text)

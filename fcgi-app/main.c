@@ -109,7 +109,8 @@ int main(int argc, char **argv)
         return check_config(&cfg);
     /* Before any thread: curl_global_init is not thread-safe, every thread
      * must block the stop signals (sigwaitinfo takes them, never libfcgi's
-     * handlers), and the runner's listener must see SIGUSR2 blocked. */
+     * handlers), and SIGUSR2 must be blocked everywhere for the runner's
+     * signalfd. */
     wk_block_stop_signals(&stop);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || rn_init() != 0 || crash_init() != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up the worker: %s", strerror(errno));

@@ -17,10 +17,11 @@
  * every running run: a cancel (the run's check), the deadline, or a
  * hang-up (POLLRDHUP) stops the run: its stop flag is set, its wake eventfd
  * (the one cooperative handler waits poll) raised, its outcome recorded,
- * and its grace period started. A cancel on another worker flags the run
- * table and sends SIGUSR2 to this process; the listener thread started by
- * rn_init takes it (sigwaitinfo: every other thread blocks it) and kicks
- * the watcher.
+ * and its grace period started. A cancel on any worker (this one
+ * included) flags the run table and sends SIGUSR2 to this process; every
+ * thread blocks it, and the watcher reads it from a signalfd in its epoll
+ * set (rn_init), so the signal wakes the watcher itself, with no thread in
+ * between.
  *
  * Each run has an atomic state: RUNNING, then RETURNED (the calling thread,
  * once the handler is back) or ABANDONED (the watcher, once the grace has
@@ -42,6 +43,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -55,7 +57,8 @@
 /* epoll data of the watcher's own fds; a run's client fd carries its seq. */
 #define EV_KICK 0
 #define EV_TIMER 1
-#define FIRST_SEQ 2
+#define EV_SIGNAL 2
+#define FIRST_SEQ 3
 
 enum { RS_IDLE = 0, RS_RUNNING, RS_RETURNED, RS_ABANDONED };
 
@@ -82,33 +85,18 @@ static struct {
     struct rn_runner *dflt;
     uint64_t next_seq;
     int ep, kick_fd, timer_fd;
+    int sig_fd;       /* SIGUSR2, once rn_init has run; else -1 */
     int64_t armed_ms; /* when the timerfd fires (wall-clock ms), 0: disarmed */
     int watching;     /* the watcher thread runs */
-    int listening;    /* the SIGUSR2 listener runs */
 } watch = {.lock = PTHREAD_MUTEX_INITIALIZER,
            .next_seq = FIRST_SEQ,
            .ep = -1,
            .kick_fd = -1,
-           .timer_fd = -1};
+           .timer_fd = -1,
+           .sig_fd = -1};
 
-static void *listener_thread(void *arg)
-{
-    sigset_t usr2;
-    int sig;
-
-    (void)arg;
-    sigemptyset(&usr2);
-    sigaddset(&usr2, SIGUSR2);
-    for (;;) {
-        sig = sigwaitinfo(&usr2, NULL);
-        if (sig == SIGUSR2)
-            rn_kick_all();
-    }
-    return NULL;
-}
-
-/* Creates a detached thread that takes no signals: they are the
- * listener's and the worker's main thread's. */
+/* Creates a detached thread that takes no signals: SIGUSR2 is the
+ * watcher's signalfd's, the stop signals the worker's main thread's. */
 static int start_quiet_thread(void *(*fn)(void *))
 {
     sigset_t all, old;
@@ -129,6 +117,16 @@ static void drain(int fd)
     uint64_t v;
 
     while (read(fd, &v, sizeof v) == sizeof v)
+        ;
+}
+
+/* Reads every SIGUSR2 queued on the signalfd: which run was canceled is in
+ * the run table, not in the signal. */
+static void drain_signals(int fd)
+{
+    struct signalfd_siginfo si;
+
+    while (read(fd, &si, sizeof si) == sizeof si)
         ;
 }
 
@@ -243,6 +241,8 @@ static void *watcher_thread(void *arg)
         for (i = 0; i < n; i++) {
             if (ev[i].data.u64 == EV_KICK) {
                 drain(watch.kick_fd);
+            } else if (ev[i].data.u64 == EV_SIGNAL) {
+                drain_signals(watch.sig_fd);
             } else if (ev[i].data.u64 == EV_TIMER) {
                 drain(watch.timer_fd);
                 watch.armed_ms = 0; /* fired; rearmed below */
@@ -318,6 +318,7 @@ static int start_watch_locked(void)
 
 int rn_init(void)
 {
+    struct epoll_event sig = {.events = EPOLLIN, .data.u64 = EV_SIGNAL};
     sigset_t usr2;
     int rc = 0;
 
@@ -326,15 +327,22 @@ int rn_init(void)
         rc = -1;
         goto out;
     }
-    if (watch.listening)
+    if (watch.sig_fd >= 0)
         goto out;
     sigemptyset(&usr2);
     sigaddset(&usr2, SIGUSR2);
-    if (pthread_sigmask(SIG_BLOCK, &usr2, NULL) != 0 || start_quiet_thread(listener_thread) != 0) {
+    if (pthread_sigmask(SIG_BLOCK, &usr2, NULL) != 0) {
         rc = -1;
         goto out;
     }
-    watch.listening = 1;
+    watch.sig_fd = signalfd(-1, &usr2, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (watch.sig_fd < 0 || epoll_ctl(watch.ep, EPOLL_CTL_ADD, watch.sig_fd, &sig) != 0) {
+        log_msg(JARVIS_LOG_ERROR, "runner: cannot listen for cancels: %s", strerror(errno));
+        if (watch.sig_fd >= 0)
+            close(watch.sig_fd);
+        watch.sig_fd = -1;
+        rc = -1;
+    }
 out:
     pthread_mutex_unlock(&watch.lock);
     return rc;

@@ -7,11 +7,11 @@
  * each serving thread owns one runner: the wake fd its handler polls and the
  * run's place in the watch. rn_run calls the handler directly: there is no
  * thread handoff on the way in or out. The watcher sleeps in one epoll set
- * (a kick eventfd, a timerfd armed for the earliest deadline or grace end,
- * and every running run's client connection) and wakes only when something
- * may have to stop. A cancel that lands on another worker flags the run
- * table and sends SIGUSR2 to the owner process; rn_init's listener thread
- * takes that signal and kicks the watcher, which rechecks every run.
+ * (a kick eventfd, a signalfd for SIGUSR2, a timerfd armed for the
+ * earliest deadline, grace end or first look at a client, and the client
+ * connections of runs older than that look) and wakes only when something
+ * may have to stop. A cancel flags the run table and sends SIGUSR2 to the
+ * owner process, which wakes the watcher; it rechecks every run.
  *
  * Handlers are meant to cooperate (jarvis_ctx_sleep_ms, jarvis_ctx_wait_fd,
  * jarvis_ctx_wake_fd); one that does not is given RN_GRACE_MS after the
@@ -74,10 +74,10 @@ struct rn_runner;
 
 /*
  * Process set-up: blocks SIGUSR2 in the calling thread (so in every thread
- * created after it), starts the listener thread that turns SIGUSR2 into a
- * kick of the watcher, and the watcher thread. Call once, before any other
- * thread exists. Returns 0 or -1. (Without it the watcher starts with the
- * first run, and SIGUSR2 is not listened for.)
+ * created after it), starts the watcher thread and puts a signalfd for
+ * SIGUSR2 in its epoll set, so the signal wakes the watcher. Call once,
+ * before any other thread exists. Returns 0 or -1. (Without it the watcher
+ * starts with the first run, and SIGUSR2 is not listened for.)
  */
 int rn_init(void);
 

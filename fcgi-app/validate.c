@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 struct loc_item {
     const char *key; /* NULL for an array index */
     size_t index;
@@ -242,7 +244,8 @@ static void walk_string(struct walk *w, const struct jv_schema *s, json_object *
                                   : s->enum_values[i + 1] ? ", "
                                                           : " or ",
                                   s->enum_values[i]);
-        add_error(w, "enum", msg);
+        /* A long list is cut at sizeof msg: never inside a character. */
+        add_error(w, "enum", utf8_drop_partial(msg));
     }
     if (s->has_min_length || s->has_max_length) {
         size_t cps = 0, i2;

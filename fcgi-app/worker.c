@@ -56,9 +56,13 @@
 
 /* Body bytes left unread (an answer given before the body was read, as
  * 413) that are read and dropped after the answer, so the connection can
- * close at once or carry the next request; with more left, libfcgi's
- * lingering close reads them. */
-#define WK_DRAIN_MAX (64 * 1024)
+ * close at once or carry the next request. nginx has the whole body
+ * already (it buffers it) and sends it all, at most its
+ * client_max_body_size (2 x JARVIS_MAX_BODY_BYTES as shipped). A kept
+ * connection closed instead would be taken from nginx's cache for the
+ * next request before nginx sees the close, failing that request (a 502
+ * for a POST, which nginx does not resend; seen in bench/soak). */
+#define WK_DRAIN_MAX (64 * 1024 * 1024)
 
 /* A serving thread that has waited this long gives back its idle memory
  * (release_idle). */
@@ -406,8 +410,13 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
 static void *serve_thread(void *arg)
 {
     struct wk_pool *p = arg;
-    struct rn_runner *runner = rn_runner_new();
-    struct exchange *x = calloc(1, sizeof *x);
+    /* volatile: kept on this thread's stack, not only in a register. The
+     * process ends by _exit with this thread alive (blocked on p->lock, say);
+     * valgrind's leak check then scans dead threads' stacks but not their
+     * registers, and a runner held in one showed as definitely lost
+     * (tests/valgrind). */
+    struct rn_runner *volatile runner = rn_runner_new();
+    struct exchange *volatile x = calloc(1, sizeof *x);
     int ep = wait_set(p);
     unsigned served = 0;
     int accept_first = 0;

@@ -26,6 +26,11 @@
  * addresses of URLs, which wf_url_check judges): the proxy must enforce its
  * own rules for names.
  *
+ * https is verified against libcurl's CA bundle (Debian's ca-certificates),
+ * or only against the PEM file JARVIS_ATOMIC_HTTP_CA_FILE names (a private
+ * CA; the e2e tests' own). An unreadable file fails every https hop with
+ * curl's "error setting certificate file".
+ *
  * Bodies are counted decoded (gzip, deflate, br, zstd), as curl hands them
  * over in bounded pieces: max_bytes bounds what is held, and a response that
  * inflates more than WF_MAX_DECODE_RATIO times is stopped early.
@@ -73,7 +78,8 @@ struct fetch {
     char errbuf[CURL_ERROR_SIZE];
     /* where the call may connect, and why a connection was refused */
     struct wf_policy policy;
-    const char *proxy; /* JARVIS_ATOMIC_HTTP_PROXY, or NULL */
+    const char *proxy;   /* JARVIS_ATOMIC_HTTP_PROXY, or NULL */
+    const char *ca_file; /* JARVIS_ATOMIC_HTTP_CA_FILE, or NULL: curl's bundle */
     int refused;
     char why[WF_POLICY_WHY_LEN];
 };
@@ -349,6 +355,11 @@ static int setup_hop(struct fetch *f)
     /* "" turns off the ambient *_proxy variables; NOPROXY "" the no_proxy one */
     SET(CURLOPT_PROXY, f->proxy != NULL ? f->proxy : "");
     SET(CURLOPT_NOPROXY, "");
+    if (f->ca_file != NULL) {
+        /* this file alone: not the default CA folder beside it */
+        SET(CURLOPT_CAINFO, f->ca_file);
+        SET(CURLOPT_CAPATH, NULL);
+    }
     SET(CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075700
     SET(CURLOPT_QUICK_EXIT, 1L); /* a cancel during DNS must not wait for the resolver */
@@ -523,6 +534,14 @@ static int next_hop(struct fetch *f, int hops, char **next)
     return *next != NULL ? JARVIS_OK : jarvis_ctx_fail(f->ctx, "out of memory");
 }
 
+/* The variable's value, or NULL when it is unset or empty. */
+static const char *env_value(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
 int wf_http_fetch(jarvis_ctx *ctx, struct wf_request *req, struct wf_response *res)
 {
     struct fetch f;
@@ -538,9 +557,8 @@ int wf_http_fetch(jarvis_ctx *ctx, struct wf_request *req, struct wf_response *r
     f.body = strcmp(req->method, "HEAD") == 0 ? NULL : req->body;
     f.body_len = f.body != NULL ? req->body_len : 0;
     f.body_is_json = req->body_is_json;
-    f.proxy = getenv("JARVIS_ATOMIC_HTTP_PROXY");
-    if (f.proxy != NULL && f.proxy[0] == '\0')
-        f.proxy = NULL;
+    f.proxy = env_value("JARVIS_ATOMIC_HTTP_PROXY");
+    f.ca_file = env_value("JARVIS_ATOMIC_HTTP_CA_FILE");
     /* read once per call: every hop of it is judged by the same rules */
     if (wf_policy_load(&f.policy, f.why, sizeof f.why) != 0) {
         rc = jarvis_ctx_fail(ctx, "%s", f.why);

@@ -311,8 +311,10 @@ int pool_start(const struct pool_options *o)
     char script[] = RUN_LOCAL;
     char binary[] = JARVIS_TEST_BINARY;
     char port_arg[16], workers[16];
-    char *argv[] = {script,  "start",  "--daemon", "--no-build",  "--binary", binary, "--workers",
-                    workers, "--port", port_arg,   "--state-dir", state_dir,  NULL};
+    /* --no-env-file: a developer's .env.local must not change the tests */
+    char *argv[] = {script,     "start",       "--daemon",  "--no-build", "--no-env-file",
+                    "--binary", binary,        "--workers", workers,      "--port",
+                    port_arg,   "--state-dir", state_dir,   NULL};
     int attempt, sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGABRT, SIGSEGV, SIGBUS};
     size_t i;
 

@@ -686,7 +686,7 @@ static void test_cancel_bad_escape(void)
 
     /* nginx refuses a malformed %-escape in the request line before any location
      * runs, so the app never sees it; the answer must still be JSON: the 400 of
-     * the nginx error mapping (deploy/nginx/jarvis-atomic-executor-locations.conf). */
+     * the nginx error mapping (deploy/nginx/jarvis-atomic-executor-errors.conf). */
     pool_post("/v1/atomic-node-runs/%zz:cancel", JSON_CT, "", &r);
     pool_expect(&r, 400, "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Bad Request\"}}");
     pool_reply_free(&r);

@@ -264,7 +264,7 @@ class Pool:
     def command(self, what):
         cmd = [str(RUNNER), what, "--state-dir", self.state]
         if what == "start":
-            cmd += ["--daemon", "--no-build", "--binary", self.binary,
+            cmd += ["--daemon", "--no-build", "--no-env-file", "--binary", self.binary,
                     "--workers", str(WORKERS), "--port", str(self.port)]
         return cmd
 
@@ -836,9 +836,9 @@ def main():
         down.stop()
 
         # g. start-up failures: run-local must fail with the SDK's reason in app.log.
-        # It gives up only after multiwatch's 100 respawns plus 10 s of health polls
-        # (~15 s); the three run together, and alone: under load a worker may take over
-        # multiwatch's 1 s to die, and then multiwatch would never give up.
+        # It gives up as soon as a worker logs `cannot start` (before that, it waited
+        # for multiwatch's 100 respawns, which under load, with workers taking over
+        # multiwatch's 1 s to die, never ended); the three run together.
         failing = [
             (pool("bogus-profile", {"ARP_AUTH_PROFILE": "bogus"}),
              "Invalid ARP_AUTH_PROFILE: 'bogus'"),

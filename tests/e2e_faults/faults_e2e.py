@@ -45,13 +45,17 @@ WORKERS = 4                 # the pool; also its execute slots (JARVIS_EXECUTE_S
 SLOTS = 1024                # JARVIS_RUN_TABLE_SLOTS default
 CLIENTS = 8                 # concurrent client connections of the loads
 # What nginx answers for a worker that died mid-request
-# (deploy/nginx/jarvis-atomic-executor-locations.conf), byte for byte.
+# (deploy/nginx/jarvis-atomic-executor-errors.conf), byte for byte.
 BAD_GATEWAY = (b'{"error":{"code":"bad_gateway","message":"No executor worker answered",'
                b'"retryable":true}}')
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 KILL_LOAD_S = 6.0           # scenario 1: load duration, kills every KILL_EVERY_S
 KILL_EVERY_S = 0.2
+# How long after a kill nginx may still send a request on a kept FastCGI
+# connection to the dead worker (it drops one from its cache once its event
+# loop sees the close: milliseconds, more under ASan on a loaded machine).
+KEPT_SLACK_S = 1.0
 RELOAD_LOAD_S = 4.0         # scenario 2: load duration, RELOADS reloads spread over it
 RELOADS = 5
 RELOAD_CAP_S = 40.0         # its bound when a loaded machine delays the reloads
@@ -457,8 +461,11 @@ def scenario_kill(r, pool, seed):
     p = []
     for kind, nrid, rep in failed:
         p += [f"{nrid}: {x}" for x in bad_gateway_problems(rep)]
-        # in flight at a kill: sent before it, answered after it
-        if not any(rep.sent < after and rep.done > before for before, after, _ in kills):
+        # in flight at a kill: sent before it, answered after it; or sent just
+        # after it on a kept FastCGI connection to the killed worker that nginx
+        # had not yet seen closed (nginx does not resend a POST)
+        if not any(rep.sent < after + KEPT_SLACK_S and rep.done > before
+                   for before, after, _ in kills):
             p.append(f"{nrid}: failed but in flight at no kill")
     r.check("kill: every failed request is nginx's JSON 502 and was in flight at a kill", p[:5])
     # a worker logs a request once it has answered it: never one of these
@@ -687,7 +694,7 @@ def main():
     KILL_LOAD_S, KILL_EVERY_S = args.kill_seconds, args.kill_every
     seed = args.seed if args.seed is not None else int(time.time())
     print(f"seed {seed}")
-    conf = (REPO / "deploy/nginx/jarvis-atomic-executor-locations.conf").read_text()
+    conf = (REPO / "deploy/nginx/jarvis-atomic-executor-errors.conf").read_text()
     r = Checks()
     r.check("the nginx error mapping answers the 502 this test expects",
             [] if f"return 502 '{BAD_GATEWAY.decode()}';" in conf else ["not in the conf"])

@@ -25,7 +25,7 @@ import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
-from jarvis_pool import Checks, LocalPool, children  # noqa: E402
+from jarvis_pool import Checks, LocalPool, pool_workers  # noqa: E402
 
 MIB = 1024 * 1024
 MAX_BODY = MIB                     # JARVIS_MAX_BODY_BYTES of the pool
@@ -45,14 +45,11 @@ BIG_BOMB_MIB = 128                 # /bigbomb: 128 MiB of zeros, about 128 KB gz
 def worker_pids(state, want, wait_s=10.0):
     """The children of the pool's multiwatch (pool.pid); waits (bounded) until
     `want` of them run."""
-    pool_pid = int((pathlib.Path(state) / "pool.pid").read_text().strip())
     deadline = time.monotonic() + wait_s
-    kids = []
-    for _ in range(200):
-        kids = children(pool_pid)
-        if len(kids) >= want or time.monotonic() > deadline:
-            break
+    kids = pool_workers(state)
+    while len(kids) < want and time.monotonic() < deadline:
         time.sleep(0.05)
+        kids = pool_workers(state)
     return kids
 
 

@@ -14,41 +14,18 @@ Prints PASS/FAIL per check and "<n> passed, <n> failed"; exit 1 on a failure.
 Loopback only; every wait is bounded.
 """
 import argparse
-import grp
 import http.client
 import json
 import os
-import pwd
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from jarvis_pool import Checks, free_port  # noqa: E402
+from jarvis_pool import Checks, PlainWorker, wait_for  # noqa: E402
 
 EXECUTE = "/v1/atomic-node-runs:execute"
-NGINX_CONF = """{user}
-worker_processes 1;
-pid {state}/nginx.pid;
-error_log {state}/nginx-error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {state}/tmp;
-    fastcgi_temp_path {state}/tmp;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            include /etc/nginx/fastcgi_params;
-            fastcgi_pass unix:{state}/fcgi.sock;
-        }}
-    }}
-}}
-"""
 
 
 def request(port, method, path, body=None, timeout=30):
@@ -79,15 +56,6 @@ def capacity_check(port):
         if c.get("name") == "execute_capacity":
             return c
     return {}
-
-
-def wait_for(pred, seconds):
-    until = time.monotonic() + seconds
-    while time.monotonic() < until:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def run_checks(port, checks):
@@ -157,61 +125,17 @@ def main():
         if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
             print(f"FAIL {tool} is missing\n0 passed, 1 failed")
             return 1
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    state = tempfile.mkdtemp(prefix="jarvis-plain-")
-    os.makedirs(f"{state}/tmp")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ARP_AUTH_") and not k.startswith("JARVIS_")}
-    env.update({"ARP_AUTH_PROFILE": "dev-insecure", "JARVIS_RUN_TABLE": f"{state}/runtable"})
-    # As root, nginx would run its workers as nobody, who cannot reach the
-    # socket in this private folder: run them as the invoking user.
-    user = ""
-    if os.geteuid() == 0:
-        user = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
-    with open(f"{state}/nginx.conf", "w") as f:
-        f.write(NGINX_CONF.format(user=user, state=state, port=port))
-    log = open(f"{state}/app.log", "w")
-    # -n: spawn-fcgi binds the socket and execs the worker in its place.
-    worker = subprocess.Popen(["spawn-fcgi", "-n", "-s", f"{state}/fcgi.sock", "-M", "0600", "--",
-                               args.binary], env=env, stdout=log, stderr=log,
-                              stdin=subprocess.DEVNULL)
     checks = Checks()
-    nginx_started = False
-    try:
-        if not wait_for(lambda: os.path.exists(f"{state}/fcgi.sock"), 5):
-            checks.check("spawn-fcgi binds the socket", ["no socket"])
+    with PlainWorker(args.binary, {"ARP_AUTH_PROFILE": "dev-insecure"}) as w:
+        if w.problem:
+            checks.check("spawn-fcgi and nginx start", [w.problem])
             return checks.close()
-        nginx_started = subprocess.run([nginx, "-p", state, "-c", f"{state}/nginx.conf",
-                                        "-e", f"{state}/nginx-error.log"]).returncode == 0
-        if not nginx_started:
-            checks.check("nginx starts", ["nginx did not start"])
-            return checks.close()
-        wait_for(lambda: capacity_check(port) != {}, 5)
-        run_checks(port, checks)
-        worker.send_signal(signal.SIGTERM)
-        try:
-            rc = worker.wait(5)
-        except subprocess.TimeoutExpired:
-            rc = None
+        wait_for(lambda: capacity_check(w.port) != {}, 5)
+        run_checks(w.port, checks)
+        rc = w.stop(5)
         checks.check("SIGTERM stops the idle worker at once", [] if rc == 0 else [f"rc {rc}"])
+        w.print_log = checks.failed > 0
         return checks.close()
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(5)
-        if nginx_started:
-            try:
-                with open(f"{state}/nginx.pid") as f:
-                    os.kill(int(f.read().strip()), signal.SIGTERM)
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.2)
-        log.close()
-        if checks.failed:
-            with open(f"{state}/app.log") as f:
-                print(f.read()[-3000:])
-        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

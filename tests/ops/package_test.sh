@@ -27,7 +27,10 @@ for f in /usr/sbin/jarvis-atomic-executor /usr/bin/jarvis-send-request \
          /lib/systemd/system/jarvis-atomic-executor.socket \
          /etc/default/jarvis-atomic-executor \
          /etc/nginx/snippets/jarvis-atomic-executor-locations.conf \
+         /etc/nginx/snippets/jarvis-atomic-executor-errors.conf \
+         /etc/nginx/snippets/jarvis-atomic-executor-tls-profile.conf \
          /etc/nginx/sites-available/jarvis-atomic-executor.conf \
+         /etc/nginx/sites-available/jarvis-atomic-executor-tls.conf \
          /usr/share/man/man8/jarvis-atomic-executor.8.gz \
          /usr/share/man/man1/jarvis-send-request.1.gz \
          /usr/share/doc/jarvis-atomic-executor/copyright \
@@ -42,9 +45,9 @@ pass "files ($(grep -vc '/$' "$TMP/files") files)"
 
 # ---- control: conffiles, Depends, maintainer scripts ---------------------
 dpkg-deb -e "$deb" "$TMP/control"
-printf '%s\n' /etc/default/jarvis-atomic-executor \
-  /etc/nginx/snippets/jarvis-atomic-executor-locations.conf \
-  /etc/nginx/sites-available/jarvis-atomic-executor.conf | sort >"$TMP/want-conffiles"
+# Every file under /etc, and only those, is a conffile.
+grep '^/etc/.*[^/]$' "$TMP/files" | sort >"$TMP/want-conffiles"
+[ "$(wc -l <"$TMP/want-conffiles")" -eq 6 ] || fail "files under /etc: $(cat "$TMP/want-conffiles")"
 sort "$TMP/control/conffiles" | diff -u "$TMP/want-conffiles" - || fail "conffiles differ"
 depends="$(dpkg-deb -f "$deb" Depends)"
 for d in libc6 libfcgi0ldbl libjson-c5 libjwt0 libcurl4 libssl3 nginx multiwatch python3; do

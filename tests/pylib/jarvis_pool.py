@@ -1,12 +1,17 @@
 """Shared by the Python end-to-end tests: a local pool started with
-scripts/run-local on a free loopback port, and PASS/FAIL bookkeeping that ends
-with the closing line "<n> passed, <n> failed"."""
+scripts/run-local on a free loopback port, one worker under plain spawn-fcgi
+behind a minimal nginx, and PASS/FAIL bookkeeping that ends with the closing
+line "<n> passed, <n> failed"."""
+import grp
 import os
 import pathlib
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RUNNER = REPO / "scripts/run-local"
@@ -36,29 +41,177 @@ def children(pid):
     return sorted(kids)
 
 
+def pool_workers(state):
+    """The live (not zombie) children of a run-local pool's multiwatch (the
+    pid in <state>/pool.pid): its workers, sorted; [] when it is gone."""
+    try:
+        pool_pid = int(pathlib.Path(state, "pool.pid").read_text().strip())
+    except (OSError, ValueError):
+        return []
+    return children(pool_pid)
+
+
+def private_kb(pid):
+    """Private_Clean + Private_Dirty of pid from /proc/<pid>/smaps_rollup,
+    in kB: the memory that is the process's alone; None when it is gone."""
+    try:
+        total = 0
+        for line in pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+        return total
+    except (OSError, ValueError):
+        return None
+
+
 class LocalPool:
     """`with LocalPool(binary, workers=2) as base_url:` starts nginx and a
     worker pool (auth from run-local's default unless env says otherwise)
-    and always stops both; the URL is None when the start failed."""
+    and always stops both; the URL is None when the start failed. `args`
+    are more run-local options: with "--tls" the URL is https (the
+    certificate is `cacert`). A developer's .env.local / .env is not read."""
 
-    def __init__(self, binary, workers=2, env=None, prefix="jarvis-e2e-"):
+    def __init__(self, binary, workers=2, env=None, prefix="jarvis-e2e-", args=()):
         self.binary, self.workers, self.prefix = binary, workers, prefix
         self.env = env if env is not None else {
             k: v for k, v in os.environ.items() if not k.startswith("ARP_AUTH_")}
+        self.args = list(args)
         self.port = free_port()
         self.state = None
 
+    @property
+    def cacert(self):
+        """run-local --tls's self-signed certificate."""
+        return os.path.join(self.state, "tls", "cert.pem")
+
     def __enter__(self):
         self.state = tempfile.mkdtemp(prefix=self.prefix)
-        start = [str(RUNNER), "start", "--daemon", "--no-build", "--binary", str(self.binary),
-                 "--workers", str(self.workers), "--port", str(self.port),
-                 "--state-dir", self.state]
+        start = [str(RUNNER), "start", "--daemon", "--no-build", "--no-env-file",
+                 "--binary", str(self.binary), "--workers", str(self.workers),
+                 "--port", str(self.port), "--state-dir", self.state] + self.args
         ok = subprocess.run(start, stdout=subprocess.DEVNULL, env=self.env).returncode == 0
-        return f"http://127.0.0.1:{self.port}" if ok else None
+        scheme = "https" if "--tls" in self.args else "http"
+        return f"{scheme}://127.0.0.1:{self.port}" if ok else None
 
     def __exit__(self, *exc):
         subprocess.run([str(RUNNER), "stop", "--state-dir", self.state],
                        stdout=subprocess.DEVNULL)
+        shutil.rmtree(self.state, ignore_errors=True)
+        return False
+
+
+PLAIN_NGINX_CONF = """{user}
+worker_processes 1;
+pid {state}/nginx.pid;
+error_log {state}/nginx-error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {state}/tmp;
+    fastcgi_temp_path {state}/tmp;
+    {extra}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:{state}/fcgi.sock;
+        }}
+    }}
+}}
+"""
+
+
+def wait_for(pred, seconds, step=0.02):
+    """Polls pred until it holds or seconds pass; its last value."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+class PlainWorker:
+    """The minimal deployment: ONE worker process under plain spawn-fcgi -n
+    (no multiwatch, no run-local) on a unix socket, behind an nginx on a
+    free loopback port whose only FastCGI settings are Debian's stock
+    fastcgi_params and a fastcgi_pass (plus `nginx_extra` at http level).
+
+    `with PlainWorker(binary, env, wrapper=[...]) as w:` then w.problem is
+    None when both started, else why not. spawn-fcgi execs `wrapper +
+    [binary]` in its own place, so w.proc is the worker (or its wrapper,
+    e.g. valgrind) and w.stop() gets its exit status. The environment is
+    this process's without ARP_AUTH_* and JARVIS_*, plus JARVIS_RUN_TABLE in
+    the state folder w.state, plus env. Leaving kills what still runs,
+    prints the tail of app.log when print_log is set, and removes w.state."""
+
+    def __init__(self, binary, env, wrapper=(), nginx_extra="", start_secs=5):
+        self.binary, self.wrapper, self.nginx_extra = binary, list(wrapper), nginx_extra
+        self.extra_env, self.start_secs = env, start_secs
+        self.port = free_port()
+        self.state = self.proc = self.problem = self.log = None
+        self.nginx_started = False
+        self.print_log = False
+
+    def __enter__(self):
+        self.state = tempfile.mkdtemp(prefix="jarvis-plain-")
+        os.makedirs(f"{self.state}/tmp")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("ARP_AUTH_") and not k.startswith("JARVIS_")}
+        env["JARVIS_RUN_TABLE"] = f"{self.state}/runtable"
+        env.update(self.extra_env)
+        # As root, nginx would run its workers as nobody, who cannot reach the
+        # socket in this private folder: run them as the invoking user.
+        user = ""
+        if os.geteuid() == 0:
+            user = (f"user {pwd.getpwuid(os.getuid()).pw_name} "
+                    f"{grp.getgrgid(os.getgid()).gr_name};")
+        with open(f"{self.state}/nginx.conf", "w") as f:
+            f.write(PLAIN_NGINX_CONF.format(user=user, state=self.state, port=self.port,
+                                            extra=self.nginx_extra))
+        self.log = open(f"{self.state}/app.log", "w")
+        self.proc = subprocess.Popen(
+            ["spawn-fcgi", "-n", "-s", f"{self.state}/fcgi.sock", "-M", "0600", "--",
+             *self.wrapper, self.binary], env=env, stdout=self.log, stderr=self.log,
+            stdin=subprocess.DEVNULL)
+        if not wait_for(lambda: os.path.exists(f"{self.state}/fcgi.sock") or
+                        self.proc.poll() is not None, self.start_secs) or \
+                self.proc.poll() is not None:
+            self.problem = "spawn-fcgi did not bind the socket"
+            return self
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.nginx_started = subprocess.run(
+            [nginx, "-p", self.state, "-c", f"{self.state}/nginx.conf",
+             "-e", f"{self.state}/nginx-error.log"]).returncode == 0
+        if not self.nginx_started:
+            self.problem = "nginx did not start"
+        return self
+
+    def stop(self, secs):
+        """SIGTERM to the worker; its exit status, or None if it did not
+        exit within secs."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(secs)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        if self.nginx_started:
+            try:
+                with open(f"{self.state}/nginx.pid") as f:
+                    os.kill(int(f.read().strip()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        if self.log is not None:
+            self.log.close()
+            if self.print_log:
+                with open(f"{self.state}/app.log", errors="replace") as f:
+                    print(f.read()[-3000:])
         shutil.rmtree(self.state, ignore_errors=True)
         return False
 

@@ -117,6 +117,36 @@ static void test_lone_surrogates(void)
     rejects("{\"node_run_id\":\"\\ud800\"}", 16, "Lone surrogate in \\\\uXXXX escape");
 }
 
+/* json-c 0.16 decodes some valid surrogate pairs to U+FFFD (found by
+ * fuzz_pyjson): every pair must come out as its own 4 UTF-8 bytes, in
+ * values and keys, next to other escapes and after an escaped backslash. */
+static void test_surrogate_pairs_decoded(void)
+{
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+        {"[\"\\uda76\\ude22\"]", "\xf2\xad\xa8\xa2"},
+        {"[\"\\ud976\\udc00\"]", "\xf1\xad\xa0\x80"},
+        {"[\"\\ud9c2\\ude22\\uda76\\ude22\"]", "\xf2\x80\xa8\xa2\xf2\xad\xa8\xa2"},
+        {"[\"\\u00e9\\ud83d\\ude00\\n\\\\\\ud83d\\ude00\"]",
+         "\xc3\xa9\xf0\x9f\x98\x80\n\\\xf0\x9f\x98\x80"},
+        {"[\"\\\\ud83d\\ud83d\\ude00\"]", "\\ud83d\xf0\x9f\x98\x80"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct resp r;
+        json_object *v = NULL;
+        resp_init(&r);
+        CU_ASSERT_EQUAL_FATAL(body_parse_json(cases[i].json, strlen(cases[i].json), 4096, &v, &r),
+                              0);
+        CU_ASSERT_STRING_EQUAL(json_object_get_string(json_object_array_get_idx(v, 0)),
+                               cases[i].want);
+        json_object_put(v);
+        resp_cleanup(&r);
+    }
+}
+
 static void test_rejects_bad_structure(void)
 {
     rejects("{\"a\":1", 6, "Unexpected end of data");
@@ -275,6 +305,26 @@ static void test_empty_body(void)
     resp_cleanup(&r);
 }
 
+/* Found by fuzz/fuzz_body (corpus file crash-null-body): json-c's null is
+ * the NULL pointer, and a body of JSON null was answered as a decode error
+ * whose message was "Success". FastAPI validates None as a missing body. */
+static void test_null_body(void)
+{
+    json_object *o = NULL;
+    struct resp r;
+
+    CU_ASSERT_EQUAL(parse(" null\n", &o, &r), -1);
+    CU_ASSERT_PTR_NULL(o);
+    CU_ASSERT_EQUAL(r.status, 400);
+    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request "
+                           "validation failed\",\"details\":{\"errors\":[{\"type\":\"missing\","
+                           "\"loc\":[\"body\"],\"msg\":\"Field required\"}]}}}");
+    resp_cleanup(&r);
+    /* After a null, the lexer's error is the one reported, not "Success". */
+    rejects("null x", 5, "Unexpected character");
+    accepts("[null]");
+}
+
 static void test_json_content_types(void)
 {
     CU_ASSERT_TRUE(body_is_json_type("application/json"));
@@ -391,10 +441,12 @@ static CU_TestInfo tests[] = {
     {"accepts RFC 8259 JSON", test_accepts_rfc8259},
     {"rejects what json-c would allow", test_rejects_what_json_c_allows},
     {"rejects lone surrogates", test_lone_surrogates},
+    {"decodes every surrogate pair (json-c 0.16 does not)", test_surrogate_pairs_decoded},
     {"rejects bad structure", test_rejects_bad_structure},
     {"rejects a NUL byte", test_nul_byte},
     {"depth bound", test_depth_bound},
     {"empty body", test_empty_body},
+    {"a body of JSON null is a missing body", test_null_body},
     {"JSON content types", test_json_content_types},
     {"body framing 411/413/415", test_framing},
     CU_TEST_INFO_NULL,

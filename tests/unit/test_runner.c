@@ -993,6 +993,15 @@ static void test_direct_cancel_during(void)
     CU_ASSERT_EQUAL(atomic_load(&d.woken), 1);
     CU_ASSERT_TRUE(d.took_ms >= 45);
     CU_ASSERT_TRUE(d.took_ms < 500);
+    /* The same runner runs again: the stop raised for the canceled run is
+     * not left on its wake fd (the handler sleeps until its own deadline). */
+    atomic_store(&d.cancel, 0);
+    atomic_store(&d.woken, 0);
+    d.deadline_ms = ts_now_ms() + 120;
+    direct_run(&d);
+    CU_ASSERT_EQUAL(d.outcome, RN_TIMEOUT);
+    CU_ASSERT_TRUE(d.took_ms >= 110);
+    CU_ASSERT_TRUE(d.took_ms < 1000);
     rn_runner_free(d.runner);
 }
 

@@ -9,6 +9,7 @@
 
 #include "schemas.h"
 #include "testutil.h"
+#include "utf8.h"
 
 static const struct {
     const struct jv_schema *schema;
@@ -275,6 +276,34 @@ static void test_results_and_envelopes(void)
     json_object_put(v);
 }
 
+/* Found by fuzz/fuzz_jschema (corpus file crash-enum-cut): pydantic's
+ * "Input should be 'a' or 'b'" text is cut at 256 bytes, and a list of
+ * long non-ASCII values was cut inside a character, so details.errors (an
+ * answer's body) was not valid UTF-8. */
+static void test_enum_message_cut_on_a_character(void)
+{
+    static char a[141], b[142];
+    static const char *values[] = {a, b, NULL};
+    static const struct jv_schema s = {.kind = JV_STRING, .enum_values = values};
+    json_object *v = json_object_new_string("x"), *errors = NULL;
+    const char *msg;
+    size_t i;
+
+    for (i = 0; i < 70; i++) {
+        memcpy(a + 2 * i, "\xc3\xa9", 2);     /* 70 x U+00E9 */
+        memcpy(b + 1 + 2 * i, "\xc3\xa9", 2); /* "a" then 70 x U+00E9 */
+    }
+    b[0] = 'a';
+    CU_ASSERT_EQUAL(jv_validate(&s, v, &errors), 1);
+    msg =
+        json_object_get_string(json_object_object_get(json_object_array_get_idx(errors, 0), "msg"));
+    CU_ASSERT_EQUAL(strncmp(msg, "Input should be '", 17), 0);
+    CU_ASSERT_TRUE(utf8_valid(msg, strlen(msg)));
+    CU_ASSERT_TRUE(strlen(msg) >= 250 && strlen(msg) < 256);
+    json_object_put(errors);
+    json_object_put(v);
+}
+
 static CU_TestInfo tests[] = {
     {"valid conformance vectors pass", test_valid_vectors_pass},
     {"invalid conformance vectors fail", test_invalid_vectors_fail},
@@ -285,6 +314,7 @@ static CU_TestInfo tests[] = {
     {"RFC 3339 date-time", test_date_time},
     {"URI format", test_uri},
     {"results and envelopes", test_results_and_envelopes},
+    {"enum message cut on a character", test_enum_message_cut_on_a_character},
     CU_TEST_INFO_NULL,
 };
 

@@ -4,7 +4,8 @@
  * request per connection): exact outputs, params, headers, bodies, HEAD,
  * redirects (not followed, followed, method changes, host lists, headers
  * dropped across origins, cookies, loops), max_bytes, gzip, the request
- * timeout, the run deadline, a cancel, and every input the node refuses.
+ * timeout, the run deadline, a cancel, every input the node refuses, and
+ * an unreadable JARVIS_ATOMIC_HTTP_CA_FILE.
  * A second server on 127.0.0.2 (also the proxy of the proxy tests) checks
  * the address policy end to end: refusals on the first request and on a
  * redirect hop with no connection made, ports, the ambient proxy ignored,
@@ -513,6 +514,7 @@ static void clear_env(void)
     unsetenv("JARVIS_ATOMIC_HTTP_MAX_BYTES");
     unsetenv("JARVIS_ATOMIC_HTTP_ALLOWED_PORTS");
     unsetenv("JARVIS_ATOMIC_HTTP_PROXY");
+    unsetenv("JARVIS_ATOMIC_HTTP_CA_FILE");
     setenv("JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS", "127.0.0.0/8:*", 1);
 }
 
@@ -1194,6 +1196,8 @@ static void test_bad_inputs(void)
         {0, "{\"url\":\"http:/x\"}", "url: must include a host"},
         {0, "{\"url\":\"https://\"}", "url: must include a host"},
         {0, "{\"url\":\"http://a b/\"}", "url: not a valid URL"},
+        {0, "{\"url\":\"http://127.0.0.%31:PORT/ok\"}", "url: host must not be percent-encoded"},
+        {0, "{\"url\":\"http://[::1%25lo]:PORT/ok\"}", "url: host must not be percent-encoded"},
         {1, "{\"url\":\"\"}", "url: scheme must be http or https"},
         {0, "{\"url\":\"http://127.0.0.1:PORT/ok\",\"method\":\"BREW\"}", "method must be one of"},
         {0, "{\"url\":\"http://127.0.0.1:PORT/ok\",\"method\":\"get \"}", "method must be one of"},
@@ -1303,6 +1307,26 @@ static void test_unreachable(void)
     fetch(&res, "{\"url\":\"http://127.0.0.1:%d/\"}", ntohs(a.sin_port));
     expect_failed(&res, "request failed");
     dsp_result_cleanup(&res);
+}
+
+/* JARVIS_ATOMIC_HTTP_CA_FILE is the CA bundle of https: one that cannot be
+ * read fails the fetch with curl's reason (before any TLS byte is sent; the
+ * server here speaks plain HTTP). A fetch that trusts it is in
+ * tests/e2e_tls, against a TLS server of its own. */
+static void test_ca_file(void)
+{
+    struct exec_result res;
+
+    clear_env();
+    setenv("JARVIS_ATOMIC_HTTP_CA_FILE", "/nonexistent/ca.pem", 1);
+    fetch(&res, "{\"url\":\"https://127.0.0.1:PORT/ok\"}");
+    expect_failed(&res, "error setting certificate file: /nonexistent/ca.pem");
+    dsp_result_cleanup(&res);
+    /* plain http never reads it */
+    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/ok\"}");
+    CU_ASSERT_EQUAL(res.state, RUN_SUCCEEDED);
+    dsp_result_cleanup(&res);
+    clear_env();
 }
 
 /* ---- the address policy, end to end on loopback ---- */
@@ -1569,6 +1593,7 @@ static CU_TestInfo tests[] = {
     {"cancel mid-transfer", test_cancel},
     {"bad inputs", test_bad_inputs},
     {"unreachable server", test_unreachable},
+    {"JARVIS_ATOMIC_HTTP_CA_FILE", test_ca_file},
     {"policy: internal addresses denied by default", test_policy_default_deny},
     {"policy: checked on every redirect hop", test_policy_redirect_hop},
     {"policy: ports", test_policy_ports},
