@@ -46,6 +46,24 @@ static int any_arp_auth_env(void)
     return 0;
 }
 
+int auth_settings_load(struct auth_settings *s, char *err, size_t errlen)
+{
+    if (auth_settings_from_env(s, err, errlen) != 0)
+        return -1;
+    if (s->mode == AUTH_DISABLED)
+        return 0;
+    /* Configured key sources are checked now: a worker never starts on a
+     * source it would not trust (the discovered jwks_uri is checked when
+     * it is read). */
+    if ((s->jwks_uri[0] != '\0' && jwks_source_check(s->jwks_uri, 1, err, errlen) < 0) ||
+        (s->jwks_uri[0] == '\0' && s->discovery_url[0] != '\0' &&
+         jwks_source_check(s->discovery_url, 0, err, errlen) < 0) ||
+        (s->jwks_uri[0] == '\0' && s->discovery_url[0] == '\0' &&
+         jwks_source_check(s->issuer, 0, err, errlen) < 0))
+        return -1;
+    return 0;
+}
+
 int auth_init(struct auth *a, char *err, size_t errlen)
 {
     char why[AUTH_MAX_KEY_ERROR];
@@ -54,7 +72,7 @@ int auth_init(struct auth *a, char *err, size_t errlen)
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->fetched, NULL);
     pthread_cond_init(&a->wanted, NULL);
-    if (auth_settings_from_env(&a->s, err, errlen) != 0)
+    if (auth_settings_load(&a->s, err, errlen) != 0)
         return -1;
     if (a->s.mode == AUTH_DISABLED) {
         log_msg(JARVIS_LOG_WARN,
@@ -67,15 +85,6 @@ int auth_init(struct auth *a, char *err, size_t errlen)
         snprintf(err, errlen, "cannot initialise libcurl");
         return -1;
     }
-    /* Configured key sources are checked now: a worker never starts on a
-     * source it would not trust (the discovered jwks_uri is checked when
-     * it is read). */
-    if ((a->s.jwks_uri[0] != '\0' && jwks_source_check(a->s.jwks_uri, 1, err, errlen) < 0) ||
-        (a->s.jwks_uri[0] == '\0' && a->s.discovery_url[0] != '\0' &&
-         jwks_source_check(a->s.discovery_url, 0, err, errlen) < 0) ||
-        (a->s.jwks_uri[0] == '\0' && a->s.discovery_url[0] == '\0' &&
-         jwks_source_check(a->s.issuer, 0, err, errlen) < 0))
-        return -1;
     if (!any_arp_auth_env())
         log_msg(JARVIS_LOG_WARN,
                 "auth: no ARP_AUTH_* set: as the reference, tokens are verified with keys from "

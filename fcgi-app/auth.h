@@ -112,8 +112,16 @@ struct auth_principal {
 };
 
 /*
- * Reads the settings (auth_settings_from_env) and, unless auth is disabled,
- * loads the keys once. A key fetch that fails is logged, not fatal: the
+ * Reads the settings (auth_settings_from_env) and checks the configured key
+ * sources as auth_init does, without fetching anything, logging or starting
+ * a thread (jarvis-atomic-executor --check-config). Returns 0, or -1 with
+ * err set when the settings forbid starting.
+ */
+int auth_settings_load(struct auth_settings *s, char *err, size_t errlen);
+
+/*
+ * Reads and checks the settings (auth_settings_load) and, unless auth is
+ * disabled, loads the keys once. A key fetch that fails is logged, not fatal: the
  * worker answers 401 "Unable to fetch JWKS" and retries (rate-limited) until
  * the identity provider answers; it never runs open. Returns 0, or -1 with
  * err set when the settings forbid starting.

@@ -33,6 +33,9 @@ static const char usage[] =
     "  --execute-slots N    runs executing at once across the pool; more are accepted\n"
     "                       and queue (default: JARVIS_WORKERS, else the number of\n"
     "                       CPUs; env JARVIS_EXECUTE_SLOTS)\n"
+    "  --check-config       load and check the whole configuration as a worker would\n"
+    "                       (settings, node types, auth, run table), start nothing,\n"
+    "                       and exit: 0 when a worker would start, else 1 with the reason\n"
     "  --list-node-types    print the linked node types as spec/v1 NodeType JSON and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this text and exit\n";
@@ -206,6 +209,11 @@ int cfg_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
         if (strcmp(arg, "--list-node-types") == 0) {
             c->action = CFG_LIST_NODE_TYPES;
             return 0;
+        }
+        /* The other flags still apply: they are what is checked. */
+        if (strcmp(arg, "--check-config") == 0) {
+            c->action = CFG_CHECK_CONFIG;
+            continue;
         }
         if (strncmp(arg, "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument '%s' (see --help)", arg);

@@ -14,7 +14,13 @@
 #define CFG_MIN_MAX_BODY 1024
 #define CFG_MAX_MAX_BODY (64 * 1024 * 1024)
 
-enum cfg_action { CFG_SERVE = 0, CFG_HELP, CFG_VERSION, CFG_LIST_NODE_TYPES };
+enum cfg_action {
+    CFG_SERVE = 0,
+    CFG_HELP,
+    CFG_VERSION,
+    CFG_LIST_NODE_TYPES,
+    CFG_CHECK_CONFIG /* load everything a worker would, serve nothing */
+};
 
 struct config {
     enum cfg_action action;

@@ -89,6 +89,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uctx)
     for (i = 0; i < NFATAL - 1 && fatal[i].sig != sig; i++)
         ;
     /* The head log_emit writes, then the fields (log.c's format). */
+    p = put_str(p, end, log_journal_prefix(JARVIS_LOG_ERROR));
     p = put_str(p, end, ts_format_rfc3339(ts_now_ms(), ts, sizeof ts) == 0 ? ts : "-");
     p = put_str(p, end, " ERROR pid=");
     p = put_uint(p, end, (unsigned long)getpid());

@@ -5,6 +5,8 @@
  * log shippers read them; values from the network are escaped here, so that a
  * hostile node_run_id cannot forge lines, and bounded so that a line always
  * fits the single write(2) that keeps concurrent workers from interleaving.
+ * When stderr is the journal, each line starts with its sd-daemon priority
+ * ("<3>" ... "<7>"), which journald strips and keeps as the priority.
  */
 #include "log.h"
 
@@ -12,7 +14,9 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "timefmt.h"
@@ -21,10 +25,35 @@
 static jarvis_log_level min_level = JARVIS_LOG_INFO;
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+/* sd-daemon(3) priorities: LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR. */
+static const char *const journal_prefixes[] = {"<7>", "<6>", "<4>", "<3>"};
+
+/* Set once at start (log_detect_journal), before any thread logs. */
+static int to_journal;
 
 void log_set_level(jarvis_log_level level)
 {
     min_level = level;
+}
+
+void log_detect_journal(void)
+{
+    const char *env = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    int end = 0;
+
+    /* As systemd.exec(5) says: JOURNAL_STREAM is "<dev>:<ino>" of the
+     * stream it connected to stderr; a stderr redirected since (a child
+     * of the unit, a shell) has another one. */
+    to_journal = env != NULL && sscanf(env, "%llu:%llu%n", &dev, &ino, &end) == 2 &&
+                 env[end] == '\0' && fstat(STDERR_FILENO, &st) == 0 &&
+                 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+const char *log_journal_prefix(jarvis_log_level level)
+{
+    return to_journal ? journal_prefixes[level] : "";
 }
 
 static int needs_quotes(const char *v)
@@ -126,8 +155,8 @@ void log_emit(jarvis_log_level level, const char *fields)
         return;
     if (ts_format_rfc3339(ts_now_ms(), ts, sizeof ts) != 0)
         strcpy(ts, "-");
-    n = snprintf(line, sizeof line, "%s %s pid=%ld%s\n", ts, level_names[level], self_pid(),
-                 fields);
+    n = snprintf(line, sizeof line, "%s%s %s pid=%ld%s\n", log_journal_prefix(level), ts,
+                 level_names[level], self_pid(), fields);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line) {

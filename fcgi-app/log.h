@@ -25,6 +25,18 @@ struct log_request {
     int64_t dur_us;
 };
 
+/*
+ * Looks whether stderr is the systemd journal (JOURNAL_STREAM matches its
+ * device and inode); from then on every line starts with its sd-daemon
+ * priority, "<3>" for errors to "<7>" for debug. Call once at start, before
+ * any thread logs (and again after redirecting stderr).
+ */
+void log_detect_journal(void);
+
+/* The priority prefix of a line of `level`: "<N>" when stderr is the
+ * journal, else "". For lines written without log_emit. */
+const char *log_journal_prefix(jarvis_log_level level);
+
 /* Minimum level written; messages below it are dropped. */
 void log_set_level(jarvis_log_level level);
 

@@ -258,11 +258,12 @@ static void parent_dir(const char *path, char dir[RT_MAX_PATH])
 /*
  * The folder of the table must be ours and closed to others: whoever can
  * write in it can swap the file. A missing last component is created 0700
- * (the default path's own folder). 0, or -1 with err set.
+ * (the default path's own folder), or with create 0 only looked at: the
+ * folder above it must let us create it. 0, or -1 with err set.
  */
-static int check_dir(const char *path, char *err, size_t errlen)
+static int check_dir(const char *path, int create, char *err, size_t errlen)
 {
-    char dir[RT_MAX_PATH];
+    char dir[RT_MAX_PATH], above[RT_MAX_PATH];
     struct stat st;
 
     if (strlen(path) >= sizeof dir || path[0] != '/') {
@@ -270,11 +271,19 @@ static int check_dir(const char *path, char *err, size_t errlen)
         return -1;
     }
     parent_dir(path, dir);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if (create && mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "run table folder %s: %s", dir, strerror(errno));
         return -1;
     }
     if (lstat(dir, &st) != 0) {
+        if (!create && errno == ENOENT) {
+            parent_dir(dir, above);
+            if (access(above, W_OK | X_OK) == 0)
+                return 0;
+            snprintf(err, errlen, "run table folder %s is missing and cannot be made in %s: %s",
+                     dir, above, strerror(errno));
+            return -1;
+        }
         snprintf(err, errlen, "run table folder %s: %s", dir, strerror(errno));
         return -1;
     }
@@ -386,19 +395,68 @@ static int create_table(const char *path, size_t len, unsigned nslots, char *err
     return rc;
 }
 
+/* The bytes of a table of nslots slots. */
+static size_t table_len(unsigned nslots)
+{
+    return SLOTS_OFFSET(nslots) + (size_t)nslots * sizeof(struct rt_slot) + RT_BLOB_MAX;
+}
+
+static int check_slots(unsigned nslots, char *err, size_t errlen)
+{
+    if (nslots >= RT_MIN_SLOTS && nslots <= RT_MAX_SLOTS)
+        return 0;
+    snprintf(err, errlen, "run table slots must be %d to %d", RT_MIN_SLOTS, RT_MAX_SLOTS);
+    return -1;
+}
+
+/* The header must be of this build's layout and slot count. 0, or -1 with
+ * err set. */
+static int check_layout(const struct rt_header *h, const char *path, unsigned nslots, char *err,
+                        size_t errlen)
+{
+    if (h->magic == RT_MAGIC && h->version == RT_VERSION && h->nslots == nslots &&
+        h->slot_size == sizeof(struct rt_slot))
+        return 0;
+    snprintf(err, errlen,
+             "run table %s has another layout (version or slots); remove it while the pool "
+             "is stopped",
+             path);
+    return -1;
+}
+
+int rt_check(const char *path, unsigned nslots, char *err, size_t errlen)
+{
+    struct rt_header h;
+    int fd, rc = -1;
+
+    if (check_slots(nslots, err, errlen) != 0 || check_dir(path, 0, err, errlen) != 0)
+        return -1;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0; /* the first worker creates it */
+    if (fd < 0) {
+        snprintf(err, errlen, "run table %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* A copy of the header is enough to read its plain fields. */
+    if (check_file(fd, path, table_len(nslots), nslots, err, errlen) == 0) {
+        if (pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h)
+            rc = check_layout(&h, path, nslots, err, errlen);
+        else
+            snprintf(err, errlen, "run table %s: cannot read its header", path);
+    }
+    close(fd);
+    return rc;
+}
+
 struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t errlen)
 {
-    size_t len = SLOTS_OFFSET(nslots) + (size_t)nslots * sizeof(struct rt_slot) + RT_BLOB_MAX;
-    const struct rt_header *h;
+    size_t len = table_len(nslots);
     struct rt_table *t = NULL;
     void *map = MAP_FAILED;
     int fd = -1, tries;
 
-    if (nslots < RT_MIN_SLOTS || nslots > RT_MAX_SLOTS) {
-        snprintf(err, errlen, "run table slots must be %d to %d", RT_MIN_SLOTS, RT_MAX_SLOTS);
-        goto fail;
-    }
-    if (check_dir(path, err, errlen) != 0)
+    if (check_slots(nslots, err, errlen) != 0 || check_dir(path, 1, err, errlen) != 0)
         goto fail;
     /* O_NOFOLLOW: a symlink planted at path is refused, never followed. */
     for (tries = 0; fd < 0 && tries < 3; tries++) {
@@ -425,15 +483,8 @@ struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t er
         snprintf(err, errlen, "run table %s: mmap: %s", path, strerror(errno));
         goto fail;
     }
-    h = map;
-    if (h->magic != RT_MAGIC || h->version != RT_VERSION || h->nslots != nslots ||
-        h->slot_size != sizeof(struct rt_slot)) {
-        snprintf(err, errlen,
-                 "run table %s has another layout (version or slots); remove it while the pool "
-                 "is stopped",
-                 path);
+    if (check_layout(map, path, nslots, err, errlen) != 0)
         goto fail;
-    }
     t = calloc(1, sizeof *t);
     if (t == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -56,6 +56,15 @@ struct rt_table;
  */
 struct rt_table *rt_open(const char *path, unsigned nslots, char *err, size_t errlen);
 
+/*
+ * What rt_open would refuse, checked without creating or changing anything
+ * (jarvis-atomic-executor --check-config): the slot count, the folder (or,
+ * when missing, that it can be created), and a file already there. A missing
+ * file is fine: the first worker creates it. Returns 0, or -1 with a
+ * one-line reason in err.
+ */
+int rt_check(const char *path, unsigned nslots, char *err, size_t errlen);
+
 /* Unmaps the table; the file stays for the other workers. NULL is fine. */
 void rt_close(struct rt_table *t);
 

@@ -1340,6 +1340,32 @@ static void test_init(void)
     CU_ASSERT_FATAL(clear_auth_env() == 0);
 }
 
+/* auth_settings_load (--check-config): auth_init's verdicts on settings and
+ * key sources, with nothing fetched (a missing key file is fine). */
+static void test_settings_load(void)
+{
+    struct auth_settings s;
+    char err[512];
+
+    CU_ASSERT_FATAL(clear_auth_env() == 0);
+    setenv("ARP_AUTH_PROFILE", "dev-insecure", 1);
+    CU_ASSERT_EQUAL(auth_settings_load(&s, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(s.mode, AUTH_DISABLED);
+    setenv("ARP_AUTH_PROFILE", "bogus", 1);
+    CU_ASSERT_EQUAL(auth_settings_load(&s, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "Invalid ARP_AUTH_PROFILE: 'bogus'");
+    CU_ASSERT_FATAL(clear_auth_env() == 0);
+    setenv("ARP_AUTH_MODE", "required", 1);
+    setenv("ARP_AUTH_JWKS_URI", "http://id.example/certs", 1);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(auth_settings_load(&s, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "plain http keys only from a loopback host"));
+    setenv("ARP_AUTH_JWKS_URI", "file:///nonexistent/jwks.json", 1);
+    CU_ASSERT_EQUAL(auth_settings_load(&s, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(s.mode, AUTH_REQUIRED);
+    CU_ASSERT_FATAL(clear_auth_env() == 0);
+}
+
 /* A token verified once is not verified again with the same keys; its
  * claims still are, at each use's time; new keys forget it. */
 static void test_verified_token_cache(void)
@@ -1392,6 +1418,7 @@ static CU_TestInfo tests[] = {
     {"auth_check, required mode", test_check_required},
     {"auth_check, optional and disabled", test_check_optional_disabled},
     {"auth_init from ARP_AUTH_*", test_init},
+    {"auth_settings_load: checked, nothing fetched", test_settings_load},
     CU_TEST_INFO_NULL,
 };
 

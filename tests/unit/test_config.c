@@ -108,11 +108,30 @@ static void test_execute_slots(void)
     unsetenv("JARVIS_WORKERS");
 }
 
+/* --check-config takes the other flags along: they are what it checks. */
+static void test_check_config(void)
+{
+    struct config c;
+    char err[256];
+
+    CU_ASSERT_EQUAL(load(&c, err, 4, "--check-config", "--max-body-bytes", "2048"), 0);
+    CU_ASSERT_EQUAL(c.action, CFG_CHECK_CONFIG);
+    CU_ASSERT_EQUAL(c.max_body_bytes, 2048);
+    CU_ASSERT_EQUAL(load(&c, err, 3, "--log-level=warn", "--check-config"), 0);
+    CU_ASSERT_EQUAL(c.action, CFG_CHECK_CONFIG);
+    CU_ASSERT_EQUAL(c.log_level, JARVIS_LOG_WARN);
+    /* a bad value after it is still refused */
+    CU_ASSERT_EQUAL(load(&c, err, 3, "--check-config", "--run-table-slots=0"), -1);
+    CU_ASSERT_STRING_EQUAL(err, "run table slots must be an integer from 1 to 65536, not '0'");
+    CU_ASSERT_PTR_NOT_NULL(strstr(cfg_usage(), "--check-config"));
+}
+
 static CU_TestInfo tests[] = {
     {"defaults", test_defaults},
     {"environment and flags", test_env_and_flags},
     {"bad values are refused", test_refusals},
     {"execute slots", test_execute_slots},
+    {"--check-config", test_check_config},
     CU_TEST_INFO_NULL,
 };
 

@@ -1,7 +1,9 @@
-/* test_log.c - log lines: escaping of hostile values, bounds, levels. */
+/* test_log.c - log lines: escaping of hostile values, bounds, levels,
+ * priority prefixes when stderr is the journal. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -122,11 +124,96 @@ static void test_request_line(void)
     free(out);
 }
 
+/* Sets JOURNAL_STREAM to stderr's "dev:ino" (ino_delta 0), another
+ * inode's (1), or leaves it unset (-1), then writes a line at each level. */
+static int ino_delta;
+
+static void write_each_level(void)
+{
+    struct stat st;
+    char env[64];
+
+    unsetenv("JOURNAL_STREAM");
+    if (ino_delta >= 0 && fstat(STDERR_FILENO, &st) == 0) {
+        snprintf(env, sizeof env, "%llu:%llu", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino + (unsigned long long)ino_delta);
+        setenv("JOURNAL_STREAM", env, 1);
+    }
+    log_detect_journal();
+    log_set_level(JARVIS_LOG_DEBUG);
+    log_msg(JARVIS_LOG_ERROR, "e");
+    log_msg(JARVIS_LOG_WARN, "w");
+    log_msg(JARVIS_LOG_INFO, "i");
+    log_msg(JARVIS_LOG_DEBUG, "d");
+    log_set_level(JARVIS_LOG_INFO);
+    unsetenv("JOURNAL_STREAM");
+    log_detect_journal();
+}
+
+/* Each line starts with the prefix its level should get ("" for none). */
+static void check_prefixes(const char *out, const char *const want[4])
+{
+    const char *line = out;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        const char *rest = line + strlen(want[i]);
+        CU_ASSERT_EQUAL(strncmp(line, want[i], strlen(want[i])), 0);
+        /* then the time, not another prefix */
+        CU_ASSERT_TRUE(rest[0] >= '0' && rest[0] <= '9');
+        line = strchr(line, '\n');
+        CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+        line++;
+    }
+    CU_ASSERT_EQUAL(*line, '\0');
+}
+
+static void test_journal_prefix(void)
+{
+    static const char *const journal[4] = {"<3>", "<4>", "<6>", "<7>"};
+    static const char *const none[4] = {"", "", "", ""};
+    char *out;
+
+    ino_delta = 0;
+    out = capture(write_each_level);
+    check_prefixes(out, journal);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "<3>"));
+    free(out);
+    /* stderr is not the stream systemd named (a redirected child) */
+    ino_delta = 1;
+    out = capture(write_each_level);
+    check_prefixes(out, none);
+    free(out);
+    /* no journal at all */
+    ino_delta = -1;
+    out = capture(write_each_level);
+    check_prefixes(out, none);
+    free(out);
+    CU_ASSERT_STRING_EQUAL(log_journal_prefix(JARVIS_LOG_ERROR), "");
+}
+
+/* Only "<dev>:<ino>", whole, counts. */
+static void test_journal_stream_syntax(void)
+{
+    static const char *const bad[] = {"", ":", "1", "1:", "x:1", "1:2:3", "1:2 "};
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("JOURNAL_STREAM", bad[i], 1);
+        log_detect_journal();
+        CU_ASSERT_STRING_EQUAL(log_journal_prefix(JARVIS_LOG_WARN), "");
+    }
+    unsetenv("JOURNAL_STREAM");
+    log_detect_journal();
+}
+
 static CU_TestInfo tests[] = {
     {"key=value escaping", test_append_kv},
     {"bounded values and buffers", test_bounds},
     {"UTF-8: cut on characters, bad bytes escaped", test_utf8},
     {"request line and levels", test_request_line},
+    {"priority prefixes when stderr is the journal", test_journal_prefix},
+    {"JOURNAL_STREAM syntax", test_journal_stream_syntax},
     CU_TEST_INFO_NULL,
 };
 

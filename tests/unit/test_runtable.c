@@ -140,6 +140,16 @@ static int suite_cleanup(void)
 
 /* ---- open ---- */
 
+/* Zeroes the table's magic: a file of the right size that is no table. */
+static void erase_magic(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(pwrite(fd, "\0\0\0\0\0\0\0\0", 8, 0), 8);
+    close(fd);
+}
+
 static void test_open_refusals(void)
 {
     char path[128], err[256] = "";
@@ -166,7 +176,6 @@ static void test_open_shared(void)
     struct rt_table *t1, *t2, *t3;
     struct rt_stats st;
     char path[128], err[512] = "";
-    int fd;
 
     t1 = open_table("open.tbl", 4);
     /* A fresh file is initialised: nothing in use. */
@@ -203,10 +212,7 @@ static void test_open_shared(void)
     /* A file without the magic is not a table of ours: refused, never
      * re-initialised under live workers (a creator cannot die half way: a
      * table is only linked into place once laid out). */
-    fd = open(path, O_WRONLY | O_CLOEXEC);
-    CU_ASSERT_TRUE_FATAL(fd >= 0);
-    CU_ASSERT_EQUAL(pwrite(fd, "\0\0\0\0\0\0\0\0", 8, 0), 8);
-    close(fd);
+    erase_magic(path);
     err[0] = '\0';
     CU_ASSERT_PTR_NULL(rt_open(path, 4, err, sizeof err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "has another layout"));
@@ -283,6 +289,67 @@ static void test_open_hostile(void)
     CU_ASSERT_EQUAL(st.st_mode & 0777, 0700);
     CU_ASSERT_EQUAL(stat(path, &st), 0);
     CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+}
+
+/* --check-config's look at the table: what rt_open would refuse, refused
+ * without creating anything; what it would create, fine. */
+static void test_check(void)
+{
+    char path[192], sub[160], err[512];
+    struct rt_table *t;
+
+    /* Missing folder and file: fine, and still missing afterwards. */
+    snprintf(sub, sizeof sub, "%s/check-new", dir);
+    snprintf(path, sizeof path, "%s/rt", sub);
+    CU_ASSERT_EQUAL(rt_check(path, 8, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(access(sub, F_OK), -1);
+    /* A missing folder that could not be made. */
+    snprintf(path, sizeof path, "%s/no/such/rt", dir);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(rt_check(path, 8, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "is missing and cannot be made in"));
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(rt_check("relative/rt", 8, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "run table path must be absolute and under 1024 bytes");
+    CU_ASSERT_EQUAL(rt_check(path, 0, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "run table slots must be 1 to 65536");
+
+    /* A folder others can write to. */
+    CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0777), 0);
+    CU_ASSERT_EQUAL(chmod(sub, 0777), 0);
+    snprintf(path, sizeof path, "%s/rt", sub);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(rt_check(path, 8, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "that no other user can write to"));
+    CU_ASSERT_EQUAL(chmod(sub, 0700), 0);
+    CU_ASSERT_EQUAL(rt_check(path, 8, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(access(path, F_OK), -1);
+
+    /* A table there: of this slot count fine, of another refused. */
+    t = rt_open(path, 8, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_EQUAL(rt_check(path, 8, err, sizeof err), 0);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(rt_check(path, 4, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "has another size than 4 slots need"));
+    rt_close(t);
+    /* Of the right size but not a table of this build. */
+    erase_magic(path);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(rt_check(path, 8, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "has another layout"));
+    /* A file others may read. */
+    CU_ASSERT_EQUAL(chmod(path, 0644), 0);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(rt_check(path, 8, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "is not a private file"));
+    unlink(path);
+    /* A symlink is never followed. */
+    CU_ASSERT_EQUAL(symlink("/dev/null", path), 0);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(rt_check(path, 8, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ELOOP)));
+    unlink(path);
 }
 
 /* Workers starting at once: every one opens the same table, laid out once. */
@@ -1008,6 +1075,7 @@ static CU_TestInfo open_tests[] = {
     {"open refusals", test_open_refusals},
     {"open, share, reopen, foreign layout", test_open_shared},
     {"hostile files and folders", test_open_hostile},
+    {"checked without creating (--check-config)", test_check},
     {"workers creating the table at once", test_open_race},
     {"slots no worker wrote", test_bad_slots},
     CU_TEST_INFO_NULL,
