@@ -524,8 +524,13 @@ def scenario_reload(r, pool, seed):
     r.check("reload: every request under reloads is 200 with its exact result",
             p[:5] + ([f"no request in flight at reload(s) {idle}"] if idle else []))
     # A request sent again had never reached a worker: each ran exactly once.
-    ran = re.findall(r"node_run_id=(nr-reload-[0-9-]+) ",
-                     "\n".join(pool.log_lines("app.log", log_mark, "status=200")))
+    # A worker logs a request just after its answer has left, so the last
+    # lines may come a moment after the last answer: wait for them (bounded).
+    def ran_ids():
+        return re.findall(r"node_run_id=(nr-reload-[0-9-]+) ",
+                          "\n".join(pool.log_lines("app.log", log_mark, "status=200")))
+    wait_for(lambda: not ({c[1] for c in calls} - set(ran_ids())), 5.0)
+    ran = ran_ids()
     twice = sorted({x for x in ran if ran.count(x) > 1})
     missing = sorted({c[1] for c in calls} - set(ran))
     r.check("reload: every request ran exactly once (none sent again had run)",
