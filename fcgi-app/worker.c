@@ -423,6 +423,7 @@ static void *serve_thread(void *arg)
     char *stack_lo = stack_low();
     FCGX_Request fr;
 
+    fr.ipcFd = -1; /* read at leave, which a failed set-up reaches first */
     if (runner == NULL || x == NULL || ep < 0 ||
         FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up a serving thread: %s", strerror(errno));

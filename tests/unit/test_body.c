@@ -121,8 +121,8 @@ static void test_lone_surrogates(void)
 }
 
 /* json-c 0.16 decodes some valid surrogate pairs to U+FFFD (found by
- * fuzz_pyjson): every pair must come out as its own 4 UTF-8 bytes, in
- * values and keys, next to other escapes and after an escaped backslash. */
+ * fuzz_pyjson): every pair must come out as its own 4 UTF-8 bytes, next to
+ * other escapes and after an escaped backslash. */
 static void test_surrogate_pairs_decoded(void)
 {
     static const struct {
