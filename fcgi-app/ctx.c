@@ -93,6 +93,8 @@ long long jarvis_ctx_remaining_ms(const jarvis_ctx *ctx)
 
 int jarvis_ctx_wake_fd(const jarvis_ctx *ctx)
 {
+    /* A handler asks for this fd to poll it with its own: it will block. */
+    rn_yield(ctx->runner);
     return rn_wake_fd(ctx->runner);
 }
 
@@ -136,6 +138,8 @@ int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_
             if (wait < 0 || left < wait)
                 wait = left < 0 ? 0 : left;
         }
+        if (wait != 0)
+            rn_yield(ctx->runner);
         n = poll(p, fd >= 0 ? 2 : 1, wait > INT32_MAX ? INT32_MAX : (int)wait);
         if (n < 0 && errno != EINTR)
             return jarvis_ctx_fail(ctx, "poll: %s", strerror(errno));

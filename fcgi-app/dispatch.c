@@ -284,12 +284,18 @@ unsigned dsp_permit_cap(const struct dsp_limits *lim)
     return cap;
 }
 
-/* While queued: nonzero once the worker stops or the client has gone. */
+/* While queued, before each wait for a permit: nonzero once the worker
+ * stops or the client has gone. Else the thread is about to sleep, and
+ * says so first (rn_yield). */
 static int queued_abort(const void *arg)
 {
     const jarvis_ctx *ctx = arg;
 
-    return (ctx->stopping != NULL && atomic_load(ctx->stopping)) || rn_client_gone(ctx->client_fd);
+    if ((ctx->stopping == NULL || !atomic_load(ctx->stopping)) && !rn_client_gone(ctx->client_fd)) {
+        rn_yield(ctx->runner);
+        return 0;
+    }
+    return 1;
 }
 
 int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,

@@ -75,6 +75,9 @@ struct rn_runner {
     int raised;         /* wake_fd was written: drain it before the next run */
     enum rn_outcome outcome;
     int64_t grace_end;
+    /* Called before this runner's thread may block (see rn_yield). */
+    void (*yield)(void *arg);
+    void *yield_arg;
     struct rn_runner *next;      /* in watch.running */
     struct rn_runner *abandoned; /* the watcher's list of runs to answer */
 };
@@ -380,6 +383,18 @@ void rn_runner_free(struct rn_runner *r)
         return;
     close(r->wake_fd);
     free(r);
+}
+
+void rn_runner_set_yield(struct rn_runner *r, void (*fn)(void *arg), void *arg)
+{
+    r->yield = fn;
+    r->yield_arg = arg;
+}
+
+void rn_yield(struct rn_runner *r)
+{
+    if (r != NULL && r->yield != NULL)
+        r->yield(r->yield_arg);
 }
 
 struct rn_runner *rn_runner_default(void)

@@ -81,6 +81,15 @@ struct rn_runner;
  */
 int rn_init(void);
 
+/* fn(arg) is called on the runner's thread each time it may block for a
+ * while (rn_yield): the worker then hands the watch over its connections
+ * to another thread. NULL: nothing is called. */
+void rn_runner_set_yield(struct rn_runner *r, void (*fn)(void *arg), void *arg);
+
+/* Says that the calling thread, which runs with r, may block now: a
+ * handler's wait on the ctx, an execute's wait for a permit. Cheap. */
+void rn_yield(struct rn_runner *r);
+
 /* A new runner (the caller owns it: rn_runner_free), or NULL. One run at a
  * time: it belongs to the thread that calls rn_run with it. */
 struct rn_runner *rn_runner_new(void);

@@ -1,17 +1,35 @@
 /*
  * worker.c - owns the worker's serving threads (worker.h): how many there
- * are, which accept, the end of the process, and one request from
- * FCGX_Accept_r to the log line.
+ * are, which one watches the connections, the end of the process, and one
+ * request from FCGX_Accept_r to the log line.
+ *
+ * Leader and followers. The worker has one wait set (epoll): the shared
+ * listening socket (EPOLLEXCLUSIVE: one worker woken per connection), the
+ * stop eventfd, and every idle kept FastCGI connection (EPOLLONESHOT: one
+ * taker per request). One thread at a time, the leader, waits on it; the
+ * others wait on a condition variable. The leader serves the request it
+ * takes itself and keeps the lead while it does: back in epoll_wait it
+ * finds the next connection already ready under load, so a stream of short
+ * requests is served without a context switch or a thread hand-off, in
+ * the order they came (epoll's ready list). A thread per kept connection,
+ * the model before, left 30 and more threads runnable under 64 connections
+ * and the scheduler's round robin among them made the tail (p99 20 to 40
+ * ms where the bare responder had 8).
+ *
+ * The lead passes on when its holder may block: a handler's wait on the
+ * ctx, an execute's wait for a permit (rn_yield), so a cancel or a health
+ * check never waits behind a run. For what blocks without saying so (a
+ * handler's own syscall, a JWKS fetch, a slow write), the first follower
+ * is the standby: while the leader serves, it looks every WK_TAKEOVER_MS
+ * and takes the lead from a leader still inside the same request.
  *
  * libfcgi 2.4 takes no accept lock on Linux (USE_LOCKING is not defined in
- * os_unix.c), so each thread calls FCGX_Accept_r on the shared socket with
- * its own FCGX_Request. The listening socket is made non-blocking and each
- * idle thread waits in its own epoll set (the socket with EPOLLEXCLUSIVE,
- * so one connection wakes one thread, plus the worker's stop eventfd);
- * FCGX_Accept_r is called only when a connection is there, and one taken
- * by another thread first is EAGAIN. So a thread is never blocked inside
- * accept: a stop wakes every idle thread, and the process can end the
- * moment no request is held, without dropping one accepted a moment ago.
+ * os_unix.c), and its FCGX_Request holds a connection only as an fd
+ * (ipcFd): any thread's request can serve the next request of a kept
+ * connection. The listening socket is non-blocking, so a connection taken
+ * by another worker first is EAGAIN, and no thread is ever blocked inside
+ * accept: a stop wakes the leader at once, and the process can end the
+ * moment no request is held.
  *
  * Every thread blocks the stop signals; the main thread takes them with
  * sigwaitinfo, so no libfcgi read or write is ever cut by EINTR.
@@ -21,6 +39,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,6 +53,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -48,8 +68,8 @@
  * (glibc keeps freed heap by default). */
 #define WK_TRIM_AFTER_BYTES (256 * 1024)
 
-/* A serving thread puts itself last in the listening socket's queue of
- * waiters once per this many requests (see listen_again): often enough to
+/* A worker puts itself last in the listening socket's queue of waiters
+ * once per this many new connections (see listen_again): often enough to
  * spread runs over the workers, rarely enough that the two epoll_ctl calls
  * are not on every request. */
 #define WK_REQUEUE_EVERY 16
@@ -68,11 +88,25 @@
  * (release_idle). */
 #define WK_RELEASE_AFTER_MS 1000
 
+/* The standby's look at a leader inside one request (see the top of the
+ * file): the most a request on another connection waits behind a handler
+ * that blocks without rn_yield. Each look is a wake-up while the worker
+ * serves, so not much less. */
+#define WK_TAKEOVER_MS 2
+
+/* Idle kept connections one worker holds at most (fewer when fds are
+ * short); a connection beyond is closed after its answer. nginx keeps
+ * `keepalive` per nginx worker process. */
+#define WK_MAX_KEPT 1024
+
+/* epoll data of the wait set's own fds; a kept connection's is its fd. */
+#define EV_LISTEN UINT64_MAX
+#define EV_STOP (UINT64_MAX - 1)
+
 /* Pause before accepting again after running out of fds or memory. */
 #define WK_ACCEPT_RETRY_US 100000
-/* Fds a serving thread may hold: its connection, its runner's wake
- * eventfd and its epoll set; plus what one request may open (a JWKS or
- * web.fetch transfer). */
+/* Fds a serving thread may hold: its connection and its runner's wake
+ * eventfd; plus what one request may open (a JWKS or web.fetch transfer). */
 #define WK_FDS_PER_THREAD 8
 /* Fds kept for everything else (logs, the run table, libcurl, spares). */
 #define WK_FDS_RESERVED 64
@@ -80,17 +114,32 @@
 struct wk_pool {
     struct app *app;
     pthread_mutex_t lock;
-    unsigned max_threads; /* WK_MAX_THREADS, or less when fds are short */
-    unsigned threads;     /* serving threads alive */
-    unsigned idle;        /* of which waiting for a connection */
-    unsigned accepting;   /* of which inside FCGX_Accept_r */
-    unsigned busy;        /* of which holding a request */
-    unsigned kept;        /* of which waiting on a kept connection */
-    int trimmed;          /* malloc_trim ran since the last request began */
-    atomic_int stopping;  /* no new accept; exit once busy and accepting are 0 */
-    int unix_socket;      /* the listening socket is AF_UNIX (see answer) */
+    pthread_cond_t follow;     /* followers but the standby wait here */
+    pthread_cond_t standby_cv; /* the standby waits here */
+    unsigned max_threads;      /* WK_MAX_THREADS, or less when fds are short */
+    int max_kept;              /* WK_MAX_KEPT, or less when fds are short */
+    unsigned threads;          /* serving threads alive */
+    unsigned followers;        /* of which waiting for the lead */
+    unsigned accepting;        /* of which inside FCGX_Accept_r */
+    unsigned busy;             /* of which holding a request */
+    int kept;                  /* idle kept connections in the wait set (may
+                                * dip below 0 for a moment: see put_back) */
+    int lead;                  /* a thread holds the lead */
+    int lead_serving;          /* ... and is inside a request: none waits on ep */
+    uint64_t lead_epoch;       /* bumped whenever the lead changes hands */
+    uint64_t lead_seq;         /* bumped whenever the leader takes a request */
+    int standby;               /* a follower waits on standby_cv */
+    int standby_ticking;       /* ... looking every WK_TAKEOVER_MS */
+    unsigned accepted;         /* new connections (listen_again) */
+    int sealed;                /* stopping: the listening socket and stop fd
+                                * are out of the wait set */
+    int drained;               /* stopping: the kept connections were looked at */
+    int trimmed;               /* malloc_trim ran since the last request began */
+    atomic_int stopping;       /* no new accept; exit once busy and accepting are 0 */
+    int unix_socket;           /* the listening socket is AF_UNIX (see answer) */
     int exit_code;
-    int stop_fd; /* readable once stopping: wakes every idle thread */
+    int stop_fd; /* readable once stopping: wakes the leader */
+    int ep;      /* the wait set */
 };
 
 static void *serve_thread(void *arg);
@@ -116,11 +165,11 @@ static int spawn_locked(struct wk_pool *p)
     return 0;
 }
 
-/* Threads free to take a new connection: neither holding a request, nor
- * accepting one, nor waiting on a kept connection. Call with p->lock. */
+/* Threads free for the next request: neither holding a request nor
+ * accepting one. Call with p->lock. */
 static unsigned spare_locked(const struct wk_pool *p)
 {
-    return p->threads - p->busy - p->accepting - p->kept;
+    return p->threads - p->busy - p->accepting;
 }
 
 /* Starts threads until WK_SPARE_MIN wait for a connection (or are about
@@ -145,16 +194,20 @@ static void stop_locked(struct wk_pool *p, int code)
         p->exit_code = code;
         atomic_store(&p->stopping, 1);
         if (write(p->stop_fd, &one, sizeof one) != sizeof one)
-            log_msg(JARVIS_LOG_ERROR, "cannot wake the idle threads: %s", strerror(errno));
+            log_msg(JARVIS_LOG_ERROR, "cannot wake the leader: %s", strerror(errno));
+        pthread_cond_broadcast(&p->follow);
+        pthread_cond_broadcast(&p->standby_cv);
     }
 }
 
 /* Ends the process if a stop was asked and no request is held or being
- * accepted, and every kept connection has been looked at (a request that
- * came on one before the stop is served). Call with p->lock held. */
+ * accepted, and the kept connections have been looked at once more (a
+ * request that came on one before the stop is served), or no thread is
+ * left to look. Call with p->lock held. */
 static void exit_if_done_locked(struct wk_pool *p)
 {
-    if (atomic_load(&p->stopping) && p->busy == 0 && p->accepting == 0 && p->kept == 0) {
+    if (atomic_load(&p->stopping) && p->busy == 0 && p->accepting == 0 &&
+        (p->drained || p->threads == 0)) {
         log_msg(JARVIS_LOG_INFO, "worker stopping");
         _exit(p->exit_code);
     }
@@ -185,6 +238,8 @@ static void answer(struct serving *s)
      * detached request is closed at once. */
     if (drained && s->p->unix_socket)
         FCGX_Detach(s->fr);
+    else
+        s->fr->detached = 0; /* libfcgi clears it only when it closes */
     /* nginx asked to keep the connection (fastcgi_keep_conn on): it
      * carries the next request only if this one's stdin was read to its
      * end, and a stopping worker keeps none. */
@@ -235,34 +290,46 @@ static void serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *run
         malloc_trim(0);
 }
 
-/* (Re)registers the listening socket in this thread's wait set. An
- * exclusive registration stays where it is in the socket's wait queue and
- * the first idle one there takes every connection; registering again every
- * WK_REQUEUE_EVERY requests puts this thread last, so connections go round
- * the idle threads of every worker (runs spread, and a crash costs less). */
-static int listen_again(int ep, int first)
+/* (Re)registers the listening socket in the wait set. An exclusive
+ * registration stays where it is in the socket's wait queue, and the first
+ * worker there takes every connection; registering again every
+ * WK_REQUEUE_EVERY connections puts this worker last, so connections go
+ * round the workers (runs spread, and a crash costs less). Call with
+ * p->lock held (a takeover may put two threads here). */
+static int listen_again(struct wk_pool *p, int first)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = EV_LISTEN};
 
-    if (!first && epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL) != 0)
+    if (!first && epoll_ctl(p->ep, EPOLL_CTL_DEL, 0, NULL) != 0 && errno != ENOENT)
         return -1;
-    return epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
+    return epoll_ctl(p->ep, EPOLL_CTL_ADD, 0, &ev) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-/* This thread's wait set: the listening socket (one waiter woken per
- * connection) and the stop fd (every waiter). The fd, or -1. */
-static int wait_set(const struct wk_pool *p)
+/* The worker's wait set: the listening socket (one worker woken per
+ * connection), the stop fd, and later the idle kept connections. 0 or -1. */
+static int wait_set(struct wk_pool *p)
 {
-    struct epoll_event stop_ev = {.events = EPOLLIN, .data.u32 = 1};
-    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event stop_ev = {.events = EPOLLIN, .data.u64 = EV_STOP};
 
-    if (ep < 0)
+    p->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (p->ep < 0)
         return -1;
-    if (listen_again(ep, 1) != 0 || epoll_ctl(ep, EPOLL_CTL_ADD, p->stop_fd, &stop_ev) != 0) {
-        close(ep);
+    if (listen_again(p, 1) != 0 || epoll_ctl(p->ep, EPOLL_CTL_ADD, p->stop_fd, &stop_ev) != 0)
         return -1;
-    }
-    return ep;
+    return 0;
+}
+
+/* Puts a kept connection, idle again, back in the wait set: armed for one
+ * event (EPOLLONESHOT), so exactly one leader takes its next request. A
+ * connection new to the set is added (a closed fd leaves the set by
+ * itself, and its number may come back as a new connection). 0 or -1. */
+static int rearm(const struct wk_pool *p, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = (uint64_t)fd};
+
+    if (epoll_ctl(p->ep, EPOLL_CTL_MOD, fd, &ev) == 0)
+        return 0;
+    return errno == ENOENT && epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -1;
 }
 
 /* The lowest address of the calling thread's stack, or NULL. */
@@ -286,7 +353,7 @@ static char *stack_low(void)
  * in (a request touches tens of KiB of stack, and a thread keeps them for
  * its life), and, the first to find its worker with no request at all,
  * the free memory of every malloc arena. Under load no thread waits that
- * long, so the hot path pays nothing.
+ * long, so the hot path pays nothing. Call without p->lock.
  */
 static void release_idle(struct wk_pool *p, char *stack_lo)
 {
@@ -309,76 +376,192 @@ static void release_idle(struct wk_pool *p, char *stack_lo)
         malloc_trim(0);
 }
 
-/* poll on a kept connection and the stop fd, forever; releasing the
- * thread's idle memory once it has waited a while. */
-static int wait_kept(struct wk_pool *p, struct pollfd pf[2], char *stack_lo)
-{
-    int n = poll(pf, 2, WK_RELEASE_AFTER_MS);
+/* One serving thread: its request state and its claim on the lead. */
+struct wk_thread {
+    struct wk_pool *p;
+    uint64_t epoch; /* p->lead_epoch when this thread took the lead */
+    char *stack_lo;
+    FCGX_Request fr;
+};
 
-    if (n != 0)
-        return n;
-    release_idle(p, stack_lo);
-    return poll(pf, 2, -1);
+/* 1 if t holds the lead. Call with p->lock. */
+static int leads_locked(const struct wk_thread *t)
+{
+    return t->p->lead && t->p->lead_epoch == t->epoch;
 }
 
-/* epoll_wait on the listening socket and the stop fd, up to
- * WK_IDLE_EXIT_MS; releasing the thread's idle memory on the way. */
-static int wait_listen(struct wk_pool *p, int ep, char *stack_lo)
+static void take_lead_locked(struct wk_thread *t)
 {
-    struct epoll_event ev;
-    int n = epoll_wait(ep, &ev, 1, WK_RELEASE_AFTER_MS);
+    struct wk_pool *p = t->p;
 
-    if (n != 0)
-        return n;
-    release_idle(p, stack_lo);
-    return epoll_wait(ep, &ev, 1, WK_IDLE_EXIT_MS - WK_RELEASE_AFTER_MS);
+    p->lead = 1;
+    p->lead_serving = 0;
+    t->epoch = ++p->lead_epoch;
 }
 
-/* What a serving thread does next (wait_turn). */
-enum turn { TURN_ACCEPT, TURN_AGAIN, TURN_LEAVE };
+/* The lead holder gives the lead up and wakes a thread to take it: the
+ * standby, else a follower, else a new thread. Call with p->lock. */
+static void pass_lead_locked(struct wk_pool *p)
+{
+    p->lead = 0;
+    p->lead_serving = 0;
+    p->lead_epoch++;
+    if (p->standby)
+        pthread_cond_signal(&p->standby_cv);
+    else if (p->followers > 0)
+        pthread_cond_signal(&p->follow);
+    else if (spawn_locked(p) != 0)
+        log_msg(JARVIS_LOG_WARN, "no thread to take the lead: connections wait for one");
+}
+
+/* rn_yield's callback: the thread serving t's request may block for a
+ * while (a handler's wait, a permit wait). If it leads, the lead goes to
+ * another thread now, so the worker's other connections are not left
+ * unwatched until the standby's WK_TAKEOVER_MS. */
+static void yield_lead(void *arg)
+{
+    struct wk_thread *t = arg;
+
+    pthread_mutex_lock(&t->p->lock);
+    if (leads_locked(t))
+        pass_lead_locked(t->p);
+    pthread_mutex_unlock(&t->p->lock);
+}
+
+/* What a serving thread does next. */
+enum turn { TURN_LEAD, TURN_SERVE, TURN_AGAIN, TURN_LEAVE };
+
+/* pthread_cond_timedwait for ms on the monotonic clock; 1 when it timed out. */
+static int wait_ms(struct wk_pool *p, pthread_cond_t *cv, int64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(cv, &p->lock, &ts) == ETIMEDOUT;
+}
 
 /*
- * Waits for this thread's next request: on its kept connection if it holds
- * one (FCGI_KEEP_CONN: the thread is then no spare), else on the listening
- * socket, unless accept_first says to try accept at once. Called and
- * returns with p->lock held; on TURN_ACCEPT the thread counts as accepting.
+ * A thread without the lead waits until it takes it (TURN_LEAD) or is no
+ * longer needed (TURN_LEAVE). The first follower to wait is the standby:
+ * while the leader serves a request it looks every WK_TAKEOVER_MS, and if
+ * the leader is still inside the same request (a handler or a write that
+ * blocks without saying so through rn_yield), it takes the lead. Called
+ * and returns with p->lock held.
  */
-static enum turn wait_turn(struct wk_pool *p, int ep, FCGX_Request *fr, int accept_first,
-                           char *stack_lo)
+static enum turn follow(struct wk_thread *t)
 {
-    int n;
+    struct wk_pool *p = t->p;
+    int64_t idle_since = ts_mono_us() / 1000;
+    int released = 0;
 
-    if (atomic_load(&p->stopping))
-        return TURN_LEAVE;
-    if (fr->ipcFd >= 0) {
-        struct pollfd pf[2] = {{fr->ipcFd, POLLIN, 0}, {p->stop_fd, POLLIN, 0}};
-        p->kept++;
-        pthread_mutex_unlock(&p->lock);
-        n = wait_kept(p, pf, stack_lo);
-        pthread_mutex_lock(&p->lock);
-        p->kept--;
-        /* A request that came before the stop is still served; a stopping
-         * worker closes an idle kept connection (nginx drops it from its
-         * cache when it sees the close). */
-        if (atomic_load(&p->stopping) && (n <= 0 || pf[0].revents == 0))
-            return TURN_LEAVE; /* serve_thread closes the connection */
-        if (n <= 0)
-            return TURN_AGAIN;
-    } else if (!accept_first) {
-        p->idle++;
-        pthread_mutex_unlock(&p->lock);
-        n = wait_listen(p, ep, stack_lo);
-        pthread_mutex_lock(&p->lock);
-        p->idle--;
-        if (atomic_load(&p->stopping))
-            return TURN_LEAVE;
-        if (n == 0 && spare_locked(p) > WK_SPARE_MIN)
+    for (;;) {
+        uint64_t seq = p->lead_seq, epoch = p->lead_epoch;
+        int standby, ticking, timed_out, serving = p->lead && p->lead_serving;
+
+        if (atomic_load(&p->stopping)) {
+            /* Someone must look at the kept connections once more (see
+             * serve_thread): the leader, unless it is inside a request,
+             * where it may stay. Else this thread. */
+            if (p->drained || (p->lead && !p->lead_serving))
+                return TURN_LEAVE;
+            take_lead_locked(t);
+            return TURN_LEAD;
+        }
+        if (!p->lead) {
+            take_lead_locked(t);
+            return TURN_LEAD;
+        }
+        standby = !p->standby;
+        ticking = standby && serving;
+        if (standby) {
+            p->standby = 1;
+            p->standby_ticking = ticking;
+        }
+        p->followers++;
+        if (ticking)
+            timed_out = wait_ms(p, &p->standby_cv, WK_TAKEOVER_MS);
+        else
+            timed_out = wait_ms(p, standby ? &p->standby_cv : &p->follow,
+                                released ? WK_IDLE_EXIT_MS : WK_RELEASE_AFTER_MS);
+        p->followers--;
+        if (standby)
+            p->standby = p->standby_ticking = 0;
+        if (ticking && timed_out && p->lead && p->lead_serving && p->lead_seq == seq &&
+            p->lead_epoch == epoch) {
+            /* The leader has been inside one request for a whole tick. */
+            take_lead_locked(t);
+            return TURN_LEAD;
+        }
+        if (!timed_out || ticking) {
+            idle_since = ts_mono_us() / 1000;
+            continue;
+        }
+        if (!released) {
+            pthread_mutex_unlock(&p->lock);
+            release_idle(p, t->stack_lo);
+            pthread_mutex_lock(&p->lock);
+            released = 1;
+            continue;
+        }
+        if (ts_mono_us() / 1000 - idle_since >= WK_IDLE_EXIT_MS && spare_locked(p) > WK_SPARE_MIN)
             return TURN_LEAVE; /* idle for long, and not needed as a spare */
-        if (n <= 0)
-            return TURN_AGAIN;
+    }
+}
+
+/*
+ * The leader waits on the wait set for the worker's next request: a new
+ * connection, a request on an idle kept connection, or the stop. On
+ * TURN_SERVE the thread still leads, counts as accepting, and t->fr holds
+ * the kept connection if the request came on one. A stopping worker first
+ * takes the listening socket and the stop fd out of the set, then serves
+ * what already came on kept connections (nginx sent it before it saw the
+ * close), then leaves with p->drained set. Called and returns with p->lock.
+ */
+static enum turn lead(struct wk_thread *t)
+{
+    struct wk_pool *p = t->p;
+    struct epoll_event ev;
+    int n, sealing = atomic_load(&p->stopping);
+
+    if (sealing && !p->sealed) {
+        epoll_ctl(p->ep, EPOLL_CTL_DEL, 0, NULL);
+        epoll_ctl(p->ep, EPOLL_CTL_DEL, p->stop_fd, NULL);
+        p->sealed = 1;
+    }
+    p->lead_serving = 0;
+    pthread_mutex_unlock(&p->lock);
+    n = epoll_wait(p->ep, &ev, 1, sealing ? 0 : WK_RELEASE_AFTER_MS);
+    if (n == 0 && !sealing) {
+        release_idle(p, t->stack_lo);
+        n = epoll_wait(p->ep, &ev, 1, -1);
+    }
+    pthread_mutex_lock(&p->lock);
+    if (n == 0 && sealing) {
+        p->drained = 1;
+        return TURN_LEAVE;
+    }
+    if (n < 0 || ev.data.u64 == EV_STOP || (sealing && ev.data.u64 == EV_LISTEN))
+        return TURN_AGAIN;
+    p->lead_serving = 1;
+    p->lead_seq++;
+    if (p->standby && !p->standby_ticking)
+        pthread_cond_signal(&p->standby_cv); /* start ticking */
+    if (ev.data.u64 != EV_LISTEN) {
+        p->kept--;
+        /* keepConnection first: the accept below finishes the previous
+         * request, which would close a connection not marked kept. */
+        t->fr.keepConnection = 1;
+        t->fr.detached = 0;
+        t->fr.ipcFd = (int)ev.data.u64;
     }
     p->accepting++;
-    return TURN_ACCEPT;
+    return TURN_SERVE;
 }
 
 /* How an accept that failed with rc goes on: TURN_AGAIN or TURN_LEAVE.
@@ -388,7 +571,7 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
     int e = -rc;
 
     if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
-        /* Another thread took it first, or a kept connection was closed
+        /* Another worker took it first, or a kept connection was closed
          * by nginx and no new one is waiting. */
         exit_if_done_locked(p);
         return TURN_AGAIN;
@@ -407,6 +590,32 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
     return TURN_LEAVE;
 }
 
+/* After a request: its connection, if nginx keeps it, goes back to the
+ * wait set for any leader to take its next request, unless the worker
+ * stops or holds as many idle ones as it may. Call without p->lock. */
+static void put_back(struct wk_pool *p, FCGX_Request *fr)
+{
+    int fd = fr->ipcFd, keep;
+
+    if (fd < 0)
+        return;
+    fr->ipcFd = -1;
+    pthread_mutex_lock(&p->lock);
+    keep = !atomic_load(&p->stopping) && p->kept < (int)p->max_kept;
+    if (keep)
+        p->kept++;
+    pthread_mutex_unlock(&p->lock);
+    if (keep && rearm(p, fd) == 0)
+        return;
+    if (keep) {
+        log_msg(JARVIS_LOG_ERROR, "epoll: %s; closing a kept connection", strerror(errno));
+        pthread_mutex_lock(&p->lock);
+        p->kept--;
+        pthread_mutex_unlock(&p->lock);
+    }
+    close(fd);
+}
+
 static void *serve_thread(void *arg)
 {
     struct wk_pool *p = arg;
@@ -417,15 +626,10 @@ static void *serve_thread(void *arg)
      * (tests/valgrind). */
     struct rn_runner *volatile runner = rn_runner_new();
     struct exchange *volatile x = calloc(1, sizeof *x);
-    int ep = wait_set(p);
-    unsigned served = 0;
-    int accept_first = 0;
-    char *stack_lo = stack_low();
-    FCGX_Request fr;
+    struct wk_thread t = {.p = p, .stack_lo = stack_low()};
 
-    fr.ipcFd = -1; /* read at leave, which a failed set-up reaches first */
-    if (runner == NULL || x == NULL || ep < 0 ||
-        FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+    t.fr.ipcFd = -1; /* read at leave, which a failed set-up reaches first */
+    if (runner == NULL || x == NULL || FCGX_InitRequest(&t.fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up a serving thread: %s", strerror(errno));
         pthread_mutex_lock(&p->lock);
         /* The last thread gone means no one serves: end, and be replaced. */
@@ -433,19 +637,20 @@ static void *serve_thread(void *arg)
             stop_locked(p, 1);
         goto leave;
     }
+    rn_runner_set_yield(runner, yield_lead, &t);
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        enum turn t = wait_turn(p, ep, &fr, accept_first, stack_lo);
-        int rc, full;
+        enum turn turn = leads_locked(&t) ? lead(&t) : follow(&t);
+        int rc, full, fresh;
 
-        accept_first = 0;
-        if (t == TURN_LEAVE)
+        if (turn == TURN_LEAVE)
             goto leave;
-        if (t == TURN_AGAIN)
+        if (turn != TURN_SERVE)
             continue;
+        fresh = t.fr.ipcFd < 0; /* a new connection, not a kept one */
         pthread_mutex_unlock(&p->lock);
 
-        rc = FCGX_Accept_r(&fr);
+        rc = FCGX_Accept_r(&t.fr);
 
         pthread_mutex_lock(&p->lock);
         p->accepting--;
@@ -454,6 +659,9 @@ static void *serve_thread(void *arg)
                 goto leave;
             continue;
         }
+        if (fresh && ++p->accepted % WK_REQUEUE_EVERY == 0 && listen_again(p, 0) != 0)
+            log_msg(JARVIS_LOG_ERROR, "epoll: %s; cannot requeue the listening socket",
+                    strerror(errno));
         p->busy++;
         p->trimmed = 0;
         /* Keep spare threads waiting for what comes next (a cancel); an
@@ -462,57 +670,48 @@ static void *serve_thread(void *arg)
         full = !keep_spares_locked(p) || atomic_load(&p->stopping);
         pthread_mutex_unlock(&p->lock);
 
-        serve_one(p, &fr, runner, full, x);
+        serve_one(p, &t.fr, runner, full, x);
+        put_back(p, &t.fr);
 
-        if (fr.ipcFd < 0 && ++served % WK_REQUEUE_EVERY == 0 && listen_again(ep, 0) != 0) {
-            log_msg(JARVIS_LOG_ERROR, "epoll: %s; serving thread ends", strerror(errno));
-            pthread_mutex_lock(&p->lock);
-            p->busy--;
-            if (p->threads == 1)
-                stop_locked(p, 1);
-            goto leave;
-        }
         pthread_mutex_lock(&p->lock);
         p->busy--;
         exit_if_done_locked(p);
-        /* Under load (other requests held), a connection is likely
-         * waiting already: take it without sleeping in epoll_wait first,
-         * as a one-request-at-a-time worker blocked in accept would. An
-         * empty backlog costs one accept that says EAGAIN. */
-        accept_first = p->busy > 0;
     }
 leave:
-    if (fr.ipcFd >= 0) /* a kept connection, idle */
-        close(fr.ipcFd);
+    if (t.fr.ipcFd >= 0)
+        close(t.fr.ipcFd);
+    if (leads_locked(&t))
+        p->lead = 0;
     p->threads--;
     exit_if_done_locked(p);
     pthread_mutex_unlock(&p->lock);
-    if (ep >= 0)
-        close(ep);
     rn_runner_free(runner);
     free(x);
     return NULL;
 }
 
-/* Raises the soft fd limit to the hard one and sizes the thread limit to
- * what the fds allow. */
-static unsigned max_threads_for_fds(void)
+/* Raises the soft fd limit to the hard one and sizes the thread and kept
+ * connection limits to what the fds allow: half for each. */
+static void size_for_fds(struct wk_pool *p)
 {
     struct rlimit rl;
-    unsigned long long n;
+    unsigned long long n = 0, threads, kept;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return WK_SPARE_MIN + 1;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            getrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        n = rl.rlim_cur == RLIM_INFINITY ? ULLONG_MAX / 2 : (unsigned long long)rl.rlim_cur;
     }
-    n = rl.rlim_cur == RLIM_INFINITY ? WK_MAX_THREADS : (unsigned long long)rl.rlim_cur;
-    n = n > WK_FDS_RESERVED ? (n - WK_FDS_RESERVED) / WK_FDS_PER_THREAD : 0;
-    if (n < WK_SPARE_MIN + 1)
-        n = WK_SPARE_MIN + 1;
-    return n > WK_MAX_THREADS ? WK_MAX_THREADS : (unsigned)n;
+    n = n > WK_FDS_RESERVED ? (n - WK_FDS_RESERVED) / 2 : 0;
+    threads = n / WK_FDS_PER_THREAD;
+    if (threads < WK_SPARE_MIN + 1)
+        threads = WK_SPARE_MIN + 1;
+    p->max_threads = threads > WK_MAX_THREADS ? WK_MAX_THREADS : (unsigned)threads;
+    kept = n > WK_MAX_KEPT ? WK_MAX_KEPT : n;
+    p->max_kept = (int)kept;
 }
 
 /* 1 if fd 0 is a Unix socket (spawn-fcgi -s, a systemd ListenStream
@@ -538,24 +737,32 @@ void wk_block_stop_signals(sigset_t *set)
 void wk_serve(struct app *app)
 {
     static struct wk_pool pool;
+    pthread_condattr_t cattr;
     sigset_t stop;
     int flags, sig;
     unsigned i;
 
     pool.app = app;
     pthread_mutex_init(&pool.lock, NULL);
+    /* Monotonic: the standby's ticks must not stretch with a clock step. */
+    pthread_condattr_init(&cattr);
+    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool.follow, &cattr);
+    pthread_cond_init(&pool.standby_cv, &cattr);
+    pthread_condattr_destroy(&cattr);
     /* Blocked here, so in every thread started after: sigwaitinfo below
      * is the only taker. A client that went away is a failed write
      * (EPIPE), not a dead worker. */
     wk_block_stop_signals(&stop);
     signal(SIGPIPE, SIG_IGN);
-    pool.max_threads = max_threads_for_fds();
+    size_for_fds(&pool);
     pool.unix_socket = listens_on_unix();
     pool.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     /* Every worker of the pool shares this open socket, so all of them set
      * the same flag: accept never blocks (see the top of the file). */
     flags = fcntl(0, F_GETFL);
-    if (pool.stop_fd < 0 || flags < 0 || fcntl(0, F_SETFL, flags | O_NONBLOCK) != 0) {
+    if (pool.stop_fd < 0 || flags < 0 || fcntl(0, F_SETFL, flags | O_NONBLOCK) != 0 ||
+        wait_set(&pool) != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up the listening socket: %s", strerror(errno));
         _exit(1);
     }

@@ -151,6 +151,10 @@ int jarvis_ctx_fail_code(jarvis_ctx *ctx, const char *code, const char *message,
  * handler that blocks should do so through these calls, which return at
  * once when either happens; a handler that ignores them is given a short
  * grace period, then abandoned (its worker exits after answering).
+ * Waiting through them (or asking for jarvis_ctx_wake_fd before a poll of
+ * its own) also tells the worker that this thread will block, so its
+ * other requests go on on another thread at once; a handler that blocks
+ * otherwise holds them up to 2 ms.
  */
 
 /* 1 once the run has been canceled, else 0. Cheap: poll it in loops. */

@@ -34,6 +34,8 @@
  * executes sent after a worker holding some was stopped. */
 #define KEPT_BURST 12
 #define KEPT_AFTER_STOP 20
+/* How long the spinning executes burn CPU without a look at the ctx. */
+#define SPIN_MS 3000
 /* Loose bounds (see the top of the file); the issue's targets are 10 ms
  * for control answers and 50 ms from a cancel to its execute's answer. */
 #define CONTROL_BOUND_MS 300
@@ -114,16 +116,22 @@ static void *bg_run(void *arg)
     return NULL;
 }
 
-static void bg_start(struct bg *b, const char *id, long sleep_ms, long timeout_ms)
+/* An execute of node (jarvis.test.sleep or .spin) for ms in the background. */
+static void bg_start_node(struct bg *b, const char *id, const char *node, long ms, long timeout_ms)
 {
     memset(b, 0, sizeof *b);
     snprintf(b->id, sizeof b->id, "%s", id);
     snprintf(b->body, sizeof b->body,
              "{\"node_run_id\":\"%s\",\"run_id\":\"r\",\"node_type_ref\":{\"node_type_id\":"
-             "\"jarvis.test.sleep\",\"version\":\"1\"},\"inputs\":{\"ms\":%ld}}",
-             id, sleep_ms);
+             "\"%s\",\"version\":\"1\"},\"inputs\":{\"ms\":%ld}}",
+             id, node, ms);
     b->timeout_ms = timeout_ms;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&b->th, NULL, bg_run, b), 0);
+}
+
+static void bg_start(struct bg *b, const char *id, long sleep_ms, long timeout_ms)
+{
+    bg_start_node(b, id, "jarvis.test.sleep", sleep_ms, timeout_ms);
 }
 
 static void bg_join(struct bg *b)
@@ -348,7 +356,7 @@ static void test_client_gone_queued(void)
 }
 
 /* nginx keeps its FastCGI connections (the shipped config): a burst of
- * executes leaves idle kept connections, each with a serving thread on it.
+ * executes leaves idle kept connections in the workers' wait sets.
  * They delay nothing; a worker told to stop closes them and exits at once,
  * and nginx goes on through the others without a failed request. */
 static void test_kept_connections(void)
@@ -403,6 +411,41 @@ static void test_kept_connections(void)
     }
 }
 
+/* A handler that blocks without a word to the worker (jarvis.test.spin
+ * never calls the ctx) holds its thread, which may be the worker's leader:
+ * the standby takes the lead within WK_TAKEOVER_MS, so health still
+ * answers at once while both workers spin. */
+static void test_spinning_leader(void)
+{
+    struct bg b[WORKERS];
+    double health[5], t0, start = pool_now_ms();
+    struct pool_reply r;
+    char id[64];
+    int i;
+
+    for (i = 0; i < WORKERS; i++) {
+        snprintf(id, sizeof id, "nr-ctl-spin-%d", i);
+        bg_start_node(&b[i], id, "jarvis.test.spin", SPIN_MS, 0);
+    }
+    CU_ASSERT_TRUE(wait_runs(WORKERS, 0));
+    for (i = 0; i < 5; i++) {
+        t0 = pool_now_ms();
+        pool_http(&(struct pool_req){.path = "/v1/health"}, &r);
+        health[i] = pool_now_ms() - t0;
+        CU_ASSERT_EQUAL(r.status, 200);
+        pool_reply_free(&r);
+    }
+    /* Answered while the handlers still spun, not after. */
+    CU_ASSERT_TRUE(pool_now_ms() - start < SPIN_MS);
+    qsort(health, 5, sizeof health[0], cmp_double);
+    ASSERT_MS("health, median, while both workers spin", health[2], 0, CONTROL_BOUND_MS);
+    for (i = 0; i < WORKERS; i++) {
+        bg_join(&b[i]);
+        CU_ASSERT_EQUAL(b[i].r.status, 200);
+        pool_reply_free(&b[i].r);
+    }
+}
+
 static void test_stop(void)
 {
     pool_assert_stop();
@@ -414,6 +457,7 @@ static CU_TestInfo slot_tests[] = {
     {"a client gone while queued cancels the queued run", test_client_gone_queued},
     {"kept connections: idle ones delay nothing, a stopping worker closes them",
      test_kept_connections},
+    {"a handler that blocks unannounced: the standby takes the lead", test_spinning_leader},
     {"run-local stop leaves no process behind", test_stop},
     CU_TEST_INFO_NULL,
 };
