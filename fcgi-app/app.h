@@ -36,8 +36,8 @@ struct exchange {
     struct auth_principal who;
     struct route_match route;
     struct log_request log;
-    struct mx_obs obs;     /* what the answer adds to the metrics */
-    const struct mx *mx;   /* where (the app's), for the abandoned path */
+    struct mx_obs obs;   /* what the answer adds to the metrics */
+    const struct mx *mx; /* where (the app's), for the abandoned path */
 };
 
 /*

@@ -55,7 +55,7 @@ _Static_assert(RUN_SUCCEEDED == 0 && RUN_FAILED == 1 && RUN_CANCELED == 2,
 
 /* The duration histogram's upper bounds, in µs and as the le label. */
 static const uint64_t bound_us[MX_BOUNDS] = {
-    1000,    5000,    10000,   25000,    50000,    100000,   250000,
+    1000,   5000,    10000,   25000,   50000,    100000,   250000,
     500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
 };
 static const char *const bound_label[MX_BOUNDS] = {
@@ -66,9 +66,9 @@ static const char *const bound_label[MX_BOUNDS] = {
 /* The statuses the service writes (response.c's list). */
 static const int codes[MX_CODES] = {200, 204, 400, 401, 403, 404, 405,
                                     409, 411, 413, 414, 415, 500, 503};
-static const char *const code_labels[MX_CODES + 1] = {
-    "200", "204", "400", "401", "403", "404", "405",
-    "409", "411", "413", "414", "415", "500", "503", "other"};
+static const char *const code_labels[MX_CODES + 1] = {"200", "204", "400", "401", "403",
+                                                      "404", "405", "409", "411", "413",
+                                                      "414", "415", "500", "503", "other"};
 
 static const char *const state_labels[MX_STATES] = {"succeeded", "failed", "canceled"};
 static const char *const cancel_labels[MX_CANCEL_OUTCOMES] = {NULL, "hit", "tombstone", "unknown",
@@ -112,8 +112,7 @@ static uint64_t fingerprint(const struct dsp_registry *reg)
     uint64_t h = 14695981039346656037ULL;
     size_t i;
 
-    snprintf(head, sizeof head, "mx/%d/%zu/%zu\n", MX_LAYOUT, sizeof(struct mx_shared),
-             reg->count);
+    snprintf(head, sizeof head, "mx/%d/%zu/%zu\n", MX_LAYOUT, sizeof(struct mx_shared), reg->count);
     h = fnv64(h, head);
     for (i = 0; i < reg->count; i++) {
         h = fnv64(h, reg->nodes[i]->node_type_id);

@@ -41,8 +41,8 @@
 
 /* How a cancel went (rt_cancel's outcomes, and a full table). */
 enum mx_cancel {
-    MX_CANCEL_NONE = 0, /* the request was no cancel */
-    MX_CANCEL_HIT,      /* a run in flight or queued had the id */
+    MX_CANCEL_NONE = 0,  /* the request was no cancel */
+    MX_CANCEL_HIT,       /* a run in flight or queued had the id */
     MX_CANCEL_TOMBSTONE, /* a tombstone had it (a repeated cancel): renewed */
     MX_CANCEL_UNKNOWN,   /* nothing had it: a new tombstone */
     MX_CANCEL_FULL,      /* nothing had it and no slot was free: 503 */
@@ -129,10 +129,10 @@ void mx_observe(const struct mx *m, const struct mx_obs *o);
 
 /* The gauges read at scrape time. */
 struct mx_gauges {
-    int have_table;      /* 0: no run table: the run gauges are left out */
-    struct rt_stats st;  /* the run table's counts */
-    unsigned capacity;   /* execute permits pool-wide, 0: no bound */
-    unsigned workers;    /* live worker records (mx_sweep) */
+    int have_table;     /* 0: no run table: the run gauges are left out */
+    struct rt_stats st; /* the run table's counts */
+    unsigned capacity;  /* execute permits pool-wide, 0: no bound */
+    unsigned workers;   /* live worker records (mx_sweep) */
 };
 
 /*
