@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
@@ -444,22 +443,15 @@ def main():
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("ARP_AUTH_") and not k.startswith("JARVIS_")}
     lp = LocalPool(args.binary, workers=WORKERS, env=env, prefix="jarvis-metrics-e2e-")
-    t0 = time.monotonic()
     with lp as base:
         if base is None:
             r.check("the pool starts", ["scripts/run-local start failed"])
             return r.close()
         pool = Pool(lp, int(base.rsplit(":", 1)[1]))
-        for name, fn in (("format", lambda: check_format(r, pool, args.binary)),
+        r.run_scenarios((("format", lambda: check_format(r, pool, args.binary)),
                          ("exact counts", lambda: check_counts(r, pool)),
                          ("worker starts and deaths", lambda: check_lifecycle(r, pool)),
-                         ("nginx", lambda: check_nginx(r, pool))):
-            print(f"== {name} ({time.monotonic() - t0:.1f} s)")
-            try:
-                fn()
-            except Exception as e:  # a crash of the test itself is a failure, not a hang
-                r.check(f"{name} ran to the end", [repr(e)])
-        print(f"== done ({time.monotonic() - t0:.1f} s)")
+                         ("nginx", lambda: check_nginx(r, pool))))
     return r.close()
 
 
