@@ -10,6 +10,8 @@ parser (Debian's python3-prometheus-client).
   and cancels (hit, tombstone, unknown) sent from many connections at once,
   so that every worker serves some (checked in app.log); then any scrape,
   whichever worker answers it, shows the deltas exactly, status by status.
+- A saturated pool (every execute permit taken, one execute queued): /metrics
+  still answers, with those runs in its gauges.
 - Worker starts and deaths: kill -9 and a crashing handler are deaths, a
   SIGTERM stop and an abandoned handler are not; every replacement is a start.
 - nginx: the shipped site passes `nginx -t`; /metrics is allowed from
@@ -327,6 +329,45 @@ def check_counts(r, pool):
                else [f"tombstones {val(after, 'jarvis_run_table_tombstones')}"]))
 
 
+# ---- gauges of a saturated pool ----
+
+def check_saturated(r, pool):
+    """WORKERS + 1 long sleeps: every execute permit taken and one queued;
+    /metrics still answers, its gauges say so; then every run is canceled."""
+    n = WORKERS + 1
+    results = [None] * n
+
+    def run(i):
+        results[i] = pool.execute(f"mx-sat-{i}", "jarvis.test.sleep", {"ms": 20000})
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    seen = {}
+
+    def saturated():
+        seen.update(pool.scrape()[0])
+        return (val(seen, "jarvis_runs_running"), val(seen, "jarvis_runs_queued")) == (WORKERS, 1)
+    problems = [] if wait_for(saturated, WAIT_S, 0.05) else [
+        f"running {val(seen, 'jarvis_runs_running')}, queued {val(seen, 'jarvis_runs_queued')}"]
+    used = val(seen, "jarvis_runs_running") + val(seen, "jarvis_runs_queued") \
+        + val(seen, "jarvis_run_table_tombstones")
+    if val(seen, "jarvis_execute_capacity") != WORKERS or \
+            val(seen, "jarvis_run_table_slots_used") != used:
+        problems.append(f"capacity {val(seen, 'jarvis_execute_capacity')}, used "
+                        f"{val(seen, 'jarvis_run_table_slots_used')} (want {used})")
+    for i in range(n):
+        if pool.request("POST", f"/v1/atomic-node-runs/mx-sat-{i}:cancel")[0] != 204:
+            problems.append(f"cancel {i}")
+    for t in threads:
+        t.join(REQUEST_TIMEOUT_S)
+    problems += [f"{i}: {res}" for i, res in enumerate(results)
+                 if not res or res[0] != 200 or res[1].get("state") != "canceled"]
+    idle = pool.scrape()[0]
+    problems += [f"{g} {val(idle, g)} after" for g in ("jarvis_runs_running", "jarvis_runs_queued")
+                 if val(idle, g) != 0]
+    r.check(f"saturated ({WORKERS} running, 1 queued): /metrics answers with those gauges", problems)
+
+
 # ---- worker starts and deaths ----
 
 def lifecycle(r, pool, name, act, starts, deaths, abandons=0):
@@ -470,6 +511,7 @@ def main():
         pool = Pool(lp, int(base.rsplit(":", 1)[1]))
         r.run_scenarios((("format", lambda: check_format(r, pool, args.binary)),
                          ("exact counts", lambda: check_counts(r, pool)),
+                         ("saturated", lambda: check_saturated(r, pool)),
                          ("worker starts and deaths", lambda: check_lifecycle(r, pool)),
                          ("nginx", lambda: check_nginx(r, pool))))
     return r.close()
