@@ -1,10 +1,13 @@
 /*
- * app.c - the request pipeline and the four endpoints of the spec.
+ * app.c - the request pipeline, the four endpoints of the spec and GET
+ * /metrics.
  *
  * Order matters and is the reference's: the route decides 404/405 first,
  * then the body is framed and parsed, then validated against the spec's
  * AtomicExecuteRequest, then dispatched. An execute that reaches a handler
- * always answers 200: how the run went is in its state and error.
+ * always answers 200: how the run went is in its state and error. What
+ * each answer adds to the pool's metrics is noted on the way (x->obs) and
+ * added once, with the log record (log_answer).
  */
 #include "app.h"
 
@@ -55,6 +58,9 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
         if (app->limits.rt == NULL)
             return -1;
     }
+    if (mx_attach(&app->mx, app->limits.rt != NULL ? rt_metrics_area(app->limits.rt) : NULL,
+                  &app->reg, err, errlen) != 0)
+        return -1;
     if (app->with_auth && app->limits.rt != NULL) {
         const struct auth_share share = {app->limits.rt, share_gate, share_store, share_newer};
         auth_set_share(&app->auth, &share);
@@ -64,6 +70,7 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
 
 void app_cleanup(struct app *app)
 {
+    mx_detach(&app->mx);
     rt_close(app->limits.rt);
     app->limits.rt = NULL;
     if (app->with_auth)
@@ -81,6 +88,27 @@ static void ep_version(struct exchange *x)
     resp_set_json(&x->resp, 200, res_version());
 }
 
+/* The pool's counters, plus gauges read from the run table now. */
+static void ep_metrics(struct app *app, struct exchange *x)
+{
+    struct mx_gauges g;
+    char *text = NULL;
+    size_t len = 0;
+
+    memset(&g, 0, sizeof g);
+    g.workers = mx_sweep(&app->mx);
+    if (app->limits.rt != NULL && rt_stats(app->limits.rt, &g.st) == 0) {
+        g.have_table = 1;
+        g.capacity = dsp_permit_cap(&app->limits);
+    }
+    if (mx_render(&app->mx, &g, &text, &len) != 0) {
+        resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
+        resp_set_reason(&x->resp, "cannot render the metrics");
+        return;
+    }
+    resp_set_text(&x->resp, 200, MX_CONTENT_TYPE, text, len);
+}
+
 /* The 200 AtomicExecuteResult of a run that reached its handler. */
 static void answer_result(struct exchange *x, struct exec_result *res)
 {
@@ -93,6 +121,11 @@ static void answer_result(struct exchange *x, struct exec_result *res)
     }
     x->log.state = res_state_name(res->state);
     x->log.error_code = res->error_code;
+    x->obs.executed = 1;
+    x->obs.state = res->state;
+    x->obs.timeout = res->error_code != NULL && strcmp(res->error_code, "timeout") == 0;
+    x->obs.abandoned = res->abandoned;
+    x->obs.dur_us = (uint64_t)(ts_mono_us() - x->obs.t0_us);
     if (res->reason[0] != '\0')
         resp_set_reason(&x->resp, "%s", res->reason);
     resp_set_json(&x->resp, 200, res_execute_result(res));
@@ -125,6 +158,8 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
         resp_set_reason(&x->resp, "node_run_id longer than %d bytes", RT_MAX_ID);
         return;
     }
+    x->obs.node = dsp_lookup_index(&app->reg, er.node_type_id);
+    x->obs.t0_us = ts_mono_us();
     switch (dsp_execute(&app->reg, &app->limits, &er, conn, &res)) {
     case DSP_OK: break;
     case DSP_DUPLICATE:
@@ -158,7 +193,13 @@ static void ep_cancel(struct app *app, const char *node_run_id, struct exchange 
     /* 204 for any id, as the reference: an unknown one leaves a tombstone
      * so that an execute arriving after its cancel answers canceled. The
      * owner's watcher reads SIGUSR2 from its signalfd (runner.c). */
-    rc = app->limits.rt != NULL ? rt_cancel(app->limits.rt, node_run_id, SIGUSR2, &owner) : 0;
+    rc = app->limits.rt != NULL ? rt_cancel(app->limits.rt, node_run_id, SIGUSR2, &owner)
+                                : RT_CANCEL_NEW;
+    x->obs.cancel = rc == RT_CANCEL_HIT       ? MX_CANCEL_HIT
+                    : rc == RT_CANCEL_RENEWED ? MX_CANCEL_TOMBSTONE
+                    : rc == RT_FULL           ? MX_CANCEL_FULL
+                    : rc == RT_CANCEL_NEW     ? MX_CANCEL_UNKNOWN
+                                              : MX_CANCEL_NONE;
     if (rc == RT_FULL) {
         /* A 204 would promise a cancel that cannot hold. */
         resp_set_retryable_error(&x->resp, 503, "executor_busy",
@@ -166,16 +207,18 @@ static void ep_cancel(struct app *app, const char *node_run_id, struct exchange 
         resp_set_reason(&x->resp, "run table full: no room for the cancel's tombstone");
         return;
     }
-    if (rc == 1 && owner > 0)
+    if (rc == RT_CANCEL_HIT && owner > 0)
         resp_set_reason(&x->resp, "cancel sent to worker %ld", (long)owner);
-    else if (rc == 1)
+    else if (rc == RT_CANCEL_HIT)
         resp_set_reason(&x->resp, "cannot signal the run's worker");
     resp_set_json(&x->resp, 204, NULL);
 }
 
-/* The log record takes what the answer says. */
+/* The log record and the metrics take what the answer says. */
 static void log_answer(struct exchange *x)
 {
+    x->obs.status = x->resp.status;
+    mx_observe(x->mx, &x->obs);
     x->log.status = x->resp.status;
     if (x->log.error_code == NULL)
         x->log.error_code = x->resp.error_code;
@@ -193,6 +236,8 @@ void app_handle(struct app *app, const struct http_req *req, const struct dsp_co
     x->head_only = 0;
     memset(&x->who, 0, sizeof x->who);
     memset(&x->log, 0, sizeof x->log);
+    memset(&x->obs, 0, sizeof x->obs);
+    x->mx = &app->mx;
     x->log.method = req->method;
     x->log.path = req->path;
     if (req->too_long) {
@@ -200,8 +245,12 @@ void app_handle(struct app *app, const struct http_req *req, const struct dsp_co
         goto out;
     }
     /* As the SDK's middleware: before routing, so an unknown path without
-     * a token is a 401, not a 404; only exact exempt paths skip it. */
-    if (app->with_auth && !auth_path_exempt(&app->auth.s, req->path)) {
+     * a token is a 401, not a 404; only exact exempt paths skip it. The
+     * metrics are outside the API and its auth settings: served to anyone
+     * who reaches them, as health is by default; nginx lets only loopback
+     * reach them (deploy/nginx). */
+    if (app->with_auth && !auth_path_exempt(&app->auth.s, req->path) &&
+        strcmp(req->path, MX_PATH) != 0) {
         if (auth_check(&app->auth, req->authorization, ts_now_ms() / 1000, &x->who, &x->resp) != 0)
             goto out;
         x->log.subject = x->who.subject;
@@ -214,6 +263,7 @@ void app_handle(struct app *app, const struct http_req *req, const struct dsp_co
     case EP_VERSION: ep_version(x); break;
     case EP_EXECUTE: ep_execute(app, req, conn, x); break;
     case EP_CANCEL: ep_cancel(app, m->param, x); break;
+    case EP_METRICS: ep_metrics(app, x); break;
     case EP_NONE: break;
     }
 out:

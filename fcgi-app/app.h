@@ -9,6 +9,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "response.h"
 #include "router.h"
@@ -19,6 +20,8 @@ struct app {
     struct dsp_limits limits; /* limits.rt: the run table, owned; NULL in tools */
     struct auth auth;
     int with_auth; /* 0 in tools and unit tests: no authentication step */
+    /* The pool's metrics: in the run table, else this process's own. */
+    struct mx mx;
 };
 
 /* What app_init sets up besides the registry. */
@@ -33,6 +36,8 @@ struct exchange {
     struct auth_principal who;
     struct route_match route;
     struct log_request log;
+    struct mx_obs obs;   /* what the answer adds to the metrics */
+    const struct mx *mx; /* where (the app's), for the abandoned path */
 };
 
 /*

@@ -74,7 +74,7 @@ int dsp_registry_init(struct dsp_registry *reg, const jarvis_pack *const *packs,
     return 0;
 }
 
-const jarvis_node *dsp_lookup(const struct dsp_registry *reg, const char *node_type_id)
+int dsp_lookup_index(const struct dsp_registry *reg, const char *node_type_id)
 {
     size_t lo = 0, hi = reg->count;
 
@@ -82,13 +82,20 @@ const jarvis_node *dsp_lookup(const struct dsp_registry *reg, const char *node_t
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(node_type_id, reg->nodes[mid]->node_type_id);
         if (c == 0)
-            return reg->nodes[mid];
+            return (int)mid;
         if (c < 0)
             hi = mid;
         else
             lo = mid + 1;
     }
-    return NULL;
+    return -1;
+}
+
+const jarvis_node *dsp_lookup(const struct dsp_registry *reg, const char *node_type_id)
+{
+    int i = dsp_lookup_index(reg, node_type_id);
+
+    return i >= 0 ? reg->nodes[i] : NULL;
 }
 
 static json_object *get_member(json_object *obj, const char *key)

@@ -101,6 +101,9 @@ int dsp_registry_init(struct dsp_registry *reg, const jarvis_pack *const *packs,
 /* The node linked for node_type_id, or NULL. */
 const jarvis_node *dsp_lookup(const struct dsp_registry *reg, const char *node_type_id);
 
+/* Its index in reg->nodes (sorted by id), or -1: the metrics' bucket. */
+int dsp_lookup_index(const struct dsp_registry *reg, const char *node_type_id);
+
 /*
  * Runs req and fills res (caller calls dsp_result_cleanup): looks up the
  * node, claims the run's slot in the run table (queued), waits for an

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "crash.h"
 #include "log.h"
+#include "metrics.h"
 #include "nodetypes.h"
 #include "request.h"
 #include "runner.h"
@@ -130,5 +131,6 @@ int main(int argc, char **argv)
             "execute slots %u, max concurrency %u, run table %s (%u slots)",
             jarvis_build_version, app.reg.count, cfg.max_body_bytes, cfg.default_timeout_secs,
             cfg.execute_slots, cfg.max_concurrency, cfg.run_table, cfg.run_table_slots);
+    mx_worker_start(&app.mx); /* counted as started; see metrics.c for deaths */
     wk_serve(&app);
 }

@@ -23,17 +23,36 @@ void resp_init(struct resp *r)
     r->status = 500;
 }
 
+static void drop_text(struct resp *r)
+{
+    free(r->text);
+    r->text = NULL;
+    r->text_len = 0;
+    r->text_type = NULL;
+}
+
 void resp_cleanup(struct resp *r)
 {
     json_object_put(r->body);
     r->body = NULL;
+    drop_text(r);
 }
 
 void resp_set_json(struct resp *r, int status, json_object *body)
 {
     json_object_put(r->body);
+    drop_text(r);
     r->status = status;
     r->body = body;
+}
+
+void resp_set_text(struct resp *r, int status, const char *content_type, char *text,
+                   size_t text_len)
+{
+    resp_set_json(r, status, NULL);
+    r->text = text;
+    r->text_len = text != NULL ? text_len : 0;
+    r->text_type = content_type;
 }
 
 static json_object *error_envelope(const char *code, const char *message, json_object *details,
@@ -119,12 +138,17 @@ const char *resp_json_text(json_object *body, size_t *len)
 int resp_emit(const struct resp *r, bool head_only, resp_write_fn w, void *arg)
 {
     char head[1024 + RESP_MAX_HEADERS * (RESP_MAX_HEADER_VALUE + 64)];
-    const char *body = NULL;
+    const char *body = NULL, *type = "application/json";
     size_t body_len = 0, i;
     int n;
 
-    if (r->body != NULL)
+    if (r->body != NULL) {
         body = resp_json_text(r->body, &body_len);
+    } else if (r->text != NULL) {
+        body = r->text;
+        body_len = r->text_len;
+        type = r->text_type;
+    }
 #ifdef JARVIS_CHECK_UTF8
     /* Test builds: an answer that is not valid UTF-8 is a bug wherever it
      * came from, so the whole suite fails on it. */
@@ -136,7 +160,7 @@ int resp_emit(const struct resp *r, bool head_only, resp_write_fn w, void *arg)
     n = snprintf(head, sizeof head, "Status: %d %s\r\n", r->status, resp_status_text(r->status));
     if (body != NULL)
         n += snprintf(head + n, sizeof head - (size_t)n,
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
+                      "Content-Type: %s\r\nContent-Length: %zu\r\n", type, body_len);
     else if (r->status != 204) /* RFC 9110: 204 carries no Content-Length */
         n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: 0\r\n");
     n += snprintf(head + n, sizeof head - (size_t)n, "Cache-Control: no-store\r\n");

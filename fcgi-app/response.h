@@ -21,6 +21,11 @@ struct resp_header {
 struct resp {
     int status;
     json_object *body; /* owned; NULL means no body (204, HEAD) */
+    /* A body that is not JSON (GET /metrics): owned, sent instead of body
+     * with text_type as its Content-Type; NULL: none. */
+    char *text;
+    size_t text_len;
+    const char *text_type; /* static */
     struct resp_header headers[RESP_MAX_HEADERS];
     size_t n_headers;
     const char *error_code; /* static; the ErrorEnvelope code, for the log */
@@ -37,6 +42,12 @@ void resp_cleanup(struct resp *r);
 
 /* Sets status and body; takes ownership of body (may be NULL). */
 void resp_set_json(struct resp *r, int status, json_object *body);
+
+/* Sets status and a body of text_len bytes of content_type (a static
+ * string); takes ownership of text (malloc'd, may be NULL). Drops any JSON
+ * body. */
+void resp_set_text(struct resp *r, int status, const char *content_type, char *text,
+                   size_t text_len);
 
 /*
  * Sets an ErrorEnvelope {"error":{"code","message"[,"details"]}} answer.

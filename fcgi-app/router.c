@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "metrics.h"
 #include "utf8.h"
 
 #define M_GET 0x1
@@ -28,6 +29,8 @@ static const struct route routes[] = {
     {"/v1/version", NULL, M_GET, "GET, HEAD", EP_VERSION},
     {"/v1/atomic-node-runs:execute", NULL, M_POST, "POST", EP_EXECUTE},
     {"/v1/atomic-node-runs/", ":cancel", M_POST, "POST", EP_CANCEL},
+    /* Not in the spec: the pool's Prometheus metrics (metrics.h). */
+    {MX_PATH, NULL, M_GET, "GET, HEAD", EP_METRICS},
 };
 
 static int hexval(char c)

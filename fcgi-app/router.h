@@ -8,7 +8,7 @@
 /* Longest node_run_id accepted in a path, after percent-decoding. */
 #define ROUTE_MAX_PARAM RT_MAX_ID
 
-enum route_ep { EP_NONE = 0, EP_HEALTH, EP_VERSION, EP_EXECUTE, EP_CANCEL };
+enum route_ep { EP_NONE = 0, EP_HEALTH, EP_VERSION, EP_EXECUTE, EP_CANCEL, EP_METRICS };
 
 struct route_match {
     enum route_ep ep;

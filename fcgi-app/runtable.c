@@ -30,7 +30,8 @@
 #include "timefmt.h"
 
 #define RT_MAGIC 0x314254524a52414aULL /* "JARJRTB1" */
-#define RT_VERSION 6
+/* 7: the metrics region (RT_METRICS_BYTES) after the blob. */
+#define RT_VERSION 7
 
 enum slot_state { S_FREE = 0, S_QUEUED, S_RUNNING, S_TOMB };
 
@@ -139,19 +140,24 @@ static uint32_t hash_id(const char *s)
  * process started at another time. A /proc read that fails for any other
  * reason (out of fds, memory) counts as alive: freeing a live run's slot
  * would hand its id, cancel flag and permit to another run. */
-static int owner_alive(const struct rt_table *t, const struct rt_slot *s)
+int rt_proc_alive(pid_t pid, uint64_t start_want)
 {
     uint64_t start = 0;
     int rc;
 
-    if (s->owner == t->self)
-        return s->owner_start == t->self_start;
-    if (s->owner <= 1 || (kill(s->owner, 0) != 0 && errno == ESRCH))
+    if (pid <= 1 || (kill(pid, 0) != 0 && errno == ESRCH))
         return 0;
-    rc = proc_start_time(s->owner, &start);
+    rc = proc_start_time(pid, &start);
     if (rc == -ENOENT)
         return 0;
-    return rc != 0 || start == s->owner_start;
+    return rc != 0 || start == start_want;
+}
+
+static int owner_alive(const struct rt_table *t, const struct rt_slot *s)
+{
+    if (s->owner == t->self)
+        return s->owner_start == t->self_start;
+    return rt_proc_alive(s->owner, s->owner_start);
 }
 
 static unsigned count_state(const struct rt_table *t, uint32_t state)
@@ -395,10 +401,14 @@ static int create_table(const char *path, size_t len, unsigned nslots, char *err
     return rc;
 }
 
+/* Where the blob ends and the metrics' region starts (64-byte aligned). */
+#define METRICS_OFFSET(n)                                                                          \
+    ((SLOTS_OFFSET(n) + (size_t)(n) * sizeof(struct rt_slot) + RT_BLOB_MAX + 63) & ~(size_t)63)
+
 /* The bytes of a table of nslots slots. */
 static size_t table_len(unsigned nslots)
 {
-    return SLOTS_OFFSET(nslots) + (size_t)nslots * sizeof(struct rt_slot) + RT_BLOB_MAX;
+    return METRICS_OFFSET(nslots) + RT_METRICS_BYTES;
 }
 
 static int check_slots(unsigned nslots, char *err, size_t errlen)
@@ -851,7 +861,9 @@ int rt_cancel(struct rt_table *t, const char *id, int signo, pid_t *owner)
     unlock(t);
     if (found == 1)
         wake_all(t);
-    return found == 1 || found == RT_FULL ? found : 0;
+    if (found == -1)
+        return RT_CANCEL_RENEWED;
+    return found == 1 ? RT_CANCEL_HIT : found == RT_FULL ? RT_FULL : RT_CANCEL_NEW;
 }
 
 void rt_set_tombstone_ttl(struct rt_table *t, int64_t ms)
@@ -909,6 +921,11 @@ int rt_gate(struct rt_table *t, int64_t now_ms, int64_t min_interval_ms)
             return 1;
     }
     return 0;
+}
+
+void *rt_metrics_area(struct rt_table *t)
+{
+    return (char *)t->h + METRICS_OFFSET(t->nslots);
 }
 
 static char *blob_area(const struct rt_table *t)

@@ -93,11 +93,16 @@ void rt_release(struct rt_table *t, int slot);
  * Requests cancellation of node_run_id. If a live run has it, sets its flag,
  * wakes waiters, sends signo (0: none) to the owner process - that process
  * and no other: a pidfd and the owner's start time rule out a recycled pid -
- * and returns 1 with *owner its pid (0 if it could not be signalled).
- * Otherwise leaves (or renews) a tombstone that expires after the TTL and
- * returns 0; RT_FULL when every slot holds a live run or tombstone (the
- * cancel would not hold: the caller answers busy), or RT_ERROR.
+ * and returns RT_CANCEL_HIT with *owner its pid (0 if it could not be
+ * signalled). If a tombstone has it, renews that tombstone's TTL and returns
+ * RT_CANCEL_RENEWED. Otherwise leaves a tombstone that expires after the TTL
+ * and returns RT_CANCEL_NEW; RT_FULL when every slot holds a live run or
+ * tombstone (the cancel would not hold: the caller answers busy), or
+ * RT_ERROR. (The three outcomes are the metrics' cancel outcomes.)
  */
+#define RT_CANCEL_NEW 0
+#define RT_CANCEL_HIT 1
+#define RT_CANCEL_RENEWED 2
 int rt_cancel(struct rt_table *t, const char *node_run_id, int signo, pid_t *owner);
 
 /* Changes how long this process's tombstones live (default RT_TOMBSTONE_MS). */
@@ -148,5 +153,19 @@ size_t rt_debug_slot_offset(const struct rt_table *t, unsigned i);
 /* Start time of a process (clock ticks since boot, from /proc), 0 if gone.
  * With the pid it identifies an owner even after pid reuse. */
 uint64_t rt_proc_start_time(pid_t pid);
+
+/* 0 only on proof that the process pid, started at start (as
+ * rt_proc_start_time said), is gone: no such pid, or a pid now used by a
+ * process started at another time. A /proc read that fails for another
+ * reason (out of fds) counts as alive. A zombie not yet reaped is alive. */
+int rt_proc_alive(pid_t pid, uint64_t start);
+
+/*
+ * The metrics' region of the mapping (metrics.c owns its layout, checks it
+ * and says how it is shared): RT_METRICS_BYTES, zeroed when the table was
+ * made, 64-byte aligned, shared by every worker like the slots.
+ */
+#define RT_METRICS_BYTES (64 * 1024)
+void *rt_metrics_area(struct rt_table *t);
 
 #endif

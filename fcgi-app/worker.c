@@ -217,6 +217,7 @@ static void exit_if_done_locked(struct wk_pool *p)
     if (atomic_load(&p->stopping) && p->busy == 0 && p->accepting == 0 &&
         (p->drained || p->threads == 0)) {
         log_msg(JARVIS_LOG_INFO, "worker stopping");
+        mx_worker_exit(&p->app->mx, p->exit_code != 0 && p->exit_code != 3); /* 3: abandoned */
         _exit(p->exit_code);
     }
 }

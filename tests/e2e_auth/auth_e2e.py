@@ -537,7 +537,7 @@ def scenario_enterprise(c, pool, idp, keys, new_key):
     good_rs = mint(rsa, sub="alice-rs")
     good_es = mint(ec, sub="bob-es")
 
-    for path in ("/v1/health", "/v1/version"):
+    for path in ("/v1/health", "/v1/version", "/metrics"):
         c.status(f"enterprise: GET {path} without a token -> 200", pool, "GET", path, None, 200)
     c.status("enterprise: GET /v1/health with a bad token -> 200 (exempt, token ignored)",
              pool, "GET", "/v1/health", "Bearer not.a.token", 200)

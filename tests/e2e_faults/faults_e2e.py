@@ -707,23 +707,16 @@ def main():
            if not k.startswith("ARP_AUTH_") and not k.startswith("JARVIS_")}
     env["JARVIS_LOG_LEVEL"] = "info"
     lp = LocalPool(args.binary, workers=WORKERS, env=env, prefix="jarvis-faults-e2e-")
-    t0 = time.monotonic()
     with lp as base:
         if base is None:
             r.check("the pool starts", ["scripts/run-local start failed"])
             return r.close()
         pool = Pool(lp, int(base.rsplit(":", 1)[1]))
-        for name, fn in (("kill -9 under load", lambda: scenario_kill(r, pool, seed)),
+        r.run_scenarios((("kill -9 under load", lambda: scenario_kill(r, pool, seed)),
                          ("nginx reload under load", lambda: scenario_reload(r, pool, seed)),
                          ("a handler that crashes", lambda: scenario_crash(r, pool)),
                          ("clients that stop reading", lambda: scenario_slow_readers(r, pool)),
-                         ("clients that disconnect", lambda: scenario_disconnect(r, pool))):
-            print(f"== {name} ({time.monotonic() - t0:.1f} s)")
-            try:
-                fn()
-            except Exception as e:  # a crash of the test itself is a failure, not a hang
-                r.check(f"{name} ran to the end", [repr(e)])
-        print(f"== done ({time.monotonic() - t0:.1f} s)")
+                         ("clients that disconnect", lambda: scenario_disconnect(r, pool))))
     return r.close()
 
 

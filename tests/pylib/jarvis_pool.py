@@ -228,6 +228,18 @@ class Checks:
             self.passed += 1
             print(f"PASS {name}")
 
+    def run_scenarios(self, scenarios):
+        """Runs each (name, fn) in turn under a "== name (elapsed)" line; an
+        exception in one is a failure of it, and the next still runs."""
+        t0 = time.monotonic()
+        for name, fn in scenarios:
+            print(f"== {name} ({time.monotonic() - t0:.1f} s)")
+            try:
+                fn()
+            except Exception as e:  # a crash of the test itself is a failure, not a hang
+                self.check(f"{name} ran to the end", [repr(e)])
+        print(f"== done ({time.monotonic() - t0:.1f} s)")
+
     def close(self):
         """Prints the closing line; returns the process exit status."""
         print(f"{self.passed} passed, {self.failed} failed")

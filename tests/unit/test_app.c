@@ -274,6 +274,64 @@ static void test_uri_too_long(void)
     app_exchange_cleanup(&x);
 }
 
+/* The value of the sample line starting with `series ` in the text of a
+ * GET /metrics through the pipeline; -1 when there is none. */
+static double scrape(const char *series)
+{
+    struct exchange x;
+    double v = -1;
+    size_t n = strlen(series);
+    const char *p;
+
+    handle("GET", "/metrics", NULL, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 200);
+    CU_ASSERT_PTR_NULL(x.resp.body);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x.resp.text);
+    CU_ASSERT_STRING_EQUAL(x.resp.text_type, "text/plain; version=0.0.4; charset=utf-8");
+    for (p = x.resp.text; p != NULL; p = strchr(p, '\n'), p = p != NULL ? p + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            v = strtod(p + n + 1, NULL);
+    app_exchange_cleanup(&x);
+    return v;
+}
+
+#define ECHO_OK "jarvis_executions_total{node_type_id=\"jarvis.core.echo\",state=\"succeeded\"}"
+#define OTHER_FAILED "jarvis_executions_total{node_type_id=\"other\",state=\"failed\"}"
+
+/* Each answer adds to the metrics once; the scrape itself is a 200 the
+ * next scrape counts. Without a run table the counters are this process's. */
+static void test_metrics(void)
+{
+    double echo = scrape(ECHO_OK), other = scrape(OTHER_FAILED);
+    double ok = scrape("jarvis_http_responses_total{code=\"200\"}");
+    double missing = scrape("jarvis_http_responses_total{code=\"404\"}");
+    struct exchange x;
+
+    CU_ASSERT_TRUE(echo >= 0 && other >= 0 && ok >= 0 && missing >= 0);
+    handle("POST", "/v1/atomic-node-runs:execute", EXEC("jarvis.core.echo", "{}"), &x);
+    app_exchange_cleanup(&x);
+    handle("POST", "/v1/atomic-node-runs:execute", EXEC("jarvis.nobody", "{}"), &x);
+    app_exchange_cleanup(&x);
+    handle("GET", "/v1/nothing", NULL, &x);
+    app_exchange_cleanup(&x);
+    CU_ASSERT_EQUAL(scrape(ECHO_OK), echo + 1);
+    CU_ASSERT_EQUAL(scrape(OTHER_FAILED), other + 1);
+    /* The 200s since `ok` was read: that scrape, three more, the two
+     * executes (a result is a 200 whatever its state). */
+    CU_ASSERT_EQUAL(scrape("jarvis_http_responses_total{code=\"200\"}"), ok + 4 + 2);
+    CU_ASSERT_EQUAL(scrape("jarvis_http_responses_total{code=\"404\"}"), missing + 1);
+    CU_ASSERT_EQUAL(scrape("jarvis_runs_running"), -1); /* no run table here */
+
+    handle("HEAD", "/metrics", NULL, &x);
+    CU_ASSERT_EQUAL(x.resp.status, 200);
+    CU_ASSERT_TRUE(x.head_only);
+    app_exchange_cleanup(&x);
+    handle("POST", "/metrics", "{}", &x);
+    CU_ASSERT_EQUAL(x.resp.status, 405);
+    CU_ASSERT_STRING_EQUAL(x.resp.headers[0].value, "GET, HEAD");
+    app_exchange_cleanup(&x);
+}
+
 static CU_TestInfo tests[] = {
     {"health and version", test_health_version},
     {"execute", test_execute},
@@ -282,6 +340,7 @@ static CU_TestInfo tests[] = {
     {"hostile ids and amplification bodies", test_hostile_inputs},
     {"cancel", test_cancel},
     {"URI too long", test_uri_too_long},
+    {"GET /metrics counts each answer once", test_metrics},
     CU_TEST_INFO_NULL,
 };
 

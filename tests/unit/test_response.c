@@ -93,8 +93,33 @@ static void test_limits_and_failures(void)
     resp_cleanup(&r);
 }
 
+/* A text body (GET /metrics): its own Content-Type, and a JSON body set
+ * after it replaces it (the text is freed, never sent). */
+static void test_text_answer(void)
+{
+    struct resp r;
+    struct sink s = {.len = 0};
+
+    resp_init(&r);
+    resp_set_text(&r, 200, "text/plain; version=0.0.4", strdup("a 1\n"), 4);
+    CU_ASSERT_EQUAL(resp_emit(&r, false, sink_write, &s), 0);
+    CU_ASSERT_STRING_EQUAL(s.buf, "Status: 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                                  "Content-Length: 4\r\nCache-Control: no-store\r\n\r\na 1\n");
+    s.len = 0;
+    CU_ASSERT_EQUAL(resp_emit(&r, true, sink_write, &s), 0);
+    CU_ASSERT_PTR_NULL(strstr(s.buf, "a 1"));
+    resp_set_error(&r, 500, "internal_error", "Internal server error", NULL);
+    CU_ASSERT_PTR_NULL(r.text);
+    s.len = 0;
+    CU_ASSERT_EQUAL(resp_emit(&r, false, sink_write, &s), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s.buf, "Content-Type: application/json\r\n"));
+    resp_set_text(&r, 200, "text/plain", strdup("x"), 1);
+    resp_cleanup(&r);
+}
+
 static CU_TestInfo tests[] = {
     {"JSON answer bytes", test_json_answer},
+    {"text answer bytes", test_text_answer},
     {"HEAD and 204", test_head_and_204},
     {"error with a header", test_error_with_header},
     {"limits and write failures", test_limits_and_failures},

@@ -28,6 +28,10 @@ static void test_matches(void)
     CU_ASSERT_EQUAL(lookup("POST", "/v1/atomic-node-runs/nr-1:cancel", &m, &r), 0);
     CU_ASSERT_EQUAL(m.ep, EP_CANCEL);
     CU_ASSERT_STRING_EQUAL(m.param, "nr-1");
+    CU_ASSERT_EQUAL(lookup("GET", "/metrics", &m, &r), 0);
+    CU_ASSERT_EQUAL(m.ep, EP_METRICS);
+    CU_ASSERT_EQUAL(lookup("HEAD", "/metrics", &m, &r), 0);
+    CU_ASSERT_TRUE(m.head_only);
 }
 
 static void test_cancel_ids(void)
