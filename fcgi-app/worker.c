@@ -302,13 +302,17 @@ static void serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *run
 /* (Re)registers the listening socket in the wait set. An exclusive
  * registration stays where it is in the socket's wait queue, and the first
  * worker there takes every connection; registering again every
- * WK_REQUEUE_EVERY connections puts this worker last, so connections go
- * round the workers (runs spread, and a crash costs less). Call with
- * p->lock held (a takeover may put two threads here). */
+ * WK_REQUEUE_EVERY connections, and whenever a run blocks (yield_lead),
+ * puts this worker last, so connections go round the workers (runs
+ * spread, and a crash costs less). A stopping worker took the socket out
+ * for good (lead). Call with p->lock held (a takeover may put two threads
+ * here). */
 static int listen_again(struct wk_pool *p, int first)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = EV_LISTEN};
 
+    if (p->sealed)
+        return 0;
     if (!first && epoll_ctl(p->ep, EPOLL_CTL_DEL, 0, NULL) != 0 && errno != ENOENT)
         return -1;
     return epoll_ctl(p->ep, EPOLL_CTL_ADD, 0, &ev) == 0 || errno == EEXIST ? 0 : -1;
@@ -430,11 +434,19 @@ static void pass_lead_locked(struct wk_pool *p)
 static void yield_lead(void *arg)
 {
     struct wk_thread *t = arg;
+    struct wk_pool *p = t->p;
 
-    pthread_mutex_lock(&t->p->lock);
-    if (leads_locked(t))
-        pass_lead_locked(t->p);
-    pthread_mutex_unlock(&t->p->lock);
+    pthread_mutex_lock(&p->lock);
+    if (leads_locked(t)) {
+        pass_lead_locked(p);
+        /* A worker with a run in progress steps back in the socket's
+         * queue: the next connection goes to another worker if one
+         * waits, so runs spread (a crash then costs fewer of them). */
+        if (listen_again(p, 0) != 0)
+            log_msg(JARVIS_LOG_ERROR, "epoll: %s; cannot requeue the listening socket",
+                    strerror(errno));
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* What a serving thread does next. */
