@@ -9,6 +9,14 @@ add_library(jarvis_node_api INTERFACE)
 target_include_directories(jarvis_node_api INTERFACE "${CMAKE_SOURCE_DIR}/include")
 target_link_libraries(jarvis_node_api INTERFACE jarvis_core)
 
+# jarvis_pack_library(<target> [EXCLUDE_FROM_ALL] <files...>)
+#   A static library compiled as a pack is: it sees include/ and json-c,
+#   nothing of the core's own headers (tests/plugin_boundary checks it).
+function(jarvis_pack_library target)
+  add_library(${target} STATIC ${ARGN})
+  target_link_libraries(${target} PUBLIC PkgConfig::JSONC jarvis_node_api)
+endfunction()
+
 # jarvis_add_pack(<name> [DEFAULT] SOURCES <files...>)
 #   DEFAULT: part of the default JARVIS_PLUGINS set.
 function(jarvis_add_pack name)
@@ -16,8 +24,7 @@ function(jarvis_add_pack name)
   if(NOT name MATCHES "^[a-z][a-z0-9_]*$")
     message(FATAL_ERROR "pack name '${name}' must match [a-z][a-z0-9_]*")
   endif()
-  add_library(jarvis_pack_${name} STATIC ${P_SOURCES})
-  target_link_libraries(jarvis_pack_${name} PUBLIC PkgConfig::JSONC jarvis_node_api)
+  jarvis_pack_library(jarvis_pack_${name} ${P_SOURCES})
   set_property(GLOBAL APPEND PROPERTY JARVIS_ALL_PACKS ${name})
   if(P_DEFAULT)
     set_property(GLOBAL APPEND PROPERTY JARVIS_DEFAULT_PACKS ${name})

@@ -179,7 +179,7 @@ static int parse_header(const char *token, size_t hlen, jwt_alg_t *alg, char *ki
 
     if (hlen == 0 || hlen > AUTH_MAX_HEADER_B64)
         return -1;
-    n = jwks_b64url_decode(token, hlen, raw, sizeof raw - 1);
+    n = jarvis_base64_decode(token, hlen, JARVIS_BASE64_URL, raw, sizeof raw - 1, NULL);
     if (n <= 0 || (tok = json_tokener_new_ex(8)) == NULL)
         return -1;
     h = json_tokener_parse_ex(tok, (const char *)raw, (int)n);

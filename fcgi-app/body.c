@@ -51,11 +51,6 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static int is_hex(char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 static int lex_fail(struct lex *l, const char *why)
 {
     l->why = why;
@@ -66,16 +61,15 @@ static int lex_fail(struct lex *l, const char *why)
 static int escape_u(const struct lex *l, size_t pos, unsigned *cp)
 {
     size_t n;
-    char c;
 
     if (pos + ESCAPE_U_LEN > l->len || l->s[pos] != '\\' || l->s[pos + 1] != 'u')
         return 0;
     *cp = 0;
     for (n = 2; n < ESCAPE_U_LEN; n++) {
-        c = l->s[pos + n];
-        if (!is_hex(c))
+        int v = jarvis_hex_value(l->s[pos + n]);
+        if (v < 0)
             return 0;
-        *cp = *cp * 16 + (unsigned)(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+        *cp = *cp * 16 + (unsigned)v;
     }
     return 1;
 }

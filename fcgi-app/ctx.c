@@ -12,14 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jarvis/util.h"
 #include "log.h"
 #include "timefmt.h"
 #include "utf8.h"
-
-int64_t ctx_clamp_span(double ms)
-{
-    return ms > (double)CTX_MAX_SPAN_MS ? CTX_MAX_SPAN_MS : (int64_t)ms;
-}
 
 const char *jarvis_ctx_node_run_id(const jarvis_ctx *ctx)
 {
@@ -117,7 +113,7 @@ int jarvis_ctx_wait_fd(jarvis_ctx *ctx, int fd, short events, long long timeout_
     int64_t until = -1;
 
     if (timeout_ms >= 0)
-        until = ts_mono_us() / 1000 + ctx_clamp_span((double)timeout_ms);
+        until = ts_mono_us() / 1000 + jarvis_clamp_span_ms((double)timeout_ms);
     if (revents != NULL)
         *revents = 0;
     for (;;) {

@@ -14,10 +14,6 @@
 #include "runner.h"
 #include "runtable.h"
 
-/* Longest span honoured, for budgets and waits alike (about 31 years):
- * keeps every "now + span" in range. */
-#define CTX_MAX_SPAN_MS 1000000000000LL
-
 struct jarvis_ctx {
     const struct exec_req *req;
     const jarvis_node *node;
@@ -31,8 +27,5 @@ struct jarvis_ctx {
     const char *fail_code;    /* jarvis_ctx_fail_code: static, or NULL */
     const char *fail_message; /* its client-facing message */
 };
-
-/* ms bounded to CTX_MAX_SPAN_MS (a double: budgets may be written 5.0). */
-int64_t ctx_clamp_span(double ms);
 
 #endif

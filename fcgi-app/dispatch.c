@@ -21,6 +21,7 @@
 
 #include "crash.h"
 #include "ctx.h"
+#include "jarvis/util.h"
 #include "jschema.h"
 #include "log.h"
 #include "runner.h"
@@ -134,14 +135,14 @@ int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req, i
 
     if (lim->default_timeout_secs > 0) {
         double ms = ceil(lim->default_timeout_secs * 1000.0);
-        deadline = started_ms + ctx_clamp_span(ms);
+        deadline = started_ms + jarvis_clamp_span_ms(ms);
     }
     if (req->constraints != NULL &&
         json_object_object_get_ex(req->constraints, "budgets", &budgets) &&
         json_object_object_get_ex(budgets, "max_wall_time_ms", &wall)) {
         /* validated: a non-negative integer, possibly written 5.0 or > INT64_MAX */
         double ms = json_object_get_double(wall);
-        int64_t d = started_ms + ctx_clamp_span(ms);
+        int64_t d = started_ms + jarvis_clamp_span_ms(ms);
         if (deadline == 0 || d < deadline)
             deadline = d;
         /* A zero budget is already spent: a deadline of "now", never "none". */

@@ -19,6 +19,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
+#include "jarvis/util.h"
 #include "log.h"
 #include "timefmt.h"
 
@@ -28,47 +29,6 @@
 int jwks_global_init(void)
 {
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int b64url_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-long jwks_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
-{
-    size_t i, o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-
-    while (n > 0 && in[n - 1] == '=')
-        n--;
-    if (n % 4 == 1)
-        return -1;
-    for (i = 0; i < n; i++) {
-        int v = b64url_val(in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == cap)
-                return -1;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return (long)o;
 }
 
 static const char *member_str(json_object *o, const char *key)
@@ -88,7 +48,7 @@ static BIGNUM *member_bn(json_object *jwk, const char *key)
     long n;
 
     if (s == NULL || strlen(s) > JWK_MAX_B64 ||
-        (n = jwks_b64url_decode(s, strlen(s), buf, sizeof buf)) <= 0)
+        (n = jarvis_base64_decode(s, strlen(s), JARVIS_BASE64_URL, buf, sizeof buf, NULL)) <= 0)
         return NULL;
     return BN_bin2bn(buf, (int)n, NULL);
 }
@@ -146,8 +106,10 @@ static EVP_PKEY *ec_key(json_object *jwk, jwt_alg_t *curve_alg)
         if (strcmp(crv, curves[i].crv) == 0)
             break;
     if (crv == NULL || i == sizeof curves / sizeof curves[0] || xs == NULL || ys == NULL ||
-        jwks_b64url_decode(xs, strlen(xs), x, sizeof x) != (long)curves[i].size ||
-        jwks_b64url_decode(ys, strlen(ys), y, sizeof y) != (long)curves[i].size)
+        jarvis_base64_decode(xs, strlen(xs), JARVIS_BASE64_URL, x, sizeof x, NULL) !=
+            (long)curves[i].size ||
+        jarvis_base64_decode(ys, strlen(ys), JARVIS_BASE64_URL, y, sizeof y, NULL) !=
+            (long)curves[i].size)
         return NULL;
     point[0] = 0x04; /* uncompressed */
     memcpy(point + 1, x, curves[i].size);

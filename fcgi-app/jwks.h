@@ -48,10 +48,6 @@ struct jwks {
     int64_t last_attempt_ms; /* of the last refetch a request caused (limit) */
 };
 
-/* Decodes in[0..n) as base64url (padding optional) into out (cap bytes).
- * Returns the decoded length, or -1 on a bad character, length or overflow. */
-long jwks_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap);
-
 /* Calls curl_global_init; once per process, before any thread starts. */
 int jwks_global_init(void);
 

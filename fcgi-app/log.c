@@ -59,7 +59,7 @@ const char *log_journal_prefix(jarvis_log_level level)
 static int needs_quotes(const char *v)
 {
     /* Bytes that are not UTF-8 are written as \\x escapes: quoted. */
-    if (*v == '\0' || !utf8_valid(v, strlen(v)))
+    if (*v == '\0' || !jarvis_utf8_valid(v, strlen(v)))
         return 1;
     for (; *v; v++) {
         unsigned char c = (unsigned char)*v;

@@ -152,7 +152,7 @@ int resp_emit(const struct resp *r, bool head_only, resp_write_fn w, void *arg)
 #ifdef JARVIS_CHECK_UTF8
     /* Test builds: an answer that is not valid UTF-8 is a bug wherever it
      * came from, so the whole suite fails on it. */
-    if (body != NULL && !utf8_valid(body, body_len)) {
+    if (body != NULL && !jarvis_utf8_valid(body, body_len)) {
         fprintf(stderr, "response body is not valid UTF-8: %.*s\n", (int)body_len, body);
         abort();
     }

@@ -33,17 +33,6 @@ static const struct route routes[] = {
     {MX_PATH, NULL, M_GET, "GET, HEAD", EP_METRICS},
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int route_percent_decode(const char *src, size_t len, char *dst, size_t dstlen)
 {
     size_t i, o = 0;
@@ -54,8 +43,8 @@ int route_percent_decode(const char *src, size_t len, char *dst, size_t dstlen)
             int h, l;
             if (i + 2 >= len)
                 return -1;
-            h = hexval(src[i + 1]);
-            l = hexval(src[i + 2]);
+            h = jarvis_hex_value(src[i + 1]);
+            l = jarvis_hex_value(src[i + 2]);
             if (h < 0 || l < 0)
                 return -1;
             c = h * 16 + l;
@@ -66,7 +55,7 @@ int route_percent_decode(const char *src, size_t len, char *dst, size_t dstlen)
         dst[o++] = (char)c;
     }
     dst[o] = '\0';
-    return utf8_valid(dst, o) ? (int)o : -1;
+    return jarvis_utf8_valid(dst, o) ? (int)o : -1;
 }
 
 /* Returns 1 if path matches rt, extracting the {param} segment if any. */

@@ -38,7 +38,26 @@ size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
-int utf8_valid(const char *s, size_t n)
+size_t jarvis_utf8_next(const char *s, size_t n, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len, i;
+
+    if (u[0] < 0x80) {
+        *cp = u[0];
+        return 1;
+    }
+    len = utf8_seq_len(u, n);
+    if (len == 0)
+        return 0;
+    /* The lead byte keeps 7 - len bits (5, 4 or 3), each next byte 6. */
+    *cp = u[0] & (0x7fu >> len);
+    for (i = 1; i < len; i++)
+        *cp = (*cp << 6) | (u[i] & 0x3fu);
+    return len;
+}
+
+int jarvis_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, l;

@@ -5,12 +5,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "jarvis/util.h"
+
 /* Returns the length of the well-formed sequence at s (at most n bytes
  * available), or 0 if it is malformed. s[0] must be >= 0x80. */
 size_t utf8_seq_len(const unsigned char *s, size_t n);
 
-/* Returns 1 if s[0..n) is entirely well-formed UTF-8. */
-int utf8_valid(const char *s, size_t n);
+/* jarvis_utf8_valid and jarvis_utf8_next (jarvis/util.h) are here too. */
 
 /*
  * The longest prefix of s[0..n) of at most max bytes that ends on a code

@@ -343,7 +343,7 @@ static void check_parse(const char *body, size_t len)
     rc = body_parse_json(body, len, FZ_BIG_LIMIT, &out, &r);
     FZ_CHECK((rc == 0) == want_accepted(body, len));
     if (rc == 0) {
-        FZ_CHECK(out != NULL && utf8_valid(body, len));
+        FZ_CHECK(out != NULL && jarvis_utf8_valid(body, len));
         fz_check_json(out);
     } else {
         FZ_CHECK(out == NULL && r.status == 400);

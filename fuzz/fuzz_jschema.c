@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(count >= 0 && jv_validate_at(js_root(a), v, "inputs", NULL) == count);
         FZ_CHECK(jv_validate_at(js_root(b), v, "inputs", &list2) == count);
         FZ_CHECK(json_object_equal(list, list2));
-        check_errors(list, count, utf8_valid(schema, slen));
+        check_errors(list, count, jarvis_utf8_valid(schema, slen));
         json_object_put(list);
         json_object_put(list2);
         json_object_put(v);

@@ -65,7 +65,7 @@ static void check_round_trip(const char *id, int lower)
 
 static int is_id(const char *s, size_t n)
 {
-    return n > 0 && n <= ROUTE_MAX_PARAM && strlen(s) == n && utf8_valid(s, n);
+    return n > 0 && n <= ROUTE_MAX_PARAM && strlen(s) == n && jarvis_utf8_valid(s, n);
 }
 
 static void check_route(const char *method, const char *path)

@@ -89,8 +89,8 @@ static void check_url(const char *url)
     memset(&ctx, 0, sizeof ctx);
     if (wf_url_check(&ctx, "url", url, &u) != JARVIS_OK) {
         FZ_CHECK(u == NULL && ctx.fail_reason[0] != '\0');
-        FZ_CHECK(utf8_valid(ctx.fail_reason, strlen(ctx.fail_reason)) ||
-                 !utf8_valid(url, strlen(url)));
+        FZ_CHECK(jarvis_utf8_valid(ctx.fail_reason, strlen(ctx.fail_reason)) ||
+                 !jarvis_utf8_valid(url, strlen(url)));
         return;
     }
     FZ_CHECK(u != NULL);

@@ -36,7 +36,7 @@ void fz_check_json(json_object *v)
     const char *text = resp_json_text(v, &len);
 
     FZ_CHECK(text != NULL && strlen(text) == len);
-    FZ_CHECK(utf8_valid(text, len));
+    FZ_CHECK(jarvis_utf8_valid(text, len));
     resp_init(&err);
     FZ_CHECK(body_parse_json(text, len, len + FZ_REPARSE_SLACK, &back, &err) == 0);
     FZ_CHECK(json_object_equal(v, back));

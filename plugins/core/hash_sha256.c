@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "jarvis/node.h"
+#include "jarvis/util.h"
 #include "nodes.h"
 
 enum text_codec { CODEC_UNKNOWN = 0, CODEC_UTF8, CODEC_ASCII, CODEC_LATIN1 };
@@ -111,41 +112,6 @@ static enum text_codec codec_lookup(const char *name)
     return CODEC_UNKNOWN;
 }
 
-/* One code point of UTF-8 at s (n bytes left): its length, or 0 when the
- * bytes are not well-formed UTF-8 (overlong, surrogate, above U+10FFFF). */
-static size_t utf8_next(const unsigned char *s, size_t n, unsigned long *cp)
-{
-    size_t len, i;
-
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        *cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        *cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        *cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        *cp = (*cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (*cp < 0x800 || (*cp >= 0xd800 && *cp <= 0xdfff))) ||
-        (len == 4 && (*cp < 0x10000 || *cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 /*
  * text (UTF-8, len bytes) as str.encode(codec) would give it, into out (room
  * for len bytes; UTF-8 and ASCII come out unchanged). Returns the encoded
@@ -154,84 +120,25 @@ static size_t utf8_next(const unsigned char *s, size_t n, unsigned long *cp)
 static long encode_text(jarvis_ctx *ctx, enum text_codec codec, const char *text, size_t len,
                         unsigned char *out)
 {
-    const unsigned char *s = (const unsigned char *)text;
     size_t i = 0, o = 0, pos = 0, step;
-    unsigned long cp;
+    uint32_t cp;
 
     for (; i < len; i += step, pos++) {
-        step = utf8_next(s + i, len - i, &cp);
+        step = jarvis_utf8_next(text + i, len - i, &cp);
         if (step == 0)
             return jarvis_ctx_fail(ctx, "text is not valid UTF-8 at byte %zu", i);
         if (codec == CODEC_ASCII && cp > 0x7f)
-            return jarvis_ctx_fail(ctx, "text: 'ascii' cannot encode U+%04lX at position %zu", cp,
-                                   pos);
+            return jarvis_ctx_fail(ctx, "text: 'ascii' cannot encode U+%04lX at position %zu",
+                                   (unsigned long)cp, pos);
         if (codec == CODEC_LATIN1 && cp > 0xff)
-            return jarvis_ctx_fail(ctx, "text: 'latin-1' cannot encode U+%04lX at position %zu", cp,
-                                   pos);
+            return jarvis_ctx_fail(ctx, "text: 'latin-1' cannot encode U+%04lX at position %zu",
+                                   (unsigned long)cp, pos);
         if (codec == CODEC_LATIN1)
             out[o++] = (unsigned char)cp;
         else {
-            memcpy(out + o, s + i, step);
+            memcpy(out + o, text + i, step);
             o += step;
         }
-    }
-    return (long)o;
-}
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/*
- * Decodes s (len bytes) into out (room for len / 4 * 3 bytes). Returns the
- * decoded length, or -1 with *why set. Bits left over in the last group
- * are dropped, not checked, as CPython does.
- */
-static long b64_decode_strict(const char *s, size_t len, unsigned char *out, const char **why)
-{
-    size_t pad = 0, i, o = 0;
-    unsigned long acc = 0;
-
-    if (len % 4 != 0) {
-        *why = "length is not a multiple of 4";
-        return -1;
-    }
-    while (pad < len && s[len - 1 - pad] == '=')
-        pad++;
-    if (pad > 2) {
-        *why = "more than two '=' of padding";
-        return -1;
-    }
-    for (i = 0; i < len - pad; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0) {
-            *why = s[i] == '=' ? "'=' before the end" : "a character outside the base64 alphabet";
-            return -1;
-        }
-        acc = (acc << 6) | (unsigned long)v;
-        if (i % 4 == 3) {
-            out[o++] = (unsigned char)(acc >> 16);
-            out[o++] = (unsigned char)(acc >> 8);
-            out[o++] = (unsigned char)acc;
-            acc = 0;
-        }
-    }
-    if (pad == 2)
-        out[o++] = (unsigned char)(acc >> 4);
-    else if (pad == 1) {
-        out[o++] = (unsigned char)(acc >> 10);
-        out[o++] = (unsigned char)(acc >> 2);
     }
     return (long)o;
 }
@@ -284,7 +191,7 @@ static int input_bytes(jarvis_ctx *ctx, json_object *b64, json_object *text, con
     if (*data == NULL)
         return jarvis_ctx_fail(ctx, "out of memory");
     if (b64 != NULL) {
-        *len = b64_decode_strict(s, n, *data, &why);
+        *len = jarvis_base64_decode(s, n, JARVIS_BASE64_STRICT, *data, n > 0 ? n : 1, &why);
         if (*len < 0)
             return jarvis_ctx_fail(ctx, "content_base64 is not valid base64: %s", why);
         return JARVIS_OK;

@@ -13,6 +13,8 @@
 
 #include <json-c/printbuf.h>
 
+#include "jarvis/util.h"
+
 int pyjson_float_repr(double d, char *buf, size_t len)
 {
     char tmp[40], digits[20];
@@ -62,22 +64,19 @@ int pyjson_float_repr(double d, char *buf, size_t len)
     return 0;
 }
 
-/* Decodes one UTF-8 sequence (json-c strings are valid UTF-8). */
+/* Decodes one UTF-8 sequence at s[*i] and steps past it. json-c strings
+ * from the body are valid UTF-8 (the lexer checks); a byte that is not
+ * (a handler's own string) stands for itself, as U+0080..U+00FF. */
 static uint32_t next_cp(const unsigned char *s, size_t n, size_t *i)
 {
-    unsigned char c = s[*i];
     uint32_t cp;
-    int more, k;
+    size_t len = jarvis_utf8_next((const char *)s + *i, n - *i, &cp);
 
-    if (c < 0x80) {
-        (*i)++;
-        return c;
+    if (len == 0) {
+        cp = s[*i];
+        len = 1;
     }
-    more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
-    cp = c & (0x3F >> more);
-    for (k = 1; k <= more && *i + (size_t)k < n; k++)
-        cp = (cp << 6) | (s[*i + (size_t)k] & 0x3F);
-    *i += (size_t)k;
+    *i += len;
     return cp;
 }
 

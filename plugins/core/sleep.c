@@ -8,12 +8,9 @@
 #include <math.h>
 
 #include "jarvis/node.h"
+#include "jarvis/util.h"
 #include "nodes.h"
 #include "pyjson.h"
-
-/* Longest sleep honoured (about 31 years), so that the end time computed
- * by jarvis_ctx_sleep_ms stays in range; a deadline ends it long before. */
-#define SLEEP_MAX_MS 1000000000000.0
 
 /* The member `key`, or NULL when it is absent or JSON null. Borrowed. */
 static json_object *member(json_object *inputs, const char *key)
@@ -58,7 +55,9 @@ static int sleep_handler(jarvis_ctx *ctx, json_object *inputs, json_object **out
         return jarvis_ctx_fail(ctx, "%s must be >= 0", field);
     ms = ceil(seconds * 1000.0);
     if (ms > 0) {
-        rc = jarvis_ctx_sleep_ms(ctx, (long long)(ms > SLEEP_MAX_MS ? SLEEP_MAX_MS : ms));
+        /* Bounded, so the end time jarvis_ctx_sleep_ms computes stays in
+         * range; a deadline ends it long before. */
+        rc = jarvis_ctx_sleep_ms(ctx, jarvis_clamp_span_ms(ms));
         if (rc != JARVIS_OK)
             return rc; /* canceled or out of time: the run ends that way */
     }

@@ -431,7 +431,7 @@ static json_object *text_new(const char *s, size_t n, int latin1)
     size_t len;
     char *u;
 
-    if (!latin1 && wf_utf8_valid(s, n))
+    if (!latin1 && jarvis_utf8_valid(s, n))
         return json_object_new_string_len(s, (int)n);
     u = wf_latin1_to_utf8(s, n, &len);
     if (u == NULL)
@@ -459,8 +459,8 @@ static int add_headers(json_object *out, const struct wf_pairs *h)
         return -1;
     /* httpx decodes all the headers one way: UTF-8 if it can, else latin-1 */
     for (i = 0; i < h->n; i++)
-        if (!wf_utf8_valid(h->v[i].key, strlen(h->v[i].key)) ||
-            !wf_utf8_valid(h->v[i].value, h->v[i].value_len))
+        if (!jarvis_utf8_valid(h->v[i].key, strlen(h->v[i].key)) ||
+            !jarvis_utf8_valid(h->v[i].value, h->v[i].value_len))
             latin1 = 1;
     for (i = 0; i < h->n && rc == 0; i++) {
         json_object *e = json_object_new_object();

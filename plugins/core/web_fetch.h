@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "jarvis/node.h"
+#include "jarvis/util.h"
 
 /* Most redirects followed for one call. */
 #define WF_MAX_REDIRECTS 10
@@ -51,9 +52,6 @@ int wf_json_check(const char *text, size_t len, int *is_null);
 
 /* Standard base64 (padded) of p[0..n): a new string (caller frees) or NULL. */
 char *wf_base64(const unsigned char *p, size_t n);
-
-/* 1 if s[0..n) is valid UTF-8, else 0. */
-int wf_utf8_valid(const char *s, size_t n);
 
 /* s[0..n) read as ISO-8859-1, in UTF-8: a new string of *out_len bytes
  * (caller frees), or NULL. */

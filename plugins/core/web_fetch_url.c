@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jarvis/util.h"
 #include "web_fetch.h"
 #include "web_fetch_policy.h"
 
@@ -230,17 +231,6 @@ static void quote_plus(char *dst, size_t *at, const char *src, size_t len)
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes s[0..len) in place as unquote_plus; returns the new length. */
 static size_t unquote_plus(char *s, size_t len)
 {
@@ -249,8 +239,9 @@ static size_t unquote_plus(char *s, size_t len)
     for (i = 0; i < len; i++) {
         if (s[i] == '+') {
             s[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        } else if (s[i] == '%' && i + 2 < len && jarvis_hex_value(s[i + 1]) >= 0 &&
+                   jarvis_hex_value(s[i + 2]) >= 0) {
+            s[o++] = (char)(jarvis_hex_value(s[i + 1]) * 16 + jarvis_hex_value(s[i + 2]));
             i += 2;
         } else {
             s[o++] = s[i];

@@ -201,7 +201,7 @@ static void test_unknown_node_type_long_utf8(void)
     pool_execute(body, &r);
     CU_ASSERT_EQUAL(r.status, 200);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r.body);
-    CU_ASSERT_TRUE(utf8_valid(r.body, r.len));
+    CU_ASSERT_TRUE(jarvis_utf8_valid(r.body, r.len));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r.json);
     CU_ASSERT_TRUE(json_object_object_get_ex(r.json, "error", &err) &&
                    json_object_object_get_ex(err, "message", &msg));

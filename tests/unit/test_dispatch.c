@@ -105,7 +105,7 @@ static void test_unknown_type_cut_on_characters(void)
     CU_ASSERT_STRING_EQUAL(res.error_code, "unknown_node_type");
     n = strlen(res.message);
     CU_ASSERT_TRUE(n < sizeof res.message);
-    CU_ASSERT_TRUE(utf8_valid(res.message, n));
+    CU_ASSERT_TRUE(jarvis_utf8_valid(res.message, n));
     CU_ASSERT_EQUAL((n - strlen("Unknown node_type_id: ")) % 2, 0);
     CU_ASSERT_TRUE(n >= sizeof res.message - 2);
     dsp_result_cleanup(&res);

@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "jarvis/util.h"
 #include "jwks.h"
 #include "log.h"
 #include "testutil.h"
@@ -657,11 +658,11 @@ static void test_load_failures(void)
     jwks_clear(&k);
 }
 
-/* ---- jwks_b64url_decode ------------------------------------------------ */
+/* ---- base64url as the JWKS code decodes it (jarvis_base64_decode) ------ */
 
 static long dec(const char *in, unsigned char *out, size_t cap)
 {
-    return jwks_b64url_decode(in, strlen(in), out, cap);
+    return jarvis_base64_decode(in, strlen(in), JARVIS_BASE64_URL, out, cap, NULL);
 }
 
 static void test_b64url_decode(void)
@@ -699,10 +700,11 @@ static void test_b64url_decode(void)
     CU_ASSERT_EQUAL(dec("QUJ.", out, sizeof out), -1);
     CU_ASSERT_EQUAL(dec("QUJ\n", out, sizeof out), -1);
     CU_ASSERT_EQUAL(dec("\xc3\xa9QUI", out, sizeof out), -1);
-    CU_ASSERT_EQUAL(jwks_b64url_decode("QU\0I", 4, out, sizeof out), -1);
+    CU_ASSERT_EQUAL(jarvis_base64_decode("QU\0I", 4, JARVIS_BASE64_URL, out, sizeof out, NULL), -1);
 
     /* Only n bytes of the input are read. */
-    CU_ASSERT_EQUAL(jwks_b64url_decode("QUJD!!!", 4, out, sizeof out), 3);
+    CU_ASSERT_EQUAL(jarvis_base64_decode("QUJD!!!", 4, JARVIS_BASE64_URL, out, sizeof out, NULL),
+                    3);
 
     /* The output capacity is respected exactly. */
     CU_ASSERT_EQUAL(dec("QUJD", out, 3), 3);

@@ -56,7 +56,7 @@ static void test_utf8(void)
         v[i] = '\0';
         buf[0] = '\0';
         log_append_kv(buf, sizeof buf, "k", v);
-        CU_ASSERT_TRUE(utf8_valid(buf, strlen(buf)));
+        CU_ASSERT_TRUE(jarvis_utf8_valid(buf, strlen(buf)));
         CU_ASSERT_STRING_EQUAL(buf + strlen(buf) - 3, "...");
     }
     /* A 4-byte character at the very end of the bound. */
@@ -64,7 +64,7 @@ static void test_utf8(void)
     memcpy(v + LOG_MAX_VALUE - 2, "\xf0\x9f\x98\x80", 5);
     buf[0] = '\0';
     log_append_kv(buf, sizeof buf, "k", v);
-    CU_ASSERT_TRUE(utf8_valid(buf, strlen(buf)));
+    CU_ASSERT_TRUE(jarvis_utf8_valid(buf, strlen(buf)));
     /* Bytes that are not UTF-8: escaped, and the value quoted. */
     buf[0] = '\0';
     log_append_kv(buf, sizeof buf, "k", "a\xc3(b\xff\xe2\x82");

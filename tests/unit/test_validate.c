@@ -298,7 +298,7 @@ static void test_enum_message_cut_on_a_character(void)
     msg =
         json_object_get_string(json_object_object_get(json_object_array_get_idx(errors, 0), "msg"));
     CU_ASSERT_EQUAL(strncmp(msg, "Input should be '", 17), 0);
-    CU_ASSERT_TRUE(utf8_valid(msg, strlen(msg)));
+    CU_ASSERT_TRUE(jarvis_utf8_valid(msg, strlen(msg)));
     CU_ASSERT_TRUE(strlen(msg) >= 250 && strlen(msg) < 256);
     json_object_put(errors);
     json_object_put(v);
