@@ -159,8 +159,14 @@ static void append_field(char *buf, size_t len, const char *key, const char *val
 
     if (n0 + 1 >= len)
         return;
-    w = json ? snprintf(buf + n0, len - n0, ",\"%s\":%s", key, quote ? "\"" : "")
-             : snprintf(buf + n0, len - n0, " %s=%s", key, quote ? "\"" : "");
+    if (number) {
+        /* Never cut: "12..." would not be a JSON number. */
+        w = snprintf(buf + n0, len - n0, json ? ",\"%s\":%s" : " %s=%s", key, value);
+        if (w < 0 || n0 + (size_t)w >= len)
+            buf[n0] = '\0';
+        return;
+    }
+    w = snprintf(buf + n0, len - n0, json ? ",\"%s\":%s" : " %s=%s", key, quote ? "\"" : "");
     if (w < 0 || n0 + (size_t)w + LOG_VALUE_TAIL >= len) {
         buf[n0] = '\0';
         return;

@@ -78,22 +78,27 @@ static void test_utf8(void)
     CU_ASSERT_STRING_EQUAL(buf, " k=caf\xc3\xa9");
 }
 
-/* Captures what the log writes to stderr while fn runs. */
-static char *capture(void (*fn)(void))
+/* Captures what the log writes to stderr while fn runs, at most max bytes. */
+static char *capture_big(void (*fn)(void), size_t max)
 {
     FILE *tmp = tmpfile();
     int saved = dup(STDERR_FILENO);
-    char *out = calloc(1, 8192);
+    char *out = calloc(1, max + 1);
 
     dup2(fileno(tmp), STDERR_FILENO);
     fn();
     dup2(saved, STDERR_FILENO);
     close(saved);
     rewind(tmp);
-    if (fread(out, 1, 8191, tmp) == 0)
+    if (fread(out, 1, max, tmp) == 0)
         out[0] = '\0';
     fclose(tmp);
     return out;
+}
+
+static char *capture(void (*fn)(void))
+{
+    return capture_big(fn, 8191);
 }
 
 static void write_request(void)
@@ -371,6 +376,57 @@ static void test_json_lines(void)
     free(out);
 }
 
+/* Request lines whose hostile values fill the line to every length
+ * around its bound: each still one JSON object, the fields that did not
+ * fit left out whole (dur_ms, a number, never cut). */
+enum { HOSTILE_LINES = 600, HOSTILE_PATH = 300 };
+
+static void write_hostile_requests(void)
+{
+    static char path[HOSTILE_PATH + 1], id[LOG_MAX_VALUE + 1], trace[HOSTILE_LINES + 1];
+    int i;
+
+    memset(path, '\n', HOSTILE_PATH); /* 6 bytes each in JSON */
+    memset(id, '"', LOG_MAX_VALUE);   /* 2 bytes each */
+    log_set_format(LOG_FORMAT_JSON);
+    for (i = 0; i < HOSTILE_LINES; i++) {
+        struct log_request r = {.method = "POST",
+                                .path = path,
+                                .status = 200,
+                                .node_run_id = id,
+                                .trace_id = trace,
+                                .dur_us = 123456789};
+        memset(trace, '\t', (size_t)i);
+        trace[i] = '\0';
+        log_request(&r);
+    }
+    log_set_format(LOG_FORMAT_LOGFMT);
+}
+
+static void test_json_hostile_lines(void)
+{
+    char *out =
+        capture_big(write_hostile_requests, (size_t)HOSTILE_LINES * (LOG_MAX_LINE + LOG_MAX_VALUE));
+    char *line = out, *nl;
+    int n = 0, bad = 0, with_dur = 0;
+
+    while ((nl = strchr(line, '\n')) != NULL) {
+        json_object *o = parse_line(line, (size_t)(nl - line)), *v = NULL;
+        if (o == NULL)
+            bad++;
+        else if (json_object_object_get_ex(o, "dur_ms", &v))
+            with_dur += json_object_is_type(v, json_type_double);
+        json_object_put(o);
+        n++;
+        line = nl + 1;
+    }
+    CU_ASSERT_EQUAL(n, HOSTILE_LINES);
+    CU_ASSERT_EQUAL(bad, 0);
+    /* the short ones keep it, the long ones lose it whole */
+    CU_ASSERT_TRUE(with_dur > 0 && with_dur < HOSTILE_LINES);
+    free(out);
+}
+
 static void test_format_names(void)
 {
     enum log_format f = LOG_FORMAT_LOGFMT;
@@ -510,6 +566,7 @@ static CU_TestInfo tests[] = {
     {"JSON: bounded values, whole fields", test_json_bounds},
     {"JSON: random bytes always parse", test_json_random},
     {"JSON: one object a line", test_json_lines},
+    {"JSON: hostile request lines still parse", test_json_hostile_lines},
     {"format names", test_format_names},
     {"priority prefixes when stderr is the journal", test_journal_prefix},
     {"JOURNAL_STREAM syntax", test_journal_stream_syntax},
