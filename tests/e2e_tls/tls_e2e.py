@@ -53,7 +53,8 @@ import warnings
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
-from jarvis_pool import REPO, RUNNER, Checks, LocalPool, free_port, wait_for  # noqa: E402
+from jarvis_pool import (REPO, RUNNER, Checks, LocalPool, free_port, raw_http,  # noqa: E402
+                         wait_for)
 
 SEND = REPO / "tools/send-request"
 NGINX_DIR = REPO / "deploy/nginx"
@@ -129,28 +130,7 @@ def raw_exchange(port, data, cafile=None):
     """Sends data as is; (status, headers dict lower-case, body bytes) of the
     answer, read up to its Content-Length or the connection's end."""
     with connect(port, cafile) as s:
-        s.sendall(data)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        head, _, body = buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        if not lines[0].startswith("HTTP/1.1 "):
-            return 0, {}, buf
-        headers = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        want = int(headers.get("content-length", "-1"))
-        while want < 0 or len(body) < want:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return int(lines[0].split()[1]), headers, body
+        return raw_http(s, data)
 
 
 def request(port, method, path, body=None, cafile=None, headers=None, timeout=TIMEOUT_S):

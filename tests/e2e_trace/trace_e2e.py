@@ -30,14 +30,14 @@ import pathlib
 import re
 import socket
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
-from jarvis_pool import Checks, LocalPool, wait_for  # noqa: E402
+from jarvis_pool import (Checks, LocalPool, LoopbackHTTPServer, raw_http,  # noqa: E402
+                         send_body, wait_for)
 
 EXECUTE = "/v1/atomic-node-runs:execute"
 TIMEOUT_S = 30
@@ -76,21 +76,8 @@ def send(base, method, path, body=None, headers=None):
 def raw(port, data):
     """Sends data as is on a new connection; (status, headers lower-case)."""
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as s:
-        s.sendall(data)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    lines = buf.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
-    if not lines[0].startswith("HTTP/1.1 "):
-        return 0, {}
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    return int(lines[0].split()[1]), headers
+        st, headers, _ = raw_http(s, data)
+    return st, headers
 
 
 def execute_body(nrid, node="jarvis.core.echo", inputs=None, trace_id=None):
@@ -150,43 +137,24 @@ def header_id(headers):
 
 # ---- the loopback server web.fetch calls ----
 
-class TraceServer:
-    """http.server on 127.0.0.1 (a port the kernel picks) that remembers the
-    traceparent header (or None) of each GET by path."""
+def trace_server():
+    """A LoopbackHTTPServer that answers every GET with {"ok":true} and
+    remembers its traceparent header (or None) by path, in srv.seen."""
+    seen = {}
 
-    def __init__(self):
-        seen = self.seen = {}
+    class Handler(http.server.BaseHTTPRequestHandler):
+        timeout = 20  # a stalled client cannot hold a thread for longer
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            timeout = 20
+        def do_GET(self):
+            seen[self.path] = self.headers.get("traceparent")
+            send_body(self, 200, b'{"ok":true}')
 
-            def do_GET(self):
-                seen[self.path] = self.headers.get("traceparent")
-                body = b'{"ok":true}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def log_message(self, *args):
+            pass
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.1}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-        return False
+    srv = LoopbackHTTPServer(Handler)
+    srv.seen = seen
+    return srv
 
 
 # ---- the checks (JSON pool) ----
@@ -275,14 +243,13 @@ def check_errors(r, base, port, state, ids):
 
 def check_fetch(r, base, state, srv, ids):
     p = []
-    url = f"http://127.0.0.1:{srv.port}"
     cases = (("/with", {"traceparent": TP}, TP),
              ("/without", {}, None),
              ("/invalid", {"traceparent": BAD_TPS[0]}, None))
     for path, headers, want in cases:
         st, h, body = send(base, "POST", EXECUTE,
                            execute_body(f"nr-fetch{path.replace('/', '-')}",
-                                        node="jarvis.web.fetch", inputs={"url": url + path},
+                                        node="jarvis.web.fetch", inputs={"url": srv.url(path)},
                                         trace_id="tid-fetch"), headers)
         rid = header_id(h)
         ids.append(rid)
@@ -323,7 +290,7 @@ def run_json_pool(r, binary, env):
     env = dict(env, JARVIS_LOG_FORMAT="json",
                JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS="127.0.0.1/32:*")
     pool = LocalPool(binary, workers=2, env=env, prefix="jarvis-trace-e2e-")
-    with pool as base, TraceServer() as srv:
+    with pool as base, trace_server() as srv:
         if base is None:
             r.check("the JSON pool starts", ["scripts/run-local start failed"])
             return

@@ -565,7 +565,6 @@ static void fetch_lim(const struct dsp_limits *lim, const char *id, struct exec_
 
 #define fetch(res, ...) fetch_lim(NULL, "nr", res, __VA_ARGS__)
 
-
 static const char *out_str(const struct exec_result *res, const char *key)
 {
     json_object *v = NULL;
@@ -996,43 +995,42 @@ static void test_redirect_headers(void)
     dsp_result_cleanup(&res);
 }
 
+/* Fetches inputs (JSON, "PORT" as for fetch) from the /json echo and
+ * checks the traceparent it got (want NULL: none). */
+static void expect_traceparent(const char *inputs, const char *want)
+{
+    struct exec_result res;
+    json_object *echo;
+
+    fetch(&res, "%s", inputs);
+    echo = echo_of(&res);
+    if (want != NULL)
+        ASSERT_ECHO(echo, "headers", "traceparent", want);
+    else
+        CU_ASSERT_PTR_NULL(echo_get(echo, "headers", "traceparent"));
+    json_object_put(echo);
+    dsp_result_cleanup(&res);
+}
+
 /* The run's traceparent goes on unchanged, across redirects too; one the
  * inputs give wins; with none, none is sent. */
 static void test_traceparent(void)
 {
     static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    struct exec_result res;
-    json_object *echo;
+    static const char given[] = "00-11111111111111111111111111111111-2222222222222222-00";
 
     clear_env();
     run_traceparent = tp;
-    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/json\"}");
-    echo = echo_of(&res);
-    ASSERT_ECHO(echo, "headers", "traceparent", tp);
-    json_object_put(echo);
-    dsp_result_cleanup(&res);
-
-    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/redirect?to=http://localhost:PORT/json\","
-                "\"follow_redirects\":true}");
-    echo = echo_of(&res);
-    ASSERT_ECHO(echo, "headers", "traceparent", tp);
-    json_object_put(echo);
-    dsp_result_cleanup(&res);
-
-    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/json\",\"headers\":[{\"key\":\"TraceParent\","
-                "\"value\":\"00-11111111111111111111111111111111-2222222222222222-00\"}]}");
-    echo = echo_of(&res);
-    ASSERT_ECHO(echo, "headers", "traceparent",
-                "00-11111111111111111111111111111111-2222222222222222-00");
-    json_object_put(echo);
-    dsp_result_cleanup(&res);
-
+    expect_traceparent("{\"url\":\"http://127.0.0.1:PORT/json\"}", tp);
+    expect_traceparent("{\"url\":\"http://127.0.0.1:PORT/redirect?to=http://localhost:PORT/json\","
+                       "\"follow_redirects\":true}",
+                       tp);
+    expect_traceparent("{\"url\":\"http://127.0.0.1:PORT/json\",\"headers\":[{\"key\":"
+                       "\"TraceParent\",\"value\":\"00-11111111111111111111111111111111-"
+                       "2222222222222222-00\"}]}",
+                       given);
     run_traceparent = NULL;
-    fetch(&res, "{\"url\":\"http://127.0.0.1:PORT/json\"}");
-    echo = echo_of(&res);
-    CU_ASSERT_PTR_NULL(echo_get(echo, "headers", "traceparent"));
-    json_object_put(echo);
-    dsp_result_cleanup(&res);
+    expect_traceparent("{\"url\":\"http://127.0.0.1:PORT/json\"}", NULL);
 }
 
 static void test_host_lists(void)
