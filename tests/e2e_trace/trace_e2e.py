@@ -98,12 +98,14 @@ def read_log(state, name="app.log"):
         return ""
 
 
-def json_line(state, request_id):
-    """The app.log JSON object whose request_id is request_id, waited for
-    (bounded); None when none came."""
+def json_lines(state, request_id):
+    """The app.log JSON objects whose request_id is request_id, once the
+    request line (the one with a status) is among them, waited for
+    (bounded); [] when it did not come."""
     found = []
 
     def look():
+        found[:] = []
         for ln in read_log(state).splitlines():
             if request_id in ln:
                 try:
@@ -112,10 +114,14 @@ def json_line(state, request_id):
                     continue
                 if obj.get("request_id") == request_id:
                     found.append(obj)
-                    return True
-        return False
+        return any("status" in o for o in found)
 
-    return found[0] if wait_for(look, LOG_WAIT_S, 0.05) else None
+    return found if wait_for(look, LOG_WAIT_S, 0.05) else []
+
+
+def json_line(state, request_id):
+    """The request's line (JSON) in app.log, or None."""
+    return next((o for o in json_lines(state, request_id) if "status" in o), None)
 
 
 def text_line(state, request_id):
@@ -247,9 +253,11 @@ def check_fetch(r, base, state, srv, ids):
              ("/without", {}, None),
              ("/invalid", {"traceparent": BAD_TPS[0]}, None))
     for path, headers, want in cases:
+        # timeout_seconds over the ceiling: the node logs a line of its own
+        inputs = {"url": srv.url(path), "timeout_seconds": 100000}
         st, h, body = send(base, "POST", EXECUTE,
                            execute_body(f"nr-fetch{path.replace('/', '-')}",
-                                        node="jarvis.web.fetch", inputs={"url": srv.url(path)},
+                                        node="jarvis.web.fetch", inputs=inputs,
                                         trace_id="tid-fetch"), headers)
         rid = header_id(h)
         ids.append(rid)
@@ -264,11 +272,18 @@ def check_fetch(r, base, state, srv, ids):
             p.append(f"{path}: the server saw no request")
         elif srv.seen[path] != want:
             p.append(f"{path}: the server saw traceparent {srv.seen[path]!r}, want {want!r}")
-        line = json_line(state, rid) if rid else None
+        lines = json_lines(state, rid) if rid else []
+        line = next((o for o in lines if "status" in o), None)
         if line is None or line.get("trace_id") != "tid-fetch" or \
                 line.get("node_type_id") != "jarvis.web.fetch":
             p.append(f"{path}: log line {line}")
-    r.check("jarvis.web.fetch sends the request's valid traceparent on, and none otherwise", p)
+        # the handler's own line (jarvis_ctx_log) names the request too
+        nrid = f"nr-fetch-{path[1:]}"
+        if not any("clamped" in o.get("msg", "") and o.get("node_run_id") == nrid
+                   for o in lines):
+            p.append(f"{path}: no handler line with request_id {rid}: {lines}")
+    r.check("jarvis.web.fetch sends the request's valid traceparent on, and none otherwise; "
+            "its own log line carries request_id", p)
 
 
 def check_json_log(r, state):
