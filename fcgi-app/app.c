@@ -149,8 +149,12 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
     dsp_request_from_json(x->body, &er);
     er.subject = x->who.subject;
     er.claims = x->who.claims;
+    er.traceparent = x->log.traceparent;
+    er.request_id = x->log.request_id;
+    x->log.run_id = er.run_id;
     x->log.node_run_id = er.node_run_id;
     x->log.node_type_id = er.node_type_id;
+    x->log.trace_id = er.trace_id;
     if (strlen(er.node_run_id) > RT_MAX_ID) {
         /* A bound of the run table, in bytes: not the schema's to say. */
         jv_set_request_invalid_one(&x->resp, "node_run_id", "string_too_long",
@@ -214,6 +218,12 @@ static void ep_cancel(struct app *app, const char *node_run_id, struct exchange 
     resp_set_json(&x->resp, 204, NULL);
 }
 
+/* A field of req for the log record: NULL when it is empty (absent). */
+static const char *present(const char *field)
+{
+    return field[0] != '\0' ? field : NULL;
+}
+
 /* The log record and the metrics take what the answer says. */
 static void log_answer(struct exchange *x)
 {
@@ -240,6 +250,9 @@ void app_handle(struct app *app, const struct http_req *req, const struct dsp_co
     x->mx = &app->mx;
     x->log.method = req->method;
     x->log.path = req->path;
+    x->log.request_id = present(req->request_id);
+    x->log.client_request_id = present(req->client_request_id);
+    x->log.traceparent = present(req->traceparent);
     if (req->too_long) {
         resp_set_error(&x->resp, 414, "uri_too_long", "Request URI too long", NULL);
         goto out;

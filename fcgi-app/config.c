@@ -24,6 +24,8 @@ static const char usage[] =
     "\n"
     "  --max-body-bytes N   largest request body (default 1048576; env JARVIS_MAX_BODY_BYTES)\n"
     "  --log-level L        debug|info|warn|error (default info; env JARVIS_LOG_LEVEL)\n"
+    "  --log-format F       logfmt|json: key=value lines or one JSON object a line\n"
+    "                       (default logfmt; env JARVIS_LOG_FORMAT)\n"
     "  --default-timeout-secs S  time limit of a run, 0 none (env JARVIS_DEFAULT_TIMEOUT_SECS)\n"
     "  --max-concurrency N  runs at once across the pool, 0 no cap (env JARVIS_MAX_CONCURRENCY)\n"
     "  --run-table PATH     the pool's shared run table file (env JARVIS_RUN_TABLE,\n"
@@ -112,6 +114,12 @@ static int apply(struct config *c, const char *name, const char *value, char *er
                  value ? value : "");
         return -1;
     }
+    if (strcmp(name, "log-format") == 0) {
+        if (value != NULL && log_format_parse(value, &c->log_format) == 0)
+            return 0;
+        snprintf(err, errlen, "log format must be logfmt or json, not '%s'", value ? value : "");
+        return -1;
+    }
     if (strcmp(name, "default-timeout-secs") == 0) {
         double v = value ? reference_number(value, 0) : 0;
         /* inf passes float() in the reference and means no limit */
@@ -165,6 +173,7 @@ static const struct {
 } env_options[] = {
     {"JARVIS_MAX_BODY_BYTES", "max-body-bytes"},
     {"JARVIS_LOG_LEVEL", "log-level"},
+    {"JARVIS_LOG_FORMAT", "log-format"},
     {"JARVIS_DEFAULT_TIMEOUT_SECS", "default-timeout-secs"},
     {"JARVIS_MAX_CONCURRENCY", "max-concurrency"},
     {"JARVIS_RUN_TABLE", "run-table"},

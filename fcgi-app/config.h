@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "jarvis/node.h"
+#include "log.h"
 
 #define CFG_DEFAULT_MAX_BODY (1024 * 1024)
 /* The default run table, in a folder of its own that only the service's
@@ -26,6 +27,7 @@ struct config {
     enum cfg_action action;
     size_t max_body_bytes;      /* JARVIS_MAX_BODY_BYTES, --max-body-bytes */
     jarvis_log_level log_level; /* JARVIS_LOG_LEVEL, --log-level */
+    enum log_format log_format; /* JARVIS_LOG_FORMAT, --log-format */
     /* As the reference: unset, invalid or <= 0 means none / no cap. */
     double default_timeout_secs;  /* JARVIS_DEFAULT_TIMEOUT_SECS, 0 = none */
     unsigned max_concurrency;     /* JARVIS_MAX_CONCURRENCY, pool-wide, 0 = none */

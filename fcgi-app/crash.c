@@ -10,8 +10,9 @@
  * The handler runs on the thread that faulted (a fault, or raise) and may
  * interrupt anything, so it only does what is async-signal-safe: it reads
  * the fields its thread prepared when the run began (escaped by log.c then,
- * in ordinary context), stamps the time (timefmt.c: arithmetic only),
- * writes the line with one write(2), puts back the signal's previous action
+ * in ordinary context, in the log's format), stamps the time (timefmt.c:
+ * arithmetic only), writes the line with one write(2) (logfmt or JSON, as
+ * log_emit would), puts back the signal's previous action
  * and hands the signal to it: a fault re-runs the faulting instruction when
  * the handler returns; a signal from raise or kill is raised again. The
  * previous action is the default (the process dies of the signal), or
@@ -35,8 +36,8 @@
 #include "timefmt.h"
 
 /* The escaped node_run_id (at most RT_MAX_ID bytes, each at worst a
- * 4-byte \xNN) and node_type_id fields, with room to spare. */
-#define CRASH_MAX_FIELDS 1536
+ * 6-byte JSON \u00XX) and node_type_id fields, with room to spare. */
+#define CRASH_MAX_FIELDS 2048
 /* The rest of the line: time, level, pid, the message. */
 #define CRASH_MAX_HEAD 256
 
@@ -76,10 +77,30 @@ static char *put_uint(char *p, const char *end, unsigned long v)
     return p;
 }
 
+/* The line's head as log_emit writes it, in the log's format, through the
+ * message (left open in JSON: the run's fields and "}" follow). */
+static char *put_head(char *p, const char *end, const char *ts, int sig, const char *name)
+{
+    int json = log_get_format() == LOG_FORMAT_JSON;
+
+    p = put_str(p, end, log_journal_prefix(JARVIS_LOG_ERROR));
+    p = put_str(p, end, json ? "{\"time\":\"" : "");
+    p = put_str(p, end, ts);
+    p = put_str(p, end, json ? "\",\"level\":\"ERROR\",\"pid\":" : " ERROR pid=");
+    p = put_uint(p, end, (unsigned long)getpid());
+    p = put_str(p, end, json ? ",\"msg\":\"fatal signal " : " msg=\"fatal signal ");
+    p = put_uint(p, end, (unsigned long)sig);
+    p = put_str(p, end, " (");
+    p = put_str(p, end, name);
+    return put_str(p, end,
+                   in_run ? ") while running a node; the worker dies\""
+                          : ") outside any run; the worker dies\"");
+}
+
 static void on_fatal(int sig, siginfo_t *si, void *uctx)
 {
     char line[CRASH_MAX_HEAD + CRASH_MAX_FIELDS], ts[TS_RFC3339_LEN];
-    char *p = line, *end = line + sizeof line - 1; /* room for the newline */
+    char *p = line, *end = line + sizeof line - 2; /* room for "}" and the newline */
     int saved = errno;
     ssize_t written;
     size_t i;
@@ -88,20 +109,12 @@ static void on_fatal(int sig, siginfo_t *si, void *uctx)
     /* Only the signals of fatal[] are routed here. */
     for (i = 0; i < NFATAL - 1 && fatal[i].sig != sig; i++)
         ;
-    /* The head log_emit writes, then the fields (log.c's format). */
-    p = put_str(p, end, log_journal_prefix(JARVIS_LOG_ERROR));
-    p = put_str(p, end, ts_format_rfc3339(ts_now_ms(), ts, sizeof ts) == 0 ? ts : "-");
-    p = put_str(p, end, " ERROR pid=");
-    p = put_uint(p, end, (unsigned long)getpid());
-    p = put_str(p, end, " msg=\"fatal signal ");
-    p = put_uint(p, end, (unsigned long)sig);
-    p = put_str(p, end, " (");
-    p = put_str(p, end, fatal[i].name);
-    p = put_str(p, end,
-                in_run ? ") while running a node; the worker dies\""
-                       : ") outside any run; the worker dies\"");
+    p = put_head(p, end, ts_format_rfc3339(ts_now_ms(), ts, sizeof ts) == 0 ? ts : "-", sig,
+                 fatal[i].name);
     if (in_run)
         p = put_str(p, end, run_fields);
+    if (log_get_format() == LOG_FORMAT_JSON)
+        *p++ = '}';
     *p++ = '\n';
     /* A line that cannot be written has nowhere to go: the signal goes on. */
     written = write(STDERR_FILENO, line, (size_t)(p - line));

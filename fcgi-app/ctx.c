@@ -57,6 +57,11 @@ json_object *jarvis_ctx_claims(const jarvis_ctx *ctx)
     return ctx->req->claims;
 }
 
+const char *jarvis_ctx_traceparent(const jarvis_ctx *ctx)
+{
+    return ctx->req->traceparent;
+}
+
 void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt, ...)
 {
     char msg[LOG_MAX_LINE / 2];
@@ -66,6 +71,7 @@ void jarvis_ctx_log(jarvis_ctx *ctx, jarvis_log_level level, const char *fmt, ..
     va_start(ap, fmt);
     utf8_vformat(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    log_append_kv(f, sizeof f, "request_id", ctx->req->request_id);
     log_append_kv(f, sizeof f, "node_run_id", ctx->req->node_run_id);
     log_append_kv(f, sizeof f, "node_type_id", ctx->req->node_type_id);
     log_append_kv(f, sizeof f, "msg", msg);

@@ -118,6 +118,8 @@ void dsp_request_from_json(json_object *body, struct exec_req *req)
     req->run_context = get_member(body, "run_context");
     req->constraints = get_member(body, "constraints");
     req->extensions = get_member(body, "extensions");
+    req->trace_id =
+        json_object_get_string(get_member(get_member(req->run_context, "trace"), "trace_id"));
 }
 
 static void fail(struct exec_result *res, enum run_state state, const char *code,

@@ -35,6 +35,11 @@ struct exec_req {
     json_object *extensions;  /* NULL when absent */
     const char *subject;      /* authenticated subject, "" when none */
     json_object *claims;      /* its verified claims, NULL when none */
+    const char *trace_id;     /* run_context.trace.trace_id, NULL when absent */
+    /* From the HTTP request (set by the caller, borrowed), NULL when absent
+     * or not valid (trace.h): */
+    const char *traceparent; /* the W3C traceparent header */
+    const char *request_id;  /* nginx's $request_id */
 };
 
 enum run_state { RUN_SUCCEEDED = 0, RUN_FAILED, RUN_CANCELED };

@@ -106,6 +106,7 @@ int main(int argc, char **argv)
     if (cfg.action == CFG_LIST_NODE_TYPES)
         return list_node_types();
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
     if (cfg.action == CFG_CHECK_CONFIG)
         return check_config(&cfg);
     /* Before any thread: curl_global_init is not thread-safe, every thread

@@ -27,6 +27,14 @@ static int copy_param(FCGX_Request *fr, const char *name, char *dst, size_t len)
     return 1;
 }
 
+/* As copy_param, keeping only a value that passes `valid`. */
+static void copy_valid(FCGX_Request *fr, const char *name, char *dst, size_t len,
+                       int (*valid)(const char *))
+{
+    if (copy_param(fr, name, dst, len) <= 0 || !valid(dst))
+        dst[0] = '\0';
+}
+
 static long long parse_length(const char *v)
 {
     char *end;
@@ -69,6 +77,11 @@ void req_from_fcgi(FCGX_Request *fr, struct http_req *req)
     /* An oversized header cannot be a valid token: keep it empty. */
     if (copy_param(fr, "HTTP_AUTHORIZATION", req->authorization, sizeof req->authorization) < 0)
         req->authorization[0] = '\0';
+    copy_valid(fr, "REQUEST_ID", req->request_id, sizeof req->request_id, trace_request_id_valid);
+    copy_valid(fr, "HTTP_X_REQUEST_ID", req->client_request_id, sizeof req->client_request_id,
+               trace_request_id_valid);
+    copy_valid(fr, "HTTP_TRACEPARENT", req->traceparent, sizeof req->traceparent,
+               trace_traceparent_valid);
     req->read_body = read_fcgi;
     req->read_arg = fr->in;
 }

@@ -119,6 +119,19 @@ const char *jarvis_ctx_subject(const jarvis_ctx *ctx);
 json_object *jarvis_ctx_claims(const jarvis_ctx *ctx);
 
 /*
+ * The W3C Trace Context `traceparent` header of the HTTP request that asked
+ * for this run, e.g. "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+ * (always 55 characters), or NULL when the request had none or one that is
+ * not a valid version-00 value (the service checks it: lower-case hex, a
+ * trace-id and parent-id not all zeros; anything else is dropped). A node
+ * that calls another service should send it on as that request's
+ * `traceparent` header, unchanged, so the callee joins the caller's trace
+ * (jarvis.web.fetch does). Valid for the duration of the call; a value
+ * holds only hex digits and "-", so it goes into a header line as it is.
+ */
+const char *jarvis_ctx_traceparent(const jarvis_ctx *ctx);
+
+/*
  * Writes one line to the service log, tagged with the run's ids. The text is
  * bounded and escaped by the service; never put secrets or whole inputs in it.
  */

@@ -21,6 +21,10 @@
  *    means no body, as in the reference; HEAD never sends a body;
  *  - Content-Length and Transfer-Encoding headers are refused (the node
  *    frames the body); header values must be free of control characters;
+ *  - the run's W3C traceparent (jarvis_ctx_traceparent: the executor's
+ *    caller sent a valid one) is sent on unchanged, on every hop, so the
+ *    fetched service joins the caller's trace; a traceparent among the
+ *    inputs' headers is sent instead (the agent asked for that one);
  *  - where it may connect is decided by address, on every hop: private,
  *    loopback, link-local and other internal ranges are refused unless
  *    JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS re-allows them, and only the ports of
@@ -150,6 +154,22 @@ static int header_ok(jarvis_ctx *ctx, size_t i, const char *key, size_t klen, co
     }
     if (strcasecmp(key, "Content-Length") == 0 || strcasecmp(key, "Transfer-Encoding") == 0)
         return jarvis_ctx_fail(ctx, "headers[%zu]: %s is set by the node", i, key);
+    return JARVIS_OK;
+}
+
+/* Adds the run's traceparent to the request headers unless they hold one. */
+static int forward_traceparent(jarvis_ctx *ctx, struct wf_request *req)
+{
+    const char *tp = jarvis_ctx_traceparent(ctx);
+    size_t i;
+
+    if (tp == NULL)
+        return JARVIS_OK;
+    for (i = 0; i < req->headers.n; i++)
+        if (strcasecmp(req->headers.v[i].key, "traceparent") == 0)
+            return JARVIS_OK;
+    if (wf_pairs_add(&req->headers, "traceparent", strlen("traceparent"), tp, strlen(tp)) != 0)
+        return jarvis_ctx_fail(ctx, "out of memory");
     return JARVIS_OK;
 }
 
@@ -365,6 +385,8 @@ static int parse_inputs(jarvis_ctx *ctx, json_object *inputs, struct wf_request 
         rc = parse_method(ctx, inputs, req);
     if (rc == JARVIS_OK)
         rc = parse_pairs(ctx, inputs, "headers", &req->headers);
+    if (rc == JARVIS_OK)
+        rc = forward_traceparent(ctx, req);
     if (rc == JARVIS_OK)
         rc = parse_pairs(ctx, inputs, "params", &params);
     if (rc == JARVIS_OK)

@@ -18,14 +18,13 @@ import json
 import os
 import pathlib
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
-from jarvis_pool import Checks, LocalPool, pool_workers  # noqa: E402
+from jarvis_pool import Checks, LocalPool, LoopbackHTTPServer, pool_workers  # noqa: E402
 
 MIB = 1024 * 1024
 MAX_BODY = MIB                     # JARVIS_MAX_BODY_BYTES of the pool
@@ -133,7 +132,7 @@ def execute(base, node, inputs, node_run_id, timeout=60):
 
 # ---- the loopback server with the bombs ----
 
-class BombServer:
+class BombServer(LoopbackHTTPServer):
     """http.server on 127.0.0.1 (port chosen by the kernel) serving /bomb,
     /bigbomb (gzip of zeros, Content-Encoding: gzip) and /small."""
 
@@ -170,24 +169,7 @@ class BombServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.1}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-        return False
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        super().__init__(Handler)
 
 
 def log_lines(state, *needles, since=0):

@@ -40,6 +40,7 @@ import json
 import os
 import pathlib
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -52,7 +53,8 @@ import warnings
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
-from jarvis_pool import REPO, RUNNER, Checks, LocalPool, free_port, wait_for  # noqa: E402
+from jarvis_pool import (REPO, RUNNER, Checks, LocalPool, free_port, raw_http,  # noqa: E402
+                         wait_for)
 
 SEND = REPO / "tools/send-request"
 NGINX_DIR = REPO / "deploy/nginx"
@@ -75,6 +77,9 @@ BAD_REQUEST = err("invalid_request", "Bad Request")
 # (name, raw request, status, body): what nginx answers by itself, on any
 # listener that includes deploy/nginx/jarvis-atomic-executor-errors.conf
 # (the 413 needs the API server's client_max_body_size, 2 x APP_MAX_BODY).
+# nginx's $request_id, on every answer (deploy/nginx/*-locations.conf).
+REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+
 NGINX_ERRORS = [
     ("a 9 KiB path: 414",
      b"GET /" + b"a" * PAD + b" HTTP/1.1\r\nHost: localhost\r\n\r\n",
@@ -125,28 +130,7 @@ def raw_exchange(port, data, cafile=None):
     """Sends data as is; (status, headers dict lower-case, body bytes) of the
     answer, read up to its Content-Length or the connection's end."""
     with connect(port, cafile) as s:
-        s.sendall(data)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        head, _, body = buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        if not lines[0].startswith("HTTP/1.1 "):
-            return 0, {}, buf
-        headers = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        want = int(headers.get("content-length", "-1"))
-        while want < 0 or len(body) < want:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return int(lines[0].split()[1]), headers, body
+        return raw_http(s, data)
 
 
 def request(port, method, path, body=None, cafile=None, headers=None, timeout=TIMEOUT_S):
@@ -204,6 +188,8 @@ def nginx_error_checks(r, port, cafile, label, hsts, api=True):
             problems.append(f"not JSON: {raw[:200]!r}")
         if hsts and headers.get("strict-transport-security") != HSTS:
             problems.append(f"HSTS {headers.get('strict-transport-security')}")
+        if not REQUEST_ID.fullmatch(headers.get("x-request-id", "")):
+            problems.append(f"X-Request-Id {headers.get('x-request-id')!r}")
         r.check(f"{label}: {name}", problems)
 
 
@@ -229,7 +215,8 @@ def check_plain(r, binary, env):
         st, headers, data = got[-1]
         r.check("plain: no worker up: 502", [] if st == 502 and data == err(
             "bad_gateway", "No executor worker answered", True)
-            and headers.get("content-type") == "application/json" else [f"{st} {data}"])
+            and headers.get("content-type") == "application/json"
+            and REQUEST_ID.fullmatch(headers.get("x-request-id", "")) else [f"{st} {data}"])
 
 
 # ---- 2. run-local --tls ----
@@ -588,7 +575,8 @@ http {{
             b"GET /v1/health?x=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         r.check("site: port 80 redirects to HTTPS with an empty body", [] if st == 301
                 and headers.get("location") == "https://localhost/v1/health?x=1"
-                and body == b"" else [f"{st} {headers} {body!r}"])
+                and body == b"" and REQUEST_ID.fullmatch(headers.get("x-request-id", ""))
+                else [f"{st} {headers} {body!r}"])
         nginx_error_checks(r, http_port, None, "site port 80", hsts=False, api=False)
     finally:
         # nginx has written its pid before its start command returned

@@ -13,6 +13,7 @@ Prints PASS/FAIL per check and "<n> passed, <n> failed"; exit 1 on a failure.
 Loopback only; every run is bounded by a timeout.
 """
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -76,11 +77,29 @@ def main():
             p.append("the run table was created")
         c.check("a good configuration: exit 0, one line, nothing created", p)
 
+        # JSON log lines: the one line is a JSON object, good or bad.
+        p = []
+        for env, want_rc, level, text in (
+                (dict(good, JARVIS_LOG_FORMAT="json"), 0, "INFO", "configuration ok:"),
+                (dict(good, JARVIS_LOG_FORMAT="json", ARP_AUTH_PROFILE="bogus"), 1, "ERROR",
+                 "cannot start: Invalid ARP_AUTH_PROFILE")):
+            rc, lines = run(binary, env, stderr_path=errf)
+            p += one_line(f"json {level}", rc, lines, want_rc, text)
+            try:
+                obj = json.loads(lines[0]) if lines else {}
+                if obj.get("level") != level or not obj.get("msg", "").startswith(text):
+                    p.append(f"fields: {obj}")
+            except ValueError:
+                p.append(f"not JSON: {lines[0]}")
+        c.check("JARVIS_LOG_FORMAT=json: the line is one JSON object", p)
+
         cases = [
             ("a bad JARVIS_ variable", dict(good, JARVIS_MAX_BODY_BYTES="lots"), (), 2,
              "max body bytes must be an integer"),
             ("a bad flag value", good, ("--run-table-slots", "0"), 2,
              "run table slots must be an integer"),
+            ("a bad JARVIS_LOG_FORMAT", dict(good, JARVIS_LOG_FORMAT="yaml"), (), 2,
+             "log format must be logfmt or json, not 'yaml'"),
             ("an unknown auth profile", dict(good, ARP_AUTH_PROFILE="bogus"), (), 1,
              "cannot start: Invalid ARP_AUTH_PROFILE: 'bogus'"),
             ("an untrusted key source", {"ARP_AUTH_MODE": "required",

@@ -3,6 +3,7 @@ scripts/run-local on a free loopback port, one worker under plain spawn-fcgi
 behind a minimal nginx, and PASS/FAIL bookkeeping that ends with the closing
 line "<n> passed, <n> failed"."""
 import grp
+import http.server
 import os
 import pathlib
 import pwd
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -214,6 +216,74 @@ class PlainWorker:
                     print(f.read()[-3000:])
         shutil.rmtree(self.state, ignore_errors=True)
         return False
+
+
+class LoopbackHTTPServer:
+    """`with LoopbackHTTPServer(Handler) as srv:` serves the
+    http.server.BaseHTTPRequestHandler subclass Handler on 127.0.0.1, on a
+    port the kernel picks (srv.port), from a thread of its own; leaving
+    stops it and closes its socket. For the servers a test's
+    jarvis.web.fetch calls (allow them with
+    JARVIS_ATOMIC_HTTP_ALLOWED_CIDRS=127.0.0.1/32:*)."""
+
+    def __init__(self, handler):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+        return False
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def raw_http(sock, data):
+    """Sends data as is on the connected socket sock (plain or TLS) and reads
+    the answer: (status, headers dict lower-case, body bytes), the body up to
+    its Content-Length or the connection's end; (0, {}, bytes read) when
+    the answer is not HTTP/1.1."""
+    sock.sendall(data)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines[0].startswith("HTTP/1.1 "):
+        return 0, {}, buf
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    want = int(headers.get("content-length", "-1"))
+    while want < 0 or len(body) < want:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def send_body(handler, status, body, content_type="application/json"):
+    """Answers a request of an http.server handler: status, Content-Type,
+    Content-Length and body (bytes)."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 class Checks:

@@ -33,6 +33,31 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(c.action, CFG_SERVE);
     CU_ASSERT_EQUAL(c.max_body_bytes, 1048576);
     CU_ASSERT_EQUAL(c.log_level, JARVIS_LOG_INFO);
+    CU_ASSERT_EQUAL(c.log_format, LOG_FORMAT_LOGFMT);
+}
+
+static void test_log_format(void)
+{
+    struct config c;
+    char err[256];
+
+    setenv("JARVIS_LOG_FORMAT", "json", 1);
+    CU_ASSERT_EQUAL(load(&c, err, 1), 0);
+    CU_ASSERT_EQUAL(c.log_format, LOG_FORMAT_JSON);
+    /* the flag wins, in either spelling */
+    CU_ASSERT_EQUAL(load(&c, err, 2, "--log-format=logfmt"), 0);
+    CU_ASSERT_EQUAL(c.log_format, LOG_FORMAT_LOGFMT);
+    CU_ASSERT_EQUAL(load(&c, err, 3, "--log-format", "LOGFMT"), 0);
+    CU_ASSERT_EQUAL(c.log_format, LOG_FORMAT_LOGFMT);
+    setenv("JARVIS_LOG_FORMAT", "text", 1);
+    CU_ASSERT_EQUAL(load(&c, err, 1), -1);
+    CU_ASSERT_STRING_EQUAL(err, "log format must be logfmt or json, not 'text'");
+    unsetenv("JARVIS_LOG_FORMAT");
+    CU_ASSERT_EQUAL(load(&c, err, 2, "--log-format"), -1);
+    CU_ASSERT_STRING_EQUAL(err, "log format must be logfmt or json, not ''");
+    /* --check-config sees the same refusal */
+    CU_ASSERT_EQUAL(load(&c, err, 3, "--check-config", "--log-format=yaml"), -1);
+    CU_ASSERT_STRING_EQUAL(err, "log format must be logfmt or json, not 'yaml'");
 }
 
 static void test_env_and_flags(void)
@@ -128,6 +153,7 @@ static void test_check_config(void)
 
 static CU_TestInfo tests[] = {
     {"defaults", test_defaults},
+    {"JARVIS_LOG_FORMAT and --log-format", test_log_format},
     {"environment and flags", test_env_and_flags},
     {"bad values are refused", test_refusals},
     {"execute slots", test_execute_slots},

@@ -3,7 +3,8 @@
  * process whose stderr is a pipe: a signal raised while a run is marked
  * (the line names the run, escaped as log.c escapes), a real fault outside
  * any run (the handler returns and the instruction faults again), abort()
- * after the run was left, and crash_init called twice. Each child must
+ * after the run was left, crash_init called twice, and the line as a JSON
+ * object when the log's format is JSON. Each child must
  * still die of its signal; under AddressSanitizer a SIGSEGV is handed on to
  * ASan's handler, which reports and exits non-zero instead.
  */
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "crash.h"
+#include "log.h"
 #include "schemas.h"
 #include "testutil.h"
 
@@ -184,10 +186,58 @@ static void test_abort_after_run(void)
                  "msg=\"fatal signal 6 (SIGABRT) outside any run; the worker dies\"", SIGABRT);
 }
 
+static void raise_in_run_json(void)
+{
+    log_set_format(LOG_FORMAT_JSON);
+    if (crash_init() != 0)
+        _exit(101);
+    crash_run_enter("nr-\"x\n\xff", "jarvis.test.crash");
+    raise(SIGSEGV);
+}
+
+/* o[key] as a string, or "" */
+static const char *member(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+/* In JSON the same line is one object (after ASan's report, if any, which
+ * comes later on the stream). */
+static void test_json_line(void)
+{
+    char out[OUT_MAX];
+    int status = 0;
+    pid_t pid = 0;
+    json_object *line, *pidv = NULL;
+    char *nl;
+
+    CU_ASSERT_EQUAL_FATAL(run_child(raise_in_run_json, out, sizeof out, &status, &pid), 0);
+    nl = strchr(out, '\n');
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nl);
+    *nl = '\0';
+    line = json_tokener_parse(out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+    CU_ASSERT_TRUE(jv_is_date_time(member(line, "time")));
+    CU_ASSERT_STRING_EQUAL(member(line, "level"), "ERROR");
+    CU_ASSERT_TRUE(json_object_object_get_ex(line, "pid", &pidv) &&
+                   json_object_is_type(pidv, json_type_int) &&
+                   json_object_get_int(pidv) == (int)pid);
+    CU_ASSERT_STRING_EQUAL(member(line, "msg"),
+                           "fatal signal 11 (SIGSEGV) while running a node; the worker dies");
+    CU_ASSERT_STRING_EQUAL(member(line, "node_run_id"), "nr-\"x\n\\xff");
+    CU_ASSERT_STRING_EQUAL(member(line, "node_type_id"), "jarvis.test.crash");
+    CU_ASSERT_EQUAL(json_object_object_length(line), 6);
+    json_object_put(line);
+    assert_died_of(status, SIGSEGV);
+}
+
 static CU_TestInfo tests[] = {
     {"SIGSEGV raised in a run: the line names the run, the process dies", test_raise_in_run},
     {"a real fault outside a run: faults again, the process dies", test_fault_outside_run},
     {"abort() after the run was left: SIGABRT, no run named", test_abort_after_run},
+    {"the line in JSON when the log is JSON", test_json_line},
     CU_TEST_INFO_NULL,
 };
 

@@ -523,6 +523,10 @@ static int64_t mono_ms(void)
     return ts_mono_us() / 1000;
 }
 
+/* The traceparent of the HTTP request of the runs fetch_lim makes (NULL:
+ * none); test_traceparent sets it and puts NULL back. */
+static const char *run_traceparent;
+
 /* Runs jarvis.web.fetch with the inputs printf(fmt, ...) under lim (NULL:
  * none). Every "PORT" in fmt is the 127.0.0.1 server's port, every "PORT2"
  * the 127.0.0.2 server's. */
@@ -554,6 +558,7 @@ static void fetch_lim(const struct dsp_limits *lim, const char *id, struct exec_
     req.run_id = "r";
     req.node_type_id = fetch_type;
     req.inputs = in;
+    req.traceparent = run_traceparent;
     CU_ASSERT_EQUAL(dsp_execute(&reg, lim != NULL ? lim : &none, &req, NULL, res), DSP_OK);
     json_object_put(in);
 }
@@ -988,6 +993,44 @@ static void test_redirect_headers(void)
     }
     json_object_put(echo);
     dsp_result_cleanup(&res);
+}
+
+/* Fetches inputs (JSON, "PORT" as for fetch) from the /json echo and
+ * checks the traceparent it got (want NULL: none). */
+static void expect_traceparent(const char *inputs, const char *want)
+{
+    struct exec_result res;
+    json_object *echo;
+
+    fetch(&res, "%s", inputs);
+    echo = echo_of(&res);
+    if (want != NULL)
+        ASSERT_ECHO(echo, "headers", "traceparent", want);
+    else
+        CU_ASSERT_PTR_NULL(echo_get(echo, "headers", "traceparent"));
+    json_object_put(echo);
+    dsp_result_cleanup(&res);
+}
+
+/* The run's traceparent goes on unchanged, across redirects too; one the
+ * inputs give wins; with none, none is sent. */
+static void test_traceparent(void)
+{
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    static const char given[] = "00-11111111111111111111111111111111-2222222222222222-00";
+
+    clear_env();
+    run_traceparent = tp;
+    expect_traceparent("{\"url\":\"http://127.0.0.1:PORT/json\"}", tp);
+    expect_traceparent("{\"url\":\"http://127.0.0.1:PORT/redirect?to=http://localhost:PORT/json\","
+                       "\"follow_redirects\":true}",
+                       tp);
+    expect_traceparent("{\"url\":\"http://127.0.0.1:PORT/json\",\"headers\":[{\"key\":"
+                       "\"TraceParent\",\"value\":\"00-11111111111111111111111111111111-"
+                       "2222222222222222-00\"}]}",
+                       given);
+    run_traceparent = NULL;
+    expect_traceparent("{\"url\":\"http://127.0.0.1:PORT/json\"}", NULL);
 }
 
 static void test_host_lists(void)
@@ -1611,6 +1654,7 @@ static CU_TestInfo tests[] = {
     {"methods and bodies across redirects", test_redirect_methods},
     {"HEAD stays HEAD across a 303", test_redirect_head},
     {"headers and cookies across redirects", test_redirect_headers},
+    {"traceparent forwarded", test_traceparent},
     {"allowed and blocked hosts", test_host_lists},
     {"max_bytes", test_max_bytes},
     {"gzip and latin-1 headers", test_encodings},
