@@ -102,7 +102,7 @@ static void ep_metrics(struct app *app, struct exchange *x)
         g.capacity = dsp_permit_cap(&app->limits);
     }
     if (mx_render(&app->mx, &g, &text, &len) != 0) {
-        resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
+        resp_set_internal(&x->resp);
         resp_set_reason(&x->resp, "cannot render the metrics");
         return;
     }
@@ -114,7 +114,7 @@ static void answer_result(struct exchange *x, struct exec_result *res)
 {
     if (res->outputs != NULL && !res_json_writable(res->outputs)) {
         /* An uncaught failure of ours: no internals in the answer. */
-        resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
+        resp_set_internal(&x->resp);
         resp_set_reason(&x->resp, "handler outputs hold NaN/Infinity or nest too deep");
         dsp_result_cleanup(res);
         return;
@@ -142,7 +142,7 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
     if (body_read_json(req, app->cfg->max_body_bytes, &x->body, &x->resp) != 0)
         return;
     if (jv_validate(&sch_atomic_execute_request, x->body, &errors) != 0) {
-        jv_set_request_invalid(&x->resp, errors);
+        resp_set_invalid(&x->resp, errors);
         resp_set_reason(&x->resp, "body does not match AtomicExecuteRequest");
         return;
     }
@@ -157,8 +157,9 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
     x->log.trace_id = er.trace_id;
     if (strlen(er.node_run_id) > RT_MAX_ID) {
         /* A bound of the run table, in bytes: not the schema's to say. */
-        jv_set_request_invalid_one(&x->resp, "node_run_id", "string_too_long",
-                                   "String should have at most " RT_MAX_ID_TEXT " characters");
+        resp_set_invalid(&x->resp,
+                         jv_errors_one("node_run_id", "string_too_long",
+                                       "String should have at most " RT_MAX_ID_TEXT " characters"));
         resp_set_reason(&x->resp, "node_run_id longer than %d bytes", RT_MAX_ID);
         return;
     }
@@ -181,7 +182,7 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
             resp_set_reason(&x->resp, "run table full");
         return;
     default:
-        resp_set_error(&x->resp, 500, "internal_error", "Internal server error", NULL);
+        resp_set_internal(&x->resp);
         resp_set_reason(&x->resp, "run table unusable");
         return;
     }

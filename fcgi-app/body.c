@@ -279,7 +279,7 @@ static void json_invalid(struct resp *err, size_t pos, const char *why)
     json_object_object_add(ctx, "error", json_object_new_string(msg));
     json_object_object_add(entry, "ctx", ctx);
     json_object_array_add(errors, entry);
-    jv_set_request_invalid(err, errors);
+    resp_set_invalid(err, errors);
     resp_set_reason(err, "body is not JSON: %s at byte %zu", msg, pos);
 }
 
@@ -346,7 +346,7 @@ int body_parse_json(const char *buf, size_t len, size_t max_bytes, json_object *
     for (i = 0; i < len && is_ws(buf[i]); i++)
         ;
     if (i == len) {
-        jv_set_request_invalid_one(err, NULL, "missing", "Field required");
+        resp_set_invalid(err, jv_errors_one(NULL, "missing", "Field required"));
         resp_set_reason(err, "empty body");
         return -1;
     }
@@ -354,7 +354,7 @@ int body_parse_json(const char *buf, size_t len, size_t max_bytes, json_object *
     /* +1: the depth json-c counts includes the value itself. */
     tok = json_tokener_new_ex(BODY_MAX_DEPTH + 1);
     if (tok == NULL) {
-        resp_set_error(err, 500, "internal_error", "Internal server error", NULL);
+        resp_set_internal(err);
         resp_set_reason(err, "out of memory");
         return -1;
     }
@@ -387,7 +387,7 @@ int body_parse_json(const char *buf, size_t len, size_t max_bytes, json_object *
     if (obj == NULL) {
         /* A body of JSON null is no body to the reference (FastAPI
          * validates None as a missing body), and no tree to the callers. */
-        jv_set_request_invalid_one(err, NULL, "missing", "Field required");
+        resp_set_invalid(err, jv_errors_one(NULL, "missing", "Field required"));
         resp_set_reason(err, "body is JSON null");
         return -1;
     }
@@ -445,7 +445,7 @@ int body_read_json(const struct http_req *req, size_t max_bytes, json_object **o
     want = (size_t)req->content_length;
     buf = malloc(want + 1);
     if (buf == NULL) {
-        resp_set_error(err, 500, "internal_error", "Internal server error", NULL);
+        resp_set_internal(err);
         resp_set_reason(err, "out of memory for a %zu byte body", want);
         goto out;
     }

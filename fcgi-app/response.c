@@ -78,6 +78,19 @@ void resp_set_error(struct resp *r, int status, const char *code, const char *me
     r->error_code = code;
 }
 
+void resp_set_invalid(struct resp *r, json_object *errors)
+{
+    json_object *details = json_object_new_object();
+
+    json_object_object_add(details, "errors", errors);
+    resp_set_error(r, 400, "invalid_request", "Request validation failed", details);
+}
+
+void resp_set_internal(struct resp *r)
+{
+    resp_set_error(r, 500, "internal_error", "Internal server error", NULL);
+}
+
 void resp_set_retryable_error(struct resp *r, int status, const char *code, const char *message)
 {
     resp_set_json(r, status, error_envelope(code, message, NULL, 1));

@@ -56,6 +56,15 @@ void resp_set_text(struct resp *r, int status, const char *content_type, char *t
 void resp_set_error(struct resp *r, int status, const char *code, const char *message,
                     json_object *details);
 
+/* The reference's 400 for a request that fails validation:
+ * invalid_request / "Request validation failed" / details.errors (the
+ * validator's list: jv_validate, jv_errors_one). Takes ownership of errors. */
+void resp_set_invalid(struct resp *r, json_object *errors);
+
+/* The one 500 answer: internal_error / "Internal server error". What went
+ * wrong goes to the log (resp_set_reason), never to the client. */
+void resp_set_internal(struct resp *r);
+
 /* Like resp_set_error, with "retryable": true in the error. */
 void resp_set_retryable_error(struct resp *r, int status, const char *code, const char *message);
 

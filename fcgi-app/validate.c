@@ -38,16 +38,7 @@ json_object *jv_error_entry(const char *type, json_object *loc, const char *msg)
     return e;
 }
 
-void jv_set_request_invalid(struct resp *err, json_object *errors)
-{
-    json_object *details = json_object_new_object();
-
-    json_object_object_add(details, "errors", errors);
-    resp_set_error(err, 400, "invalid_request", "Request validation failed", details);
-}
-
-void jv_set_request_invalid_one(struct resp *err, const char *field, const char *type,
-                                const char *msg)
+json_object *jv_errors_one(const char *field, const char *type, const char *msg)
 {
     json_object *loc = json_object_new_array(), *errors = json_object_new_array();
 
@@ -55,7 +46,7 @@ void jv_set_request_invalid_one(struct resp *err, const char *field, const char 
     if (field != NULL)
         json_object_array_add(loc, json_object_new_string(field));
     json_object_array_add(errors, jv_error_entry(type, loc, msg));
-    jv_set_request_invalid(err, errors);
+    return errors;
 }
 
 static void add_error(struct walk *w, const char *type, const char *msg)

@@ -13,8 +13,6 @@
 
 #include <json-c/json.h>
 
-#include "response.h"
-
 /* At most this many problems are listed in details.errors. */
 #define JV_MAX_ERRORS 32
 /* Deepest location path reported (the body nesting bound is smaller). */
@@ -91,13 +89,9 @@ int jv_validate_at(const struct jv_schema *schema, json_object *value, const cha
 /* A new {"type","loc","msg"} entry; takes ownership of loc. */
 json_object *jv_error_entry(const char *type, json_object *loc, const char *msg);
 
-/* Sets the reference's 400 answer: invalid_request / "Request validation
- * failed" / details.errors. Takes ownership of errors. */
-void jv_set_request_invalid(struct resp *err, json_object *errors);
-
-/* The same answer for one problem at ["body"] or ["body", field]. */
-void jv_set_request_invalid_one(struct resp *err, const char *field, const char *type,
-                                const char *msg);
+/* A new list of one problem at ["body"] or ["body", field] (the caller
+ * owns it; resp_set_invalid takes it). */
+json_object *jv_errors_one(const char *field, const char *type, const char *msg);
 
 /* The Extensions key rule: ^[A-Za-z0-9][A-Za-z0-9_.-]*\.[A-Za-z0-9_.-]+$ */
 int jv_extension_key_ok(const char *key);

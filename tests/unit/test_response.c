@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "response.h"
+#include "validate.h"
 #include "testutil.h"
 
 struct sink {
@@ -117,8 +118,35 @@ static void test_text_answer(void)
     resp_cleanup(&r);
 }
 
+/* The two answers several steps give, made in one place: the reference's
+ * 400 with the validator's list, and the 500 that says nothing more. */
+static void test_invalid_and_internal(void)
+{
+    struct resp r;
+
+    resp_init(&r);
+    resp_set_invalid(&r, jv_errors_one("node_run_id", "string_too_long", "too long"));
+    CU_ASSERT_EQUAL(r.status, 400);
+    CU_ASSERT_STRING_EQUAL(r.error_code, "invalid_request");
+    TU_ASSERT_JSON(r.body,
+                   "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request "
+                   "validation failed\",\"details\":{\"errors\":[{\"type\":\"string_too_long\","
+                   "\"loc\":[\"body\",\"node_run_id\"],\"msg\":\"too long\"}]}}}");
+    resp_set_invalid(&r, jv_errors_one(NULL, "missing", "Field required"));
+    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"invalid_request\",\"message\":\"Request "
+                           "validation failed\",\"details\":{\"errors\":[{\"type\":\"missing\","
+                           "\"loc\":[\"body\"],\"msg\":\"Field required\"}]}}}");
+    resp_set_internal(&r);
+    CU_ASSERT_EQUAL(r.status, 500);
+    CU_ASSERT_STRING_EQUAL(r.error_code, "internal_error");
+    TU_ASSERT_JSON(
+        r.body, "{\"error\":{\"code\":\"internal_error\",\"message\":\"Internal server error\"}}");
+    resp_cleanup(&r);
+}
+
 static CU_TestInfo tests[] = {
     {"JSON answer bytes", test_json_answer},
+    {"the 400 and 500 answers of every step", test_invalid_and_internal},
     {"text answer bytes", test_text_answer},
     {"HEAD and 204", test_head_and_204},
     {"error with a header", test_error_with_header},
