@@ -46,20 +46,25 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
     if (dsp_registry_init(&app->reg, packs, err, errlen) != 0)
         return -1;
     if (what & APP_AUTH) {
+        app->with_auth = 1; /* a failed auth_init is cleaned up too */
         if (auth_init(&app->auth, err, errlen) != 0)
-            return -1;
-        app->with_auth = 1;
+            goto out_auth;
     }
     if (what & APP_RUN_TABLE) {
         app->limits.rt = rt_open(cfg->run_table, cfg->run_table_slots, err, errlen);
         if (app->limits.rt == NULL)
-            return -1;
+            goto out_auth;
     }
     if (app->with_auth && app->limits.rt != NULL) {
         const struct auth_share share = {app->limits.rt, share_gate, share_store, share_newer};
         auth_set_share(&app->auth, &share);
     }
     return 0;
+out_auth:
+    if (app->with_auth)
+        auth_cleanup(&app->auth);
+    app->with_auth = 0;
+    return -1;
 }
 
 void app_cleanup(struct app *app)
