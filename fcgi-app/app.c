@@ -123,11 +123,11 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
     er.claims = x->who.claims;
     x->log.node_run_id = er.node_run_id;
     x->log.node_type_id = er.node_type_id;
-    if (strlen(er.node_run_id) > RT_MAX_ID) {
+    if (strlen(er.node_run_id) > DSP_MAX_ID) {
         /* A bound of the run table, in bytes: not the schema's to say. */
         jv_set_request_invalid_one(&x->resp, "node_run_id", "string_too_long",
-                                   "String should have at most " RT_MAX_ID_TEXT " characters");
-        resp_set_reason(&x->resp, "node_run_id longer than %d bytes", RT_MAX_ID);
+                                   "String should have at most " DSP_MAX_ID_TEXT " characters");
+        resp_set_reason(&x->resp, "node_run_id longer than %d bytes", DSP_MAX_ID);
         return;
     }
     switch (dsp_execute(&app->reg, &app->limits, &er, conn, &res)) {

@@ -34,7 +34,7 @@
 #include "log.h"
 #include "timefmt.h"
 
-/* The escaped node_run_id (at most RT_MAX_ID bytes, each at worst a
+/* The escaped node_run_id (at most DSP_MAX_ID bytes, each at worst a
  * 4-byte \xNN) and node_type_id fields, with room to spare. */
 #define CRASH_MAX_FIELDS 1536
 /* The rest of the line: time, level, pid, the message. */

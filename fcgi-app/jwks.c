@@ -451,8 +451,8 @@ int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t e
 
 const struct jwks_key *jwks_find(const struct jwks *k, const char *kid, jwt_alg_t alg)
 {
-    int rsa = alg == JWT_ALG_RS256 || alg == JWT_ALG_RS384 || alg == JWT_ALG_RS512;
-    int ec = alg == JWT_ALG_ES256 || alg == JWT_ALG_ES384 || alg == JWT_ALG_ES512;
+    enum auth_key_family family = auth_alg_family(alg);
+    int rsa = family == AUTH_KEY_RSA, ec = family == AUTH_KEY_EC;
     size_t i;
 
     if (kid[0] == '\0')

@@ -9,6 +9,9 @@
  * killed while holding it never wedges the others; slots whose owner died
  * are reclaimed by whoever looks next. The cancel flag of a slot is read
  * without the lock (an atomic), so handlers can poll it cheaply.
+ *
+ * A slot holds a node_run_id of at most DSP_MAX_ID bytes (dispatch.h, which
+ * owns the bound); a longer one is refused (RT_ERROR).
  */
 #ifndef JARVIS_RUNTABLE_H
 #define JARVIS_RUNTABLE_H
@@ -17,9 +20,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Longest node_run_id, in bytes; longer ids are refused at the API (400). */
-#define RT_MAX_ID 256
-#define RT_MAX_ID_TEXT "256"
 #define RT_DEFAULT_SLOTS 1024
 /* Longest path of the table file. */
 #define RT_MAX_PATH 1024
