@@ -45,25 +45,21 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
     app->limits.execute_slots = cfg->execute_slots;
     if (dsp_registry_init(&app->reg, packs, err, errlen) != 0)
         return -1;
-    if (what & APP_AUTH) {
-        app->with_auth = 1; /* a failed auth_init is cleaned up too */
-        if (auth_init(&app->auth, err, errlen) != 0)
-            goto out_auth;
-    }
+    if ((what & APP_AUTH) && (app->auth = auth_new(err, errlen)) == NULL)
+        return -1;
     if (what & APP_RUN_TABLE) {
         app->limits.rt = rt_open(cfg->run_table, cfg->run_table_slots, err, errlen);
         if (app->limits.rt == NULL)
             goto out_auth;
     }
-    if (app->with_auth && app->limits.rt != NULL) {
+    if (app->auth != NULL && app->limits.rt != NULL) {
         const struct auth_share share = {app->limits.rt, share_gate, share_store, share_newer};
-        auth_set_share(&app->auth, &share);
+        auth_set_share(app->auth, &share);
     }
     return 0;
 out_auth:
-    if (app->with_auth)
-        auth_cleanup(&app->auth);
-    app->with_auth = 0;
+    auth_free(app->auth);
+    app->auth = NULL;
     return -1;
 }
 
@@ -71,14 +67,13 @@ void app_cleanup(struct app *app)
 {
     rt_close(app->limits.rt);
     app->limits.rt = NULL;
-    if (app->with_auth)
-        auth_cleanup(&app->auth);
+    auth_free(app->auth);
+    app->auth = NULL;
 }
 
 static void ep_health(struct app *app, struct exchange *x)
 {
-    resp_set_json(&x->resp, 200,
-                  hl_body(&app->limits, app->with_auth ? &app->auth : NULL, ts_now_ms()));
+    resp_set_json(&x->resp, 200, hl_body(&app->limits, app->auth, ts_now_ms()));
 }
 
 static void ep_version(struct exchange *x)
@@ -205,11 +200,14 @@ void app_handle(struct app *app, const struct http_req *req, const struct dsp_co
         goto out;
     }
     /* As the SDK's middleware: before routing, so an unknown path without
-     * a token is a 401, not a 404; only exact exempt paths skip it. */
-    if (app->with_auth && !auth_path_exempt(&app->auth.s, req->path)) {
-        if (auth_check(&app->auth, req->authorization, ts_now_ms() / 1000, &x->who, &x->resp) != 0)
+     * a token is a 401, not a 404 (auth_check skips exempt paths). */
+    if (app->auth != NULL) {
+        int rc = auth_check(app->auth, req->path, req->authorization, ts_now_ms() / 1000, &x->who,
+                            &x->resp);
+        if (rc < 0)
             goto out;
-        x->log.subject = x->who.subject;
+        if (rc != AUTH_EXEMPT)
+            x->log.subject = x->who.subject;
     }
     if (route_lookup(req->method, req->path, m, &x->resp) != 0)
         goto out;

@@ -8,7 +8,7 @@
  * (an RSA key never verifies HS256 or ES256), and only then is the
  * signature checked. Claims follow PyJWT's order and the SDK's messages.
  */
-#include "auth.h"
+#include "auth_internal.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -102,6 +102,30 @@ int auth_init(struct auth *a, char *err, size_t errlen)
         log_msg(JARVIS_LOG_INFO, "auth: mode %s, issuer '%s', audience '%s', %zu keys",
                 auth_mode_name(a->s.mode), a->s.issuer, a->s.audience, a->keys.n);
     return 0;
+}
+
+struct auth *auth_new(char *err, size_t errlen)
+{
+    struct auth *a = malloc(sizeof *a);
+
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory for the auth state");
+        return NULL;
+    }
+    if (auth_init(a, err, errlen) != 0) {
+        auth_cleanup(a);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void auth_free(struct auth *a)
+{
+    if (a == NULL)
+        return;
+    auth_cleanup(a);
+    free(a);
 }
 
 void auth_cleanup(struct auth *a)
@@ -707,14 +731,17 @@ static void unauthorized(struct resp *err, const char *error, const char *messag
     resp_set_reason(err, "%s", detail ? detail : message);
 }
 
-int auth_check(struct auth *a, const char *authorization, int64_t now_s, struct auth_principal *p,
-               struct resp *err)
+int auth_check(struct auth *a, const char *path, const char *authorization, int64_t now_s,
+               struct auth_principal *p, struct resp *err)
 {
     char scheme[16], token[AUTH_MAX_TOKEN + 2], extra[2];
     const char *why = NULL, *detail = NULL;
     int parts;
 
     memset(p, 0, sizeof *p);
+    /* As the SDK's middleware: only exact exempt paths skip the check. */
+    if (auth_path_exempt(&a->s, path))
+        return AUTH_EXEMPT;
     if (a->s.mode == AUTH_DISABLED) {
         principal_subject_only(p, a->s.dev_subject);
         return 0;

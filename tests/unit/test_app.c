@@ -306,7 +306,7 @@ static void test_init_fails_after_auth(void)
     c.run_table_slots = 1;
     CU_ASSERT_EQUAL(app_init(&a, &c, packs, APP_AUTH | APP_RUN_TABLE, err, sizeof err), -1);
     CU_ASSERT_NOT_EQUAL(err[0], '\0');
-    CU_ASSERT_EQUAL(a.with_auth, 0);
+    CU_ASSERT_PTR_NULL(a.auth);
     CU_ASSERT_PTR_NULL(a.limits.rt);
     app_cleanup(&a); /* still allowed, and a no-op */
 
@@ -315,7 +315,7 @@ static void test_init_fails_after_auth(void)
     err[0] = '\0';
     CU_ASSERT_EQUAL(app_init(&a, &c, packs, APP_AUTH | APP_RUN_TABLE, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "ARP_AUTH_MODE"));
-    CU_ASSERT_EQUAL(a.with_auth, 0);
+    CU_ASSERT_PTR_NULL(a.auth);
     for (i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
 }
