@@ -110,15 +110,6 @@ void auth_free(struct auth *a);
 int auth_check(struct auth *a, const char *path, const char *authorization, int64_t now_s,
                struct auth_principal *p, struct resp *err);
 
-/*
- * Verifies a compact JWS at time now_s (Unix seconds). Returns 0 with *p
- * filled, or -1 with *why one of the SDK's messages ("Token expired",
- * "Invalid token audience", "Invalid token issuer", "Unable to fetch
- * JWKS", "Invalid token") and *detail a reason for the log.
- */
-int auth_verify_token(struct auth *a, const char *token, int64_t now_s, struct auth_principal *p,
-                      const char **why, const char **detail);
-
 void auth_principal_cleanup(struct auth_principal *p);
 
 #endif

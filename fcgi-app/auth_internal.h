@@ -1,7 +1,8 @@
 /*
- * auth_internal.h - the layout of struct auth (opaque in auth.h), and
- * set-up in place: for auth.c and the white-box tests and fuzz target that
- * set keys, settings or key state by hand. Nothing else includes it.
+ * auth_internal.h - the layout of struct auth (opaque in auth.h), set-up
+ * in place and the token step alone: for auth.c and the white-box tests
+ * and fuzz target that set keys, settings or key state by hand. No other
+ * product code includes it.
  */
 #ifndef JARVIS_AUTH_INTERNAL_H
 #define JARVIS_AUTH_INTERNAL_H
@@ -58,5 +59,15 @@ struct auth {
 int auth_init(struct auth *a, char *err, size_t errlen);
 
 void auth_cleanup(struct auth *a);
+
+/*
+ * auth_check's token step, exposed for the tests: verifies a compact JWS at
+ * time now_s (Unix seconds). Returns 0 with *p filled, or -1 with *why one
+ * of the SDK's messages ("Token expired", "Invalid token audience",
+ * "Invalid token issuer", "Unable to fetch JWKS", "Invalid token") and
+ * *detail a reason for the log.
+ */
+int auth_verify_token(struct auth *a, const char *token, int64_t now_s, struct auth_principal *p,
+                      const char **why, const char **detail);
 
 #endif

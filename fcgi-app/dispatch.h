@@ -124,11 +124,6 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
  * max_concurrency and execute_slots); 0: no bound. */
 unsigned dsp_permit_cap(const struct dsp_limits *lim);
 
-/* The run's deadline in wall-clock ms (0: none): the default timeout and
- * constraints.budgets.max_wall_time_ms counted from started_ms, the
- * smaller wins. */
-int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req, int64_t started_ms);
-
 void dsp_result_cleanup(struct exec_result *res);
 
 /* Fills req from a body that passed sch_atomic_execute_request. */

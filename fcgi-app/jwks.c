@@ -423,8 +423,10 @@ int jwks_resolve_uri(const struct auth_settings *s, char *uri, size_t len, char 
     return rc;
 }
 
-int jwks_fetch_set(const struct auth_settings *s, char **body, size_t *len, char *err,
-                   size_t errlen)
+/* The JWKS document the settings point at, in a new buffer (caller frees).
+ * 0, or -1 with err. */
+static int fetch_set(const struct auth_settings *s, char **body, size_t *len, char *err,
+                     size_t errlen)
 {
     char uri[AUTH_MAX_URL];
 
@@ -442,7 +444,7 @@ int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t e
     size_t len = 0;
     int rc;
 
-    if (jwks_fetch_set(s, &body, &len, err, errlen) != 0)
+    if (fetch_set(s, &body, &len, err, errlen) != 0)
         return -1;
     rc = jwks_parse(k, body, len, err, errlen);
     free(body);

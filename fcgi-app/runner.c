@@ -33,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include "runner.h"
+#include "runner_test.h" /* rn_kick_all's prototype */
 
 #include <errno.h>
 #include <poll.h>

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "runtable.h"
+#include "runtable_test.h" /* the hooks' prototypes */
 
 #include <errno.h>
 #include <fcntl.h>

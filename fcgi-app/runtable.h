@@ -100,14 +100,8 @@ void rt_release(struct rt_table *t, int slot);
  */
 int rt_cancel(struct rt_table *t, const char *node_run_id, int signo, pid_t *owner);
 
-/* Changes how long this process's tombstones live (default RT_TOMBSTONE_MS). */
-void rt_set_tombstone_ttl(struct rt_table *t, int64_t ms);
-
 /* 1 once a cancel reached slot. Lock-free; safe from any thread. */
 int rt_cancel_requested(const struct rt_table *t, int slot);
-
-/* Frees the slots of dead owners and expired tombstones; returns how many. */
-unsigned rt_reclaim(struct rt_table *t);
 
 /* Counts of the slots in use, for logs and tests. */
 struct rt_stats {
@@ -139,14 +133,5 @@ int rt_blob_store(struct rt_table *t, const char *data, size_t len, int64_t when
 /* If the pool's blob is newer than have_ms: 1 with a NUL-terminated copy
  * in *data (caller frees), its length and stamp; 0 if not newer; -1. */
 int rt_blob_newer(struct rt_table *t, int64_t have_ms, char **data, size_t *len, int64_t *when_ms);
-
-/* For tests that play a hostile process writing the file: the mapping's
- * length and the byte offset of slot i in the file. */
-size_t rt_debug_map_len(const struct rt_table *t);
-size_t rt_debug_slot_offset(const struct rt_table *t, unsigned i);
-
-/* Start time of a process (clock ticks since boot, from /proc), 0 if gone.
- * With the pid it identifies an owner even after pid reuse. */
-uint64_t rt_proc_start_time(pid_t pid);
 
 #endif

@@ -37,7 +37,9 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "dispatch_test.h"
 #include "runner.h"
+#include "runner_test.h"
 #include "runtable.h"
 #include "testutil.h"
 #include "timefmt.h"

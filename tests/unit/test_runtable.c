@@ -28,6 +28,7 @@
 
 #include "dispatch.h"
 #include "runtable.h"
+#include "runtable_test.h"
 #include "testutil.h"
 #include "timefmt.h"
 
