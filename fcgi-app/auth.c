@@ -2,7 +2,7 @@
  * auth.c - owns the decision "who is this request from, and may it pass".
  *
  * libjwt 1.10 verifies with the algorithm the token names and checks no
- * claim (../shared/NOTES.md), so everything it would trust blindly is
+ * claim (docs/pitfalls.md), so everything it would trust blindly is
  * checked here first: the JOSE header is parsed by us, `alg` must be in the
  * configured list, the key is chosen by kid AND by the algorithm's family
  * (an RSA key never verifies HS256 or ES256), and only then is the

@@ -1,7 +1,7 @@
 /*
  * jwks.c - owns key material: fetching the JWKS (libcurl), and building a
  * PEM public key from each JWK with OpenSSL 3, because libjwt 1.10 has no
- * JWKS support and verifies against a PEM (see ../shared/NOTES.md).
+ * JWKS support and verifies against a PEM (docs/pitfalls.md).
  */
 #include "jwks.h"
 

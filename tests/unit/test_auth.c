@@ -707,7 +707,7 @@ static void test_hs256_key_confusion(void)
     k = key_of("rsa-1", JWT_ALG_RS256);
     forged = lj(JWT_ALG_HS256, "rsa-1", k->pem, (size_t)k->pem_len, claims());
     CU_ASSERT_PTR_NOT_NULL_FATAL(forged);
-    /* libjwt 1.10 alone accepts it (../shared/NOTES.md): the test is real. */
+    /* libjwt 1.10 alone accepts it (docs/pitfalls.md): the test is real. */
     CU_ASSERT_EQUAL(jwt_decode(&jwt, forged, (const unsigned char *)k->pem, k->pem_len), 0);
     jwt_free(jwt);
 

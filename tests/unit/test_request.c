@@ -420,6 +420,28 @@ static void test_write(void)
     close(fd);
 }
 
+/* libfcgi's end of stdin (docs/pitfalls.md): after exactly Content-Length
+ * bytes the stream has not seen its end; one more read, of the empty
+ * FCGI_STDIN record, returns 0 and sees it. */
+static void test_end_of_stdin(void)
+{
+    static const struct param p[] = {{"REQUEST_METHOD", "POST"}, {NULL, NULL}};
+    static struct wire w;
+    FCGX_Request fr;
+    char buf[8];
+    int fd;
+
+    build(&w, p, "abc", 3, 1);
+    fd = send_and_accept(&w, &fr);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(FCGX_GetStr(buf, 3, fr.in), 3);
+    CU_ASSERT_NOT_EQUAL(FCGX_HasSeenEOF(fr.in), EOF);
+    CU_ASSERT_EQUAL(FCGX_GetStr(buf, sizeof buf, fr.in), 0);
+    CU_ASSERT_EQUAL(FCGX_HasSeenEOF(fr.in), EOF);
+    CU_ASSERT_EQUAL(FCGX_GetError(fr.in), 0);
+    finish(&fr, fd);
+}
+
 /* The web server is gone: output fails once libfcgi flushes its buffer. */
 static void test_write_error(void)
 {
@@ -445,6 +467,7 @@ static CU_TestInfo tests[] = {
     {"every field's bound", test_bounds},
     {"body shorter than Content-Length", test_short_body},
     {"drain of what is left of stdin", test_drain},
+    {"end of stdin", test_end_of_stdin},
     {"output through the FastCGI stream", test_write},
     {"output to a failed stream", test_write_error},
     CU_TEST_INFO_NULL,
