@@ -178,6 +178,21 @@ static size_t read_stdout(int fd, char *out, size_t cap)
     return got;
 }
 
+/* Sends a request (see build), accepts it into fr and fills req from it.
+ * Returns the client's end (for finish). */
+static int open_request(const struct param *p, const char *body, size_t len, int ended,
+                        FCGX_Request *fr, struct http_req *req)
+{
+    static struct wire w;
+    int fd;
+
+    build(&w, p, body, len, ended);
+    fd = send_and_accept(&w, fr);
+    CU_ASSERT_FATAL(fd >= 0);
+    req_from_fcgi(fr, req);
+    return fd;
+}
+
 /* Ends a request: FCGX_Finish_r, then closes the client's end. */
 static void finish(FCGX_Request *fr, int fd)
 {
@@ -194,16 +209,12 @@ static void test_params_copied(void)
                                      {"CONTENT_LENGTH", "5"},
                                      {"HTTP_AUTHORIZATION", "Bearer abc"},
                                      {NULL, NULL}};
-    static struct wire w;
     FCGX_Request fr;
     struct http_req req;
     char buf[16];
     int fd;
 
-    build(&w, p, "hello", 5, 1);
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
-    req_from_fcgi(&fr, &req);
+    fd = open_request(p, "hello", 5, 1, &fr, &req);
     CU_ASSERT_STRING_EQUAL(req.method, "POST");
     /* REQUEST_URI wins (it keeps %2F), its query dropped. */
     CU_ASSERT_STRING_EQUAL(req.path, "/v1/node-runs/a%2Fb:cancel");
@@ -220,15 +231,11 @@ static void test_params_copied(void)
 static void test_params_absent(void)
 {
     static const struct param p[] = {{"DOCUMENT_URI", "/v1/health#frag"}, {NULL, NULL}};
-    static struct wire w;
     FCGX_Request fr;
     struct http_req req;
     int fd;
 
-    build(&w, p, NULL, 0, 1);
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
-    req_from_fcgi(&fr, &req);
+    fd = open_request(p, NULL, 0, 1, &fr, &req);
     CU_ASSERT_STRING_EQUAL(req.method, "-");
     CU_ASSERT_STRING_EQUAL(req.path, "/v1/health"); /* DOCUMENT_URI, fragment dropped */
     CU_ASSERT_STRING_EQUAL(req.content_type, "");
@@ -254,7 +261,6 @@ static void test_content_length(void)
                  {"", -1},
                  {"99999999999999999999", -1},
                  {"9223372036854775807", 9223372036854775807LL}};
-    static struct wire w;
     size_t i;
 
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -266,10 +272,7 @@ static void test_content_length(void)
         struct http_req req;
         int fd;
 
-        build(&w, p, NULL, 0, 1);
-        fd = send_and_accept(&w, &fr);
-        CU_ASSERT_FATAL(fd >= 0);
-        req_from_fcgi(&fr, &req);
+        fd = open_request(p, NULL, 0, 1, &fr, &req);
         if (req.content_length != cases[i].want)
             fprintf(stderr, "\n  CONTENT_LENGTH \"%s\": %lld\n", cases[i].text, req.content_length);
         CU_ASSERT_EQUAL(req.content_length, cases[i].want);
@@ -294,7 +297,6 @@ static void test_bounds(void)
     char *method = filled(REQ_MAX_METHOD, 'G'), *path = filled(REQ_MAX_PATH, '/');
     char *ct = filled(REQ_MAX_CONTENT_TYPE, 'x'), *auth = filled(REQ_MAX_AUTHORIZATION, 'a');
     char *fits = filled(REQ_MAX_PATH - 1, '/');
-    static struct wire w;
     FCGX_Request fr;
     struct http_req req;
     int fd;
@@ -303,11 +305,8 @@ static void test_bounds(void)
         const struct param p[] = {{"REQUEST_METHOD", method}, {"REQUEST_URI", path},
                                   {"CONTENT_TYPE", ct},       {"HTTP_AUTHORIZATION", auth},
                                   {"DOCUMENT_URI", "/v1/ok"}, {NULL, NULL}};
-        build(&w, p, NULL, 0, 1);
+        fd = open_request(p, NULL, 0, 1, &fr, &req);
     }
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
-    req_from_fcgi(&fr, &req);
     CU_ASSERT_STRING_EQUAL(req.method, "-");
     CU_ASSERT_EQUAL(req.too_long, 1); /* answered 414, not read from DOCUMENT_URI */
     CU_ASSERT_STRING_EQUAL(req.path, "");
@@ -318,11 +317,8 @@ static void test_bounds(void)
     /* One byte less fits. */
     {
         const struct param p[] = {{"REQUEST_URI", fits}, {NULL, NULL}};
-        build(&w, p, NULL, 0, 1);
+        fd = open_request(p, NULL, 0, 1, &fr, &req);
     }
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
-    req_from_fcgi(&fr, &req);
     CU_ASSERT_EQUAL(req.too_long, 0);
     CU_ASSERT_EQUAL(strlen(req.path), REQ_MAX_PATH - 1);
     finish(&fr, fd);
@@ -333,7 +329,8 @@ static void test_bounds(void)
     free(fits);
 }
 
-/* body.c over a stream that ends before Content-Length bytes came. */
+/* body.c over a stream that ends before Content-Length bytes came: at the
+ * end of stdin, or cut (the web server went away mid-body). */
 static void test_short_body(void)
 {
     static const struct param p[] = {{"REQUEST_METHOD", "POST"},
@@ -341,26 +338,24 @@ static void test_short_body(void)
                                      {"CONTENT_TYPE", "application/json"},
                                      {"CONTENT_LENGTH", "10"},
                                      {NULL, NULL}};
-    static struct wire w;
     FCGX_Request fr;
     struct http_req req;
     json_object *o = NULL;
     struct resp r;
-    int fd;
+    int ended, fd;
 
-    build(&w, p, "{}", 2, 1);
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
-    req_from_fcgi(&fr, &req);
-    resp_init(&r);
-    CU_ASSERT_EQUAL(body_read_json(&req, 64, &o, &r), -1);
-    CU_ASSERT_PTR_NULL(o);
-    CU_ASSERT_EQUAL(r.status, 400);
-    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"invalid_request\",\"message\":"
-                           "\"Request body shorter than Content-Length\"}}");
-    CU_ASSERT_STRING_EQUAL(r.reason, "body ended after 2 of 10 bytes");
-    resp_cleanup(&r);
-    finish(&fr, fd);
+    for (ended = 1; ended >= 0; ended--) {
+        fd = open_request(p, "{}", 2, ended, &fr, &req);
+        resp_init(&r);
+        CU_ASSERT_EQUAL(body_read_json(&req, 64, &o, &r), -1);
+        CU_ASSERT_PTR_NULL(o);
+        CU_ASSERT_EQUAL(r.status, 400);
+        TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"invalid_request\",\"message\":"
+                               "\"Request body shorter than Content-Length\"}}");
+        CU_ASSERT_STRING_EQUAL(r.reason, "body ended after 2 of 10 bytes");
+        resp_cleanup(&r);
+        finish(&fr, fd);
+    }
 }
 
 /* The rest of stdin is read and dropped (a kept connection), bounded. */
@@ -368,17 +363,13 @@ static void test_drain(void)
 {
     static const struct param p[] = {{"REQUEST_METHOD", "POST"}, {NULL, NULL}};
     static char body[20000];
-    static struct wire w;
     FCGX_Request fr;
     struct http_req req;
     char buf[4];
     int fd;
 
     memset(body, 'b', sizeof body);
-    build(&w, p, body, sizeof body, 1);
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
-    req_from_fcgi(&fr, &req);
+    fd = open_request(p, body, sizeof body, 1, &fr, &req);
     CU_ASSERT_EQUAL(req.read_body(req.read_arg, buf, sizeof buf), 4);
     /* Room for what is left (the end of stdin is seen by one more read). */
     CU_ASSERT_EQUAL(req_fcgi_drain(&fr, sizeof body), 0);
@@ -386,15 +377,12 @@ static void test_drain(void)
     finish(&fr, fd);
 
     /* More left than max: the connection must not be kept. */
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
+    fd = open_request(p, body, sizeof body, 1, &fr, &req);
     CU_ASSERT_EQUAL(req_fcgi_drain(&fr, sizeof body - 1), -1);
     finish(&fr, fd);
 
     /* The web server goes away before the end of stdin: an error, not an end. */
-    build(&w, p, body, 100, 0);
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
+    fd = open_request(p, body, 100, 0, &fr, &req);
     CU_ASSERT_EQUAL(req_fcgi_drain(&fr, sizeof body), -1);
     finish(&fr, fd);
 }
@@ -402,15 +390,13 @@ static void test_drain(void)
 static void test_write(void)
 {
     static const struct param p[] = {{"REQUEST_METHOD", "GET"}, {NULL, NULL}};
-    static struct wire w;
     static char out[WIRE_MAX];
     const char head[] = "Status: 200 OK\r\n\r\n", body[] = "{\"ok\":true}";
     FCGX_Request fr;
+    struct http_req req;
     int fd;
 
-    build(&w, p, NULL, 0, 1);
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
+    fd = open_request(p, NULL, 0, 1, &fr, &req);
     CU_ASSERT_EQUAL(req_fcgi_write(fr.out, head, strlen(head)), 0);
     CU_ASSERT_EQUAL(req_fcgi_write(fr.out, body, strlen(body)), 0);
     CU_ASSERT_EQUAL(req_fcgi_write(fr.out, body, 0), 0);
@@ -426,14 +412,12 @@ static void test_write(void)
 static void test_end_of_stdin(void)
 {
     static const struct param p[] = {{"REQUEST_METHOD", "POST"}, {NULL, NULL}};
-    static struct wire w;
     FCGX_Request fr;
+    struct http_req req;
     char buf[8];
     int fd;
 
-    build(&w, p, "abc", 3, 1);
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
+    fd = open_request(p, "abc", 3, 1, &fr, &req);
     CU_ASSERT_EQUAL(FCGX_GetStr(buf, 3, fr.in), 3);
     CU_ASSERT_NOT_EQUAL(FCGX_HasSeenEOF(fr.in), EOF);
     CU_ASSERT_EQUAL(FCGX_GetStr(buf, sizeof buf, fr.in), 0);
@@ -446,15 +430,13 @@ static void test_end_of_stdin(void)
 static void test_write_error(void)
 {
     static const struct param p[] = {{"REQUEST_METHOD", "GET"}, {NULL, NULL}};
-    static struct wire w;
     static char big[WIRE_MAX];
     FCGX_Request fr;
+    struct http_req req;
     int fd;
 
     memset(big, 'x', sizeof big);
-    build(&w, p, NULL, 0, 1);
-    fd = send_and_accept(&w, &fr);
-    CU_ASSERT_FATAL(fd >= 0);
+    fd = open_request(p, NULL, 0, 1, &fr, &req);
     close(fd);
     CU_ASSERT_EQUAL(req_fcgi_write(fr.out, big, sizeof big), -1);
     FCGX_Finish_r(&fr);

@@ -19,17 +19,28 @@
 /* The first millisecond of year 10000: RFC 3339 has no room for it. */
 #define YEAR_10000_MS 253402300800000LL
 
+/* A result of id in state, started at T0 and ended at T1, with an error
+ * code and message unless code is NULL. */
+static void result_of(struct exec_result *res, const char *id, enum run_state state,
+                      const char *code, const char *message)
+{
+    memset(res, 0, sizeof *res);
+    res->node_run_id = id;
+    res->state = state;
+    res->started_ms = T0;
+    res->ended_ms = T1;
+    res->error_code = code;
+    if (message != NULL)
+        snprintf(res->message, sizeof res->message, "%s", message);
+}
+
 static void test_succeeded(void)
 {
     struct exec_result res;
     json_object *o;
 
-    memset(&res, 0, sizeof res);
-    res.node_run_id = "nr-1";
-    res.state = RUN_SUCCEEDED;
+    result_of(&res, "nr-1", RUN_SUCCEEDED, NULL, NULL);
     res.outputs = tu_json("{\"echo\":[1,2]}");
-    res.started_ms = T0;
-    res.ended_ms = T1;
     o = res_execute_result(&res);
     CU_ASSERT_PTR_NULL(res.outputs); /* taken over */
     TU_ASSERT_JSON(o, "{\"node_run_id\":\"nr-1\",\"state\":\"succeeded\",\"outputs\":{\"echo\":"
@@ -44,13 +55,8 @@ static void test_failed_minimal(void)
     struct exec_result res;
     json_object *o;
 
-    memset(&res, 0, sizeof res);
-    res.node_run_id = "nr-2";
-    res.state = RUN_FAILED;
-    res.started_ms = T0;
+    result_of(&res, "nr-2", RUN_FAILED, "handler_failed", "it broke");
     res.ended_ms = YEAR_10000_MS; /* cannot be written: left out */
-    res.error_code = "handler_failed";
-    snprintf(res.message, sizeof res.message, "it broke");
     o = res_execute_result(&res);
     TU_ASSERT_JSON(o, "{\"node_run_id\":\"nr-2\",\"state\":\"failed\",\"started_at\":"
                       "\"2026-11-25T13:10:17.123Z\",\"error\":{\"code\":\"handler_failed\","
@@ -63,13 +69,7 @@ static void test_error_details(void)
     struct exec_result res;
     json_object *o;
 
-    memset(&res, 0, sizeof res);
-    res.node_run_id = "nr-3";
-    res.state = RUN_CANCELED;
-    res.started_ms = T0;
-    res.ended_ms = T1;
-    res.error_code = "canceled";
-    snprintf(res.message, sizeof res.message, "Canceled");
+    result_of(&res, "nr-3", RUN_CANCELED, "canceled", "Canceled");
     res.error_details = tu_json("{\"by\":\"client\"}");
     o = res_execute_result(&res);
     CU_ASSERT_PTR_NULL(res.error_details); /* taken over */
