@@ -310,7 +310,7 @@ static int start_watch_locked(void)
     if (timer_fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, kick_fd, &kick) != 0 ||
         epoll_ctl(ep, EPOLL_CTL_ADD, timer_fd, &timer) != 0)
         goto fail;
-    /* Set before the thread starts: it reads them under the lock we hold. */
+    /* Set before the thread that reads them starts. */
     watch.ep = ep;
     watch.kick_fd = kick_fd;
     watch.timer_fd = timer_fd;
