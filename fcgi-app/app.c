@@ -48,24 +48,25 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
     app->limits.execute_slots = cfg->execute_slots;
     if (dsp_registry_init(&app->reg, packs, err, errlen) != 0)
         return -1;
-    if (what & APP_AUTH) {
-        if (auth_init(&app->auth, err, errlen) != 0)
-            return -1;
-        app->with_auth = 1;
-    }
+    if ((what & APP_AUTH) && (app->auth = auth_new(err, errlen)) == NULL)
+        return -1;
     if (what & APP_RUN_TABLE) {
         app->limits.rt = rt_open(cfg->run_table, cfg->run_table_slots, err, errlen);
         if (app->limits.rt == NULL)
-            return -1;
+            goto out_auth;
     }
     if (mx_attach(&app->mx, app->limits.rt != NULL ? rt_metrics_area(app->limits.rt) : NULL,
                   &app->reg, err, errlen) != 0)
         return -1;
-    if (app->with_auth && app->limits.rt != NULL) {
+    if (app->auth != NULL && app->limits.rt != NULL) {
         const struct auth_share share = {app->limits.rt, share_gate, share_store, share_newer};
-        auth_set_share(&app->auth, &share);
+        auth_set_share(app->auth, &share);
     }
     return 0;
+out_auth:
+    auth_free(app->auth);
+    app->auth = NULL;
+    return -1;
 }
 
 void app_cleanup(struct app *app)
@@ -73,14 +74,13 @@ void app_cleanup(struct app *app)
     mx_detach(&app->mx);
     rt_close(app->limits.rt);
     app->limits.rt = NULL;
-    if (app->with_auth)
-        auth_cleanup(&app->auth);
+    auth_free(app->auth);
+    app->auth = NULL;
 }
 
 static void ep_health(struct app *app, struct exchange *x)
 {
-    resp_set_json(&x->resp, 200,
-                  hl_body(&app->limits, app->with_auth ? &app->auth : NULL, ts_now_ms()));
+    resp_set_json(&x->resp, 200, hl_body(&app->limits, app->auth, ts_now_ms()));
 }
 
 static void ep_version(struct exchange *x)
@@ -155,12 +155,12 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
     x->log.node_run_id = er.node_run_id;
     x->log.node_type_id = er.node_type_id;
     x->log.trace_id = er.trace_id;
-    if (strlen(er.node_run_id) > RT_MAX_ID) {
+    if (strlen(er.node_run_id) > DSP_MAX_ID) {
         /* A bound of the run table, in bytes: not the schema's to say. */
         resp_set_invalid(&x->resp,
                          jv_errors_one("node_run_id", "string_too_long",
-                                       "String should have at most " RT_MAX_ID_TEXT " characters"));
-        resp_set_reason(&x->resp, "node_run_id longer than %d bytes", RT_MAX_ID);
+                                       "String should have at most " DSP_MAX_ID_TEXT " characters"));
+        resp_set_reason(&x->resp, "node_run_id longer than %d bytes", DSP_MAX_ID);
         return;
     }
     x->obs.node = dsp_lookup_index(&app->reg, er.node_type_id);
@@ -259,15 +259,17 @@ void app_handle(struct app *app, const struct http_req *req, const struct dsp_co
         goto out;
     }
     /* As the SDK's middleware: before routing, so an unknown path without
-     * a token is a 401, not a 404; only exact exempt paths skip it. The
+     * a token is a 401, not a 404 (auth_check skips exempt paths). The
      * metrics are outside the API and its auth settings: served to anyone
      * who reaches them, as health is by default; nginx lets only loopback
      * reach them (deploy/nginx). */
-    if (app->with_auth && !auth_path_exempt(&app->auth.s, req->path) &&
-        strcmp(req->path, MX_PATH) != 0) {
-        if (auth_check(&app->auth, req->authorization, ts_now_ms() / 1000, &x->who, &x->resp) != 0)
+    if (app->auth != NULL && strcmp(req->path, MX_PATH) != 0) {
+        int rc = auth_check(app->auth, req->path, req->authorization, ts_now_ms() / 1000, &x->who,
+                            &x->resp);
+        if (rc < 0)
             goto out;
-        x->log.subject = x->who.subject;
+        if (rc != AUTH_EXEMPT)
+            x->log.subject = x->who.subject;
     }
     if (route_lookup(req->method, req->path, m, &x->resp) != 0)
         goto out;

@@ -18,8 +18,7 @@ struct app {
     const struct config *cfg; /* borrowed, outlives the app */
     struct dsp_registry reg;
     struct dsp_limits limits; /* limits.rt: the run table, owned; NULL in tools */
-    struct auth auth;
-    int with_auth; /* 0 in tools and unit tests: no authentication step */
+    struct auth *auth;        /* owned; NULL in tools and unit tests: no authentication step */
     /* The pool's metrics: in the run table, else this process's own. */
     struct mx mx;
 };

@@ -2,13 +2,13 @@
  * auth.c - owns the decision "who is this request from, and may it pass".
  *
  * libjwt 1.10 verifies with the algorithm the token names and checks no
- * claim (../shared/NOTES.md), so everything it would trust blindly is
+ * claim (docs/pitfalls.md), so everything it would trust blindly is
  * checked here first: the JOSE header is parsed by us, `alg` must be in the
  * configured list, the key is chosen by kid AND by the algorithm's family
  * (an RSA key never verifies HS256 or ES256), and only then is the
  * signature checked. Claims follow PyJWT's order and the SDK's messages.
  */
-#include "auth.h"
+#include "auth_internal.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -102,6 +102,30 @@ int auth_init(struct auth *a, char *err, size_t errlen)
         log_msg(JARVIS_LOG_INFO, "auth: mode %s, issuer '%s', audience '%s', %zu keys",
                 auth_mode_name(a->s.mode), a->s.issuer, a->s.audience, a->keys.n);
     return 0;
+}
+
+struct auth *auth_new(char *err, size_t errlen)
+{
+    struct auth *a = malloc(sizeof *a);
+
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory for the auth state");
+        return NULL;
+    }
+    if (auth_init(a, err, errlen) != 0) {
+        auth_cleanup(a);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void auth_free(struct auth *a)
+{
+    if (a == NULL)
+        return;
+    auth_cleanup(a);
+    free(a);
 }
 
 void auth_cleanup(struct auth *a)
@@ -652,9 +676,7 @@ static int verify_full(struct auth *a, const char *token, int64_t now_s, struct 
         goto out;
     /* Only asymmetric algorithms verify against a JWKS: an HS or none token is
      * refused here whatever the configuration says. */
-    if (!alg_allowed(&a->s, alg) ||
-        (alg != JWT_ALG_RS256 && alg != JWT_ALG_RS384 && alg != JWT_ALG_RS512 &&
-         alg != JWT_ALG_ES256 && alg != JWT_ALG_ES384 && alg != JWT_ALG_ES512)) {
+    if (!alg_allowed(&a->s, alg) || auth_alg_family(alg) == AUTH_KEY_NONE) {
         *detail = "alg not allowed";
         goto out;
     }
@@ -709,14 +731,17 @@ static void unauthorized(struct resp *err, const char *error, const char *messag
     resp_set_reason(err, "%s", detail ? detail : message);
 }
 
-int auth_check(struct auth *a, const char *authorization, int64_t now_s, struct auth_principal *p,
-               struct resp *err)
+int auth_check(struct auth *a, const char *path, const char *authorization, int64_t now_s,
+               struct auth_principal *p, struct resp *err)
 {
     char scheme[16], token[AUTH_MAX_TOKEN + 2], extra[2];
     const char *why = NULL, *detail = NULL;
     int parts;
 
     memset(p, 0, sizeof *p);
+    /* As the SDK's middleware: only exact exempt paths skip the check. */
+    if (auth_path_exempt(&a->s, path))
+        return AUTH_EXEMPT;
     if (a->s.mode == AUTH_DISABLED) {
         principal_subject_only(p, a->s.dev_subject);
         return 0;

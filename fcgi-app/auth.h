@@ -5,7 +5,6 @@
 #ifndef JARVIS_AUTH_H
 #define JARVIS_AUTH_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
@@ -17,17 +16,6 @@
 /* Longest token accepted, and longest encoded JOSE header within it. */
 #define AUTH_MAX_TOKEN 8192
 #define AUTH_MAX_HEADER_B64 2048
-
-/* Tokens verified recently, per worker: a client reuses its token for many
- * requests, and libjwt 1.10 parses the PEM key on every jwt_decode. */
-#define AUTH_CACHE_SLOTS 128
-
-struct auth_cache_entry {
-    unsigned char digest[32]; /* SHA-256 of the whole token */
-    unsigned generation;      /* of the keys that verified it */
-    json_object *claims;      /* owned; NULL: slot free */
-    int64_t used_ms;
-};
 
 /* Longest reason kept for a failed key fetch (health, log). */
 #define AUTH_MAX_KEY_ERROR 512
@@ -58,37 +46,14 @@ struct auth_share {
     int (*newer)(void *arg, int64_t have_ms, char **doc, size_t *len, int64_t *when_ms);
 };
 
-struct auth_unknown_kid {
-    char kid[JWKS_MAX_KID + 1];
-    int64_t ms; /* when a fresh JWKS was found without it; 0: free */
-};
-
 /*
- * One per worker, shared by its serving threads. `lock` guards everything
- * below `s`; it is never held across a network fetch: keys are refetched
+ * One per worker, shared by its serving threads; opaque (its layout is in
+ * auth_internal.h, for auth.c and the white-box tests). Keys are refetched
  * by a refresher thread, so a slow identity provider delays no cancel and
  * no health check, and a request that needs a new key waits for it at
  * most AUTH_KEY_WAIT_MS.
  */
-struct auth {
-    struct auth_settings s; /* read-only after auth_init */
-    pthread_mutex_t lock;
-    struct jwks keys;
-    struct auth_cache_entry cache[AUTH_CACHE_SLOTS];
-    int fetching;   /* the refresher is fetching now */
-    int want_fetch; /* a fetch was asked for */
-    int refresher;  /* the refresher thread runs */
-    int quit;       /* auth_cleanup: the refresher ends */
-    pthread_t refresher_tid;
-    pthread_cond_t fetched;             /* broadcast when a fetch ends */
-    pthread_cond_t wanted;              /* signalled when want_fetch is set */
-    char key_error[AUTH_MAX_KEY_ERROR]; /* why the last fetch failed; "" when it worked */
-    struct auth_share share;
-    char jwks_uri[AUTH_MAX_URL]; /* from discovery, cached; "" when none */
-    int64_t jwks_uri_ms;
-    struct auth_unknown_kid unknown[AUTH_UNKNOWN_KIDS];
-    unsigned unknown_next;
-};
+struct auth;
 
 /* Connects a to its pool (see struct auth_share) and adopts any newer
  * document the pool already has. */
@@ -113,39 +78,37 @@ struct auth_principal {
 
 /*
  * Reads the settings (auth_settings_from_env) and checks the configured key
- * sources as auth_init does, without fetching anything, logging or starting
+ * sources as auth_new does, without fetching anything, logging or starting
  * a thread (jarvis-atomic-executor --check-config). Returns 0, or -1 with
  * err set when the settings forbid starting.
  */
 int auth_settings_load(struct auth_settings *s, char *err, size_t errlen);
 
 /*
- * Reads and checks the settings (auth_settings_load) and, unless auth is
- * disabled, loads the keys once. A key fetch that fails is logged, not fatal: the
- * worker answers 401 "Unable to fetch JWKS" and retries (rate-limited) until
- * the identity provider answers; it never runs open. Returns 0, or -1 with
- * err set when the settings forbid starting.
+ * A new auth (caller owns it: auth_free): reads and checks the settings
+ * (auth_settings_load) and, unless auth is disabled, loads the keys once. A
+ * key fetch that fails is logged, not fatal: the worker answers 401 "Unable
+ * to fetch JWKS" and retries (rate-limited) until the identity provider
+ * answers; it never runs open. NULL with err set when the settings forbid
+ * starting (nothing is left allocated).
  */
-int auth_init(struct auth *a, char *err, size_t errlen);
+struct auth *auth_new(char *err, size_t errlen);
 
-void auth_cleanup(struct auth *a);
+/* Stops the refresher and frees a (NULL is allowed). */
+void auth_free(struct auth *a);
 
-/*
- * Authenticates a request from its Authorization header value ("" when
- * absent). Returns 0 with *p filled (caller calls auth_principal_cleanup),
- * or -1 with *err set to the 401 answer (body and WWW-Authenticate).
- */
-int auth_check(struct auth *a, const char *authorization, int64_t now_s, struct auth_principal *p,
-               struct resp *err);
+/* auth_check's answer for a path exempt from authentication. */
+#define AUTH_EXEMPT 1
 
 /*
- * Verifies a compact JWS at time now_s (Unix seconds). Returns 0 with *p
- * filled, or -1 with *why one of the SDK's messages ("Token expired",
- * "Invalid token audience", "Invalid token issuer", "Unable to fetch
- * JWKS", "Invalid token") and *detail a reason for the log.
+ * Authenticates a request for the raw path from its Authorization header
+ * value ("" when absent). Returns AUTH_EXEMPT for a path exempt from
+ * authentication (ARP_AUTH_EXEMPT_PATHS, exact match; nothing checked, *p
+ * empty), 0 with *p filled (caller calls auth_principal_cleanup), or -1
+ * with *err set to the 401 answer (body and WWW-Authenticate).
  */
-int auth_verify_token(struct auth *a, const char *token, int64_t now_s, struct auth_principal *p,
-                      const char **why, const char **detail);
+int auth_check(struct auth *a, const char *path, const char *authorization, int64_t now_s,
+               struct auth_principal *p, struct resp *err);
 
 void auth_principal_cleanup(struct auth_principal *p);
 

@@ -124,10 +124,43 @@ static int parse_mode(struct auth_settings *s, const char *raw, char *err, size_
     return 0;
 }
 
-/* Asymmetric algorithms only: keys come from a JWKS, never a shared secret. */
+/* The allowed algorithms (see auth_alg_family in authcfg.h). */
+static const struct {
+    const char *name; /* as ARP_AUTH_ALGORITHMS and a JOSE header spell it */
+    jwt_alg_t alg;
+    enum auth_key_family family;
+} allowed_algs[] = {
+    {"RS256", JWT_ALG_RS256, AUTH_KEY_RSA}, {"RS384", JWT_ALG_RS384, AUTH_KEY_RSA},
+    {"RS512", JWT_ALG_RS512, AUTH_KEY_RSA}, {"ES256", JWT_ALG_ES256, AUTH_KEY_EC},
+    {"ES384", JWT_ALG_ES384, AUTH_KEY_EC},  {"ES512", JWT_ALG_ES512, AUTH_KEY_EC},
+};
+#define N_ALLOWED_ALGS (sizeof allowed_algs / sizeof allowed_algs[0])
+
+enum auth_key_family auth_alg_family(jwt_alg_t alg)
+{
+    size_t i;
+
+    for (i = 0; i < N_ALLOWED_ALGS; i++)
+        if (allowed_algs[i].alg == alg)
+            return allowed_algs[i].family;
+    return AUTH_KEY_NONE;
+}
+
+/* The refusal of an algorithm outside the list, naming the list. */
+static void alg_refused(const char *name, char *err, size_t errlen)
+{
+    char names[128] = "";
+    size_t i, at = 0;
+
+    for (i = 0; i < N_ALLOWED_ALGS && at < sizeof names; i++)
+        at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
+                               allowed_algs[i].name);
+    snprintf(err, errlen, "ARP_AUTH_ALGORITHMS: %s is not supported (%s: keys come from a JWKS)",
+             name, names);
+}
+
 static int parse_algs(struct auth_settings *s, const char *raw, char *err, size_t errlen)
 {
-    static const char *const supported[] = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"};
     char buf[256], *tok, *save = NULL;
     size_t i;
 
@@ -135,25 +168,21 @@ static int parse_algs(struct auth_settings *s, const char *raw, char *err, size_
     s->n_algs = 0;
     for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
         char name[32];
-        int ok = 0;
 
         copy_stripped(name, sizeof name, tok);
         if (name[0] == '\0')
             continue;
-        for (i = 0; i < sizeof supported / sizeof supported[0]; i++)
-            ok |= strcmp(name, supported[i]) == 0;
-        if (!ok) {
-            snprintf(err, errlen,
-                     "ARP_AUTH_ALGORITHMS: %s is not supported (RS256, RS384, RS512, ES256, "
-                     "ES384, ES512: keys come from a JWKS)",
-                     name);
+        for (i = 0; i < N_ALLOWED_ALGS && strcmp(name, allowed_algs[i].name) != 0; i++)
+            ;
+        if (i == N_ALLOWED_ALGS) {
+            alg_refused(name, err, errlen);
             return -1;
         }
         if (s->n_algs == AUTH_MAX_ALGS) {
             snprintf(err, errlen, "ARP_AUTH_ALGORITHMS: more than %d algorithms", AUTH_MAX_ALGS);
             return -1;
         }
-        s->algs[s->n_algs++] = jwt_str_alg(name);
+        s->algs[s->n_algs++] = allowed_algs[i].alg;
     }
     if (s->n_algs == 0) {
         snprintf(err, errlen, "ARP_AUTH_ALGORITHMS must list at least one algorithm");

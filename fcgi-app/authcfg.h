@@ -17,6 +17,19 @@
 
 enum auth_mode { AUTH_REQUIRED = 0, AUTH_OPTIONAL, AUTH_DISABLED };
 
+/* The kind of public key that verifies an algorithm. */
+enum auth_key_family { AUTH_KEY_NONE = 0, AUTH_KEY_RSA, AUTH_KEY_EC };
+
+/*
+ * The one list of algorithms a token may be verified with (authcfg.c):
+ * asymmetric only, since keys come from a JWKS, never a shared secret.
+ * ARP_AUTH_ALGORITHMS may name only these, a token's alg must be one of
+ * them, and a key verifies it only if it is of its family. Returns the
+ * family of an allowed algorithm, AUTH_KEY_NONE for any other (HS*, none,
+ * PS*, invalid): drift between those three uses would be a security bug.
+ */
+enum auth_key_family auth_alg_family(jwt_alg_t alg);
+
 struct auth_settings {
     char profile[32]; /* normalised ("dev-insecure", ...), "" when none */
     enum auth_mode mode;

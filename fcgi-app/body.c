@@ -2,7 +2,8 @@
  * body.c - owns the step from request bytes to a JSON tree.
  *
  * json-c alone is too lenient for a wire contract (it takes NaN, 'single'
- * quotes, raw control characters, "1.", and clamps integers that overflow),
+ * quotes, raw control characters, "1.", and clamps integers that overflow;
+ * docs/pitfalls.md),
  * so a lexer here checks every token against RFC 8259 and bounds the
  * nesting, while json-c checks the grammar and builds the tree; the first
  * problem either finds is the one reported. Errors are reported the way the

@@ -35,7 +35,7 @@
 #include "log.h"
 #include "timefmt.h"
 
-/* The escaped node_run_id (at most RT_MAX_ID bytes, each at worst a
+/* The escaped node_run_id (at most DSP_MAX_ID bytes, each at worst a
  * 6-byte JSON \u00XX) and node_type_id fields, with room to spare. */
 #define CRASH_MAX_FIELDS 2048
 /* The rest of the line: time, level, pid, the message. */

@@ -9,6 +9,7 @@
  * start rather than shadowing a handler at run time.
  */
 #include "dispatch.h"
+#include "dispatch_test.h" /* dsp_deadline's prototype */
 
 #include <errno.h>
 #include <math.h>

@@ -14,6 +14,14 @@
 
 /* Most node types one build can link. */
 #define DSP_MAX_NODES 256
+/* Longest node_run_id, in bytes: the API refuses a longer one (400 at
+ * execute, 404 in a cancel path) and a run table slot holds this many. The
+ * one bound on ids: the router, the run table and app.c use it. */
+#define DSP_MAX_ID 256
+/* The same bound as text ("256"), for messages. */
+#define DSP_STRINGIFY_(x) #x
+#define DSP_STRINGIFY(x) DSP_STRINGIFY_(x)
+#define DSP_MAX_ID_TEXT DSP_STRINGIFY(DSP_MAX_ID)
 /* Longest message or reason kept for a failed run. */
 #define DSP_MAX_MESSAGE 512
 
@@ -123,11 +131,6 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
 /* How many runs may execute at once pool-wide (the smaller of
  * max_concurrency and execute_slots); 0: no bound. */
 unsigned dsp_permit_cap(const struct dsp_limits *lim);
-
-/* The run's deadline in wall-clock ms (0: none): the default timeout and
- * constraints.budgets.max_wall_time_ms counted from started_ms, the
- * smaller wins. */
-int64_t dsp_deadline(const struct dsp_limits *lim, const struct exec_req *req, int64_t started_ms);
 
 void dsp_result_cleanup(struct exec_result *res);
 

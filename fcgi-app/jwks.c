@@ -1,7 +1,7 @@
 /*
  * jwks.c - owns key material: fetching the JWKS (libcurl), and building a
  * PEM public key from each JWK with OpenSSL 3, because libjwt 1.10 has no
- * JWKS support and verifies against a PEM (see ../shared/NOTES.md).
+ * JWKS support and verifies against a PEM (docs/pitfalls.md).
  */
 #include "jwks.h"
 
@@ -385,8 +385,10 @@ int jwks_resolve_uri(const struct auth_settings *s, char *uri, size_t len, char 
     return rc;
 }
 
-int jwks_fetch_set(const struct auth_settings *s, char **body, size_t *len, char *err,
-                   size_t errlen)
+/* The JWKS document the settings point at, in a new buffer (caller frees).
+ * 0, or -1 with err. */
+static int fetch_set(const struct auth_settings *s, char **body, size_t *len, char *err,
+                     size_t errlen)
 {
     char uri[AUTH_MAX_URL];
 
@@ -404,7 +406,7 @@ int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t e
     size_t len = 0;
     int rc;
 
-    if (jwks_fetch_set(s, &body, &len, err, errlen) != 0)
+    if (fetch_set(s, &body, &len, err, errlen) != 0)
         return -1;
     rc = jwks_parse(k, body, len, err, errlen);
     free(body);
@@ -413,8 +415,8 @@ int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t e
 
 const struct jwks_key *jwks_find(const struct jwks *k, const char *kid, jwt_alg_t alg)
 {
-    int rsa = alg == JWT_ALG_RS256 || alg == JWT_ALG_RS384 || alg == JWT_ALG_RS512;
-    int ec = alg == JWT_ALG_ES256 || alg == JWT_ALG_ES384 || alg == JWT_ALG_ES512;
+    enum auth_key_family family = auth_alg_family(alg);
+    int rsa = family == AUTH_KEY_RSA, ec = family == AUTH_KEY_EC;
     size_t i;
 
     if (kid[0] == '\0')

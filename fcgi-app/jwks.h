@@ -91,12 +91,6 @@ int jwks_resolve_uri(const struct auth_settings *s, char *uri, size_t len, char 
  */
 int jwks_load(struct jwks *k, const struct auth_settings *s, char *err, size_t errlen);
 
-/* jwks_load's first half, which touches no struct jwks (so a caller may run
- * it without holding the lock that guards its keys): the JWKS document the
- * settings point at, in a new buffer (caller frees). 0, or -1 with err. */
-int jwks_fetch_set(const struct auth_settings *s, char **body, size_t *len, char *err,
-                   size_t errlen);
-
 /* The key for a token's kid and alg, or NULL. As PyJWKClient, only keys
  * with a kid are ever used, so a token without one ("") matches nothing. */
 const struct jwks_key *jwks_find(const struct jwks *k, const char *kid, jwt_alg_t alg);

@@ -3,10 +3,10 @@
 #define JARVIS_ROUTER_H
 
 #include "response.h"
-#include "runtable.h"
+#include "dispatch.h"
 
 /* Longest node_run_id accepted in a path, after percent-decoding. */
-#define ROUTE_MAX_PARAM RT_MAX_ID
+#define ROUTE_MAX_PARAM DSP_MAX_ID
 
 enum route_ep { EP_NONE = 0, EP_HEALTH, EP_VERSION, EP_EXECUTE, EP_CANCEL, EP_METRICS };
 

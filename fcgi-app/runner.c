@@ -33,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include "runner.h"
+#include "runner_test.h" /* rn_kick_all's prototype */
 
 #include <errno.h>
 #include <poll.h>
@@ -289,34 +290,46 @@ static void *watcher_thread(void *arg)
     return NULL;
 }
 
-/* Starts the watcher once. Call with the lock. 0 or -1. */
+/* Starts the watcher once. Call with the lock. 0 or -1, and then nothing
+ * of it is left open: a later call starts over. */
 static int start_watch_locked(void)
 {
     struct epoll_event kick = {.events = EPOLLIN, .data.u64 = EV_KICK};
     struct epoll_event timer = {.events = EPOLLIN, .data.u64 = EV_TIMER};
+    int ep, kick_fd = -1, timer_fd = -1, e;
 
     if (watch.watching)
         return 0;
-    if (watch.ep < 0)
-        watch.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (watch.kick_fd < 0)
-        watch.kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (watch.timer_fd < 0) {
-        watch.timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
-        if (watch.timer_fd >= 0 && watch.ep >= 0 && watch.kick_fd >= 0 &&
-            (epoll_ctl(watch.ep, EPOLL_CTL_ADD, watch.kick_fd, &kick) != 0 ||
-             epoll_ctl(watch.ep, EPOLL_CTL_ADD, watch.timer_fd, &timer) != 0)) {
-            close(watch.timer_fd);
-            watch.timer_fd = -1;
-        }
-    }
-    if (watch.ep < 0 || watch.kick_fd < 0 || watch.timer_fd < 0 ||
-        start_quiet_thread(watcher_thread) != 0) {
-        log_msg(JARVIS_LOG_ERROR, "runner: cannot start the watcher: %s", strerror(errno));
-        return -1;
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        goto fail;
+    kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (kick_fd < 0)
+        goto fail;
+    timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (timer_fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, kick_fd, &kick) != 0 ||
+        epoll_ctl(ep, EPOLL_CTL_ADD, timer_fd, &timer) != 0)
+        goto fail;
+    /* Set before the thread that reads them starts. */
+    watch.ep = ep;
+    watch.kick_fd = kick_fd;
+    watch.timer_fd = timer_fd;
+    if (start_quiet_thread(watcher_thread) != 0) {
+        watch.ep = watch.kick_fd = watch.timer_fd = -1;
+        goto fail;
     }
     watch.watching = 1;
     return 0;
+fail:
+    e = errno;
+    if (timer_fd >= 0)
+        close(timer_fd);
+    if (kick_fd >= 0)
+        close(kick_fd);
+    if (ep >= 0)
+        close(ep);
+    log_msg(JARVIS_LOG_ERROR, "runner: cannot start the watcher: %s", strerror(e));
+    return -1;
 }
 
 int rn_init(void)

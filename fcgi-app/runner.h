@@ -121,10 +121,6 @@ int rn_wake_fd(const struct rn_runner *r);
 /* 1 once r's current run has been told to stop (cancel, deadline, client). */
 int rn_stop_requested(const struct rn_runner *r);
 
-/* Wakes the watcher to recheck every run for a cancel (the SIGUSR2 path;
- * safe to call from any thread). */
-void rn_kick_all(void);
-
 /* 1 if the peer of the connection fd has closed it or it failed (a poll
  * that does not wait), else 0. */
 int rn_client_gone(int fd);

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "runtable.h"
+#include "runtable_test.h" /* the hooks' prototypes */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dispatch.h" /* DSP_MAX_ID */
 #include "log.h"
 #include "timefmt.h"
 
@@ -43,7 +45,7 @@ struct rt_slot {
     uint64_t owner_start;
     int64_t since_ms;
     int64_t deadline_ms; /* runs: 0 = none; tombstones: expiry */
-    char id[RT_MAX_ID + 1];
+    char id[DSP_MAX_ID + 1];
 };
 
 struct rt_header {
@@ -634,7 +636,7 @@ int rt_claim(struct rt_table *t, const char *id, int64_t deadline_ms)
     int i, rc = RT_OK;
     struct rt_slot *s;
 
-    if (strlen(id) > RT_MAX_ID || lock(t) != 0)
+    if (strlen(id) > DSP_MAX_ID || lock(t) != 0)
         return RT_ERROR;
     for (i = 0; i < (int)t->nslots; i++) {
         s = &t->slots[i];
@@ -826,7 +828,7 @@ int rt_cancel(struct rt_table *t, const char *id, int signo, pid_t *owner)
 
     *owner = 0;
 
-    if (strlen(id) > RT_MAX_ID || lock(t) != 0)
+    if (strlen(id) > DSP_MAX_ID || lock(t) != 0)
         return RT_ERROR;
     for (i = 0; i < (int)t->nslots && !found; i++) {
         struct rt_slot *s = &t->slots[i];

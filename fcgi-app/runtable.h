@@ -9,6 +9,9 @@
  * killed while holding it never wedges the others; slots whose owner died
  * are reclaimed by whoever looks next. The cancel flag of a slot is read
  * without the lock (an atomic), so handlers can poll it cheaply.
+ *
+ * A slot holds a node_run_id of at most DSP_MAX_ID bytes (dispatch.h, which
+ * owns the bound); a longer one is refused (RT_ERROR).
  */
 #ifndef JARVIS_RUNTABLE_H
 #define JARVIS_RUNTABLE_H
@@ -17,9 +20,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Longest node_run_id, in bytes; longer ids are refused at the API (400). */
-#define RT_MAX_ID 256
-#define RT_MAX_ID_TEXT "256"
 #define RT_DEFAULT_SLOTS 1024
 /* Longest path of the table file. */
 #define RT_MAX_PATH 1024
@@ -105,14 +105,8 @@ void rt_release(struct rt_table *t, int slot);
 #define RT_CANCEL_RENEWED 2
 int rt_cancel(struct rt_table *t, const char *node_run_id, int signo, pid_t *owner);
 
-/* Changes how long this process's tombstones live (default RT_TOMBSTONE_MS). */
-void rt_set_tombstone_ttl(struct rt_table *t, int64_t ms);
-
 /* 1 once a cancel reached slot. Lock-free; safe from any thread. */
 int rt_cancel_requested(const struct rt_table *t, int slot);
-
-/* Frees the slots of dead owners and expired tombstones; returns how many. */
-unsigned rt_reclaim(struct rt_table *t);
 
 /* Counts of the slots in use, for logs and tests. */
 struct rt_stats {
@@ -144,11 +138,6 @@ int rt_blob_store(struct rt_table *t, const char *data, size_t len, int64_t when
 /* If the pool's blob is newer than have_ms: 1 with a NUL-terminated copy
  * in *data (caller frees), its length and stamp; 0 if not newer; -1. */
 int rt_blob_newer(struct rt_table *t, int64_t have_ms, char **data, size_t *len, int64_t *when_ms);
-
-/* For tests that play a hostile process writing the file: the mapping's
- * length and the byte offset of slot i in the file. */
-size_t rt_debug_map_len(const struct rt_table *t);
-size_t rt_debug_slot_offset(const struct rt_table *t, unsigned i);
 
 /* Start time of a process (clock ticks since boot, from /proc), 0 if gone.
  * With the pid it identifies an owner even after pid reuse. */

@@ -33,7 +33,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "auth.h"
+#include "auth_internal.h"
 #include "fuzz_util.h"
 #include "request.h"
 #include "timefmt.h"
@@ -241,7 +241,7 @@ static int check_once(const char *header, char subject[AUTH_MAX_NAME])
     /* The keys were read at setup: keep them fresh for this fixed clock. */
     auth.keys.loaded_ms = ts_now_ms();
     resp_init(&r);
-    rc = auth_check(&auth, header, FZ_NOW, &p, &r);
+    rc = auth_check(&auth, "/v1/atomic-node-runs:execute", header, FZ_NOW, &p, &r);
     if (rc == 0)
         check_accepted(&p);
     else

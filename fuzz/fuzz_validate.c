@@ -100,7 +100,7 @@ static void check_invalid(const struct exchange *x)
                  (size_t)(count < JV_MAX_ERRORS ? count : JV_MAX_ERRORS));
     /* Valid, yet refused: only for an id over the run table's bound. */
     if (count == 0)
-        FZ_CHECK(strlen(member_string(x->body, "node_run_id")) > RT_MAX_ID);
+        FZ_CHECK(strlen(member_string(x->body, "node_run_id")) > DSP_MAX_ID);
     json_object_put(list);
 }
 

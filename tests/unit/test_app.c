@@ -344,6 +344,46 @@ static CU_TestInfo tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+/* ---- app_init's failures: nothing kept ---- */
+
+/* Keys loaded (heap), then a run table that cannot be opened: app_init
+ * fails and releases the auth it had set up (LeakSanitizer checks the
+ * heap at exit; the app holds nothing app_cleanup would release). */
+static void test_init_fails_after_auth(void)
+{
+    static const jarvis_pack *const packs[] = {&jarvis_pack_core, NULL};
+    static const char *const vars[] = {"ARP_AUTH_MODE", "ARP_AUTH_JWKS_URI", "ARP_AUTH_ALGORITHMS"};
+    struct config c = cfg;
+    struct app a;
+    char err[256] = "";
+    size_t i;
+
+    setenv("ARP_AUTH_MODE", "required", 1);
+    setenv("ARP_AUTH_JWKS_URI", "file://" JARVIS_SOURCE_DIR "/fuzz/data/jwks.json", 1);
+    setenv("ARP_AUTH_ALGORITHMS", "ES256,RS256", 1);
+    snprintf(c.run_table, sizeof c.run_table, "/nonexistent/jarvis-test-app/runtable");
+    c.run_table_slots = 1;
+    CU_ASSERT_EQUAL(app_init(&a, &c, packs, APP_AUTH | APP_RUN_TABLE, err, sizeof err), -1);
+    CU_ASSERT_NOT_EQUAL(err[0], '\0');
+    CU_ASSERT_PTR_NULL(a.auth);
+    CU_ASSERT_PTR_NULL(a.limits.rt);
+    app_cleanup(&a); /* still allowed, and a no-op */
+
+    /* Settings that forbid starting: the half-made auth is released too. */
+    setenv("ARP_AUTH_MODE", "bogus", 1);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(app_init(&a, &c, packs, APP_AUTH | APP_RUN_TABLE, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "ARP_AUTH_MODE"));
+    CU_ASSERT_PTR_NULL(a.auth);
+    for (i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+}
+
+static CU_TestInfo init_tests[] = {
+    {"app_init fails after auth: auth released", test_init_fails_after_auth},
+    CU_TEST_INFO_NULL,
+};
+
 /* ---- with a run table of one slot: 409 and 503 ---- */
 
 static char table_dir[64];
@@ -408,6 +448,7 @@ static CU_TestInfo table_tests[] = {
 static CU_SuiteInfo suites[] = {
     {"app", setup, NULL, NULL, NULL, tests},
     {"app with a run table", setup_with_table, cleanup_with_table, NULL, NULL, table_tests},
+    {"app_init failures", NULL, NULL, NULL, NULL, init_tests},
     CU_SUITE_INFO_NULL,
 };
 

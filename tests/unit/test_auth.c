@@ -25,7 +25,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include "auth.h"
+#include "auth_internal.h"
 #include "jarvis/util.h"
 #include "log.h"
 #include "testutil.h"
@@ -710,7 +710,7 @@ static void test_hs256_key_confusion(void)
     k = key_of("rsa-1", JWT_ALG_RS256);
     forged = lj(JWT_ALG_HS256, "rsa-1", k->pem, (size_t)k->pem_len, claims());
     CU_ASSERT_PTR_NOT_NULL_FATAL(forged);
-    /* libjwt 1.10 alone accepts it (../shared/NOTES.md): the test is real. */
+    /* libjwt 1.10 alone accepts it (docs/pitfalls.md): the test is real. */
     CU_ASSERT_EQUAL(jwt_decode(&jwt, forged, (const unsigned char *)k->pem, k->pem_len), 0);
     jwt_free(jwt);
 
@@ -1087,10 +1087,13 @@ struct checked {
     struct resp r;
 };
 
+/* A path that is never exempt. */
+#define EXECUTE_PATH "/v1/atomic-node-runs:execute"
+
 static void check(const char *header, struct checked *c)
 {
     resp_init(&c->r);
-    c->rc = auth_check(&A, header, NOW, &c->p, &c->r);
+    c->rc = auth_check(&A, EXECUTE_PATH, header, NOW, &c->p, &c->r);
 }
 
 static void checked_cleanup(struct checked *c)
@@ -1278,6 +1281,58 @@ static void test_check_optional_disabled(void)
     free(valid);
 }
 
+/* Exempt paths (exact match) skip the check in every mode: no token is
+ * read, no principal made, no answer set. */
+static void test_check_exempt(void)
+{
+    static const enum auth_mode modes[] = {AUTH_REQUIRED, AUTH_OPTIONAL, AUTH_DISABLED};
+    struct auth_principal p;
+    struct resp r;
+    size_t i;
+
+    reset();
+    strcpy(A.s.exempt[0], "/v1/health");
+    A.s.n_exempt = 1;
+    for (i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        A.s.mode = modes[i];
+        resp_init(&r);
+        CU_ASSERT_EQUAL(auth_check(&A, "/v1/health", "Bearer junk", NOW, &p, &r), AUTH_EXEMPT);
+        CU_ASSERT_STRING_EQUAL(p.subject, "");
+        CU_ASSERT_PTR_NULL(p.claims);
+        CU_ASSERT_EQUAL(r.status, 500); /* as resp_init left it: untouched */
+        CU_ASSERT_PTR_NULL(r.body);
+        auth_principal_cleanup(&p);
+        resp_cleanup(&r);
+    }
+    /* Not exact: checked (and refused without a token). */
+    A.s.mode = AUTH_REQUIRED;
+    resp_init(&r);
+    CU_ASSERT_EQUAL(auth_check(&A, "/v1/health/", "", NOW, &p, &r), -1);
+    CU_ASSERT_EQUAL(r.status, 401);
+    auth_principal_cleanup(&p);
+    resp_cleanup(&r);
+    A.s.n_exempt = 0;
+}
+
+/* ---- auth_new: the heap form, released on failure ---------------------- */
+
+static void test_new_free(void)
+{
+    char err[512] = "";
+    struct auth *a;
+
+    CU_ASSERT_FATAL(clear_auth_env() == 0);
+    setenv("ARP_AUTH_PROFILE", "dev-insecure", 1);
+    a = auth_new(err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    auth_free(a);
+    setenv("ARP_AUTH_PROFILE", "bogus", 1);
+    CU_ASSERT_PTR_NULL(auth_new(err, sizeof err));
+    CU_ASSERT_STRING_EQUAL(err, "Invalid ARP_AUTH_PROFILE: 'bogus'");
+    auth_free(NULL);
+    CU_ASSERT_FATAL(clear_auth_env() == 0);
+}
+
 /* ---- auth_init: settings from the environment, keys loaded once ------- */
 
 static void test_init(void)
@@ -1420,6 +1475,8 @@ static CU_TestInfo tests[] = {
     {"token size limit", test_token_size},
     {"auth_check, required mode", test_check_required},
     {"auth_check, optional and disabled", test_check_optional_disabled},
+    {"auth_check, exempt paths", test_check_exempt},
+    {"auth_new and auth_free", test_new_free},
     {"auth_init from ARP_AUTH_*", test_init},
     {"auth_settings_load: checked, nothing fetched", test_settings_load},
     CU_TEST_INFO_NULL,

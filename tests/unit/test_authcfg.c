@@ -386,6 +386,13 @@ static void test_algorithms(void)
                          "ARP_AUTH_ALGORITHMS", "PS256", NULL),
                     -1);
     CU_ASSERT_TRUE(starts_with(err, "ARP_AUTH_ALGORITHMS: PS256 is not supported"));
+    CU_ASSERT_STRING_EQUAL(err, "ARP_AUTH_ALGORITHMS: PS256 is not supported (RS256, RS384, "
+                                "RS512, ES256, ES384, ES512: keys come from a JWKS)");
+    /* Names are case-sensitive, as in a JOSE header. */
+    CU_ASSERT_EQUAL(load(&s, err, sizeof err, "ARP_AUTH_ISSUER", "https://idp.example",
+                         "ARP_AUTH_ALGORITHMS", "rs256", NULL),
+                    -1);
+    CU_ASSERT_TRUE(starts_with(err, "ARP_AUTH_ALGORITHMS: rs256 is not supported"));
     /* Checked even when auth is disabled (as the SDK would fail too). */
     CU_ASSERT_EQUAL(
         load(&s, err, sizeof err, "ARP_AUTH_MODE", "disabled", "ARP_AUTH_ALGORITHMS", ",", NULL),
@@ -544,7 +551,39 @@ static int suite_cleanup(void)
     return clear_auth_env();
 }
 
+/* The one list: every allowed algorithm parses, in its key family; nothing
+ * else of libjwt's has a family (so neither a token nor a key can use it). */
+static void test_alg_list(void)
+{
+    static const struct {
+        const char *name;
+        jwt_alg_t alg;
+        enum auth_key_family family;
+    } allowed[] = {
+        {"RS256", JWT_ALG_RS256, AUTH_KEY_RSA}, {"RS384", JWT_ALG_RS384, AUTH_KEY_RSA},
+        {"RS512", JWT_ALG_RS512, AUTH_KEY_RSA}, {"ES256", JWT_ALG_ES256, AUTH_KEY_EC},
+        {"ES384", JWT_ALG_ES384, AUTH_KEY_EC},  {"ES512", JWT_ALG_ES512, AUTH_KEY_EC},
+    };
+    static const jwt_alg_t refused[] = {JWT_ALG_NONE, JWT_ALG_HS256, JWT_ALG_HS384, JWT_ALG_HS512,
+                                        JWT_ALG_INVAL};
+    struct auth_settings s;
+    char err[256];
+    size_t i;
+
+    for (i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
+        CU_ASSERT_EQUAL(auth_alg_family(allowed[i].alg), allowed[i].family);
+        CU_ASSERT_EQUAL(load(&s, err, sizeof err, "ARP_AUTH_ISSUER", "https://idp.example",
+                             "ARP_AUTH_ALGORITHMS", allowed[i].name, NULL),
+                        0);
+        CU_ASSERT_EQUAL(s.n_algs, 1);
+        CU_ASSERT_EQUAL(s.algs[0], allowed[i].alg);
+    }
+    for (i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        CU_ASSERT_EQUAL(auth_alg_family(refused[i]), AUTH_KEY_NONE);
+}
+
 static CU_TestInfo tests[] = {
+    {"the allowed algorithms and their key families", test_alg_list},
     {"no ARP_AUTH_* at all", test_no_variables},
     {"profile dev-insecure", test_profile_dev_insecure},
     {"profile dev-secure-keycloak", test_profile_dev_secure_keycloak},

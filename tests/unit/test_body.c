@@ -468,6 +468,10 @@ static void test_framing(void)
     /* The stream ends before Content-Length bytes arrived. */
     CU_ASSERT_EQUAL(read_json("application/json", 10, "{}", &o, &r), -1);
     CU_ASSERT_EQUAL(r.status, 400);
+    CU_ASSERT_PTR_NULL(o);
+    TU_ASSERT_JSON(r.body, "{\"error\":{\"code\":\"invalid_request\",\"message\":"
+                           "\"Request body shorter than Content-Length\"}}");
+    CU_ASSERT_STRING_EQUAL(r.reason, "body ended after 2 of 10 bytes");
     resp_cleanup(&r);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_internal.h"
 #include "health.h"
 #include "schemas.h"
 #include "testutil.h"

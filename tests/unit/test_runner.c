@@ -30,13 +30,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "dispatch_test.h"
 #include "runner.h"
+#include "runner_test.h"
 #include "runtable.h"
 #include "testutil.h"
 #include "timefmt.h"
@@ -1193,6 +1196,71 @@ static void test_abandoned(void)
     }
 }
 
+/* ---- rn_init when fds run out (its own suite, before rn_init works) ---- */
+
+/* How many fds rn_init needs: the epoll set, the kick eventfd, the timerfd
+ * and the signalfd. */
+#define RN_INIT_FDS 4
+#define MAX_FILLERS 1024
+
+/* The highest fd open in this process (below MAX_FILLERS; an inherited
+ * one may sit high, as ctest's or a shell's can). */
+static int highest_fd(void)
+{
+    int fd, top = -1;
+
+    for (fd = 0; fd < MAX_FILLERS; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+            top = fd;
+    return top;
+}
+
+static int count_fds(void)
+{
+    int fd, n = 0;
+
+    for (fd = 0; fd < MAX_FILLERS; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
+}
+
+/* With room for only k < RN_INIT_FDS new fds, rn_init fails and leaves no
+ * fd open; with room again, it works (nothing half-made is in the way). */
+static void test_init_out_of_fds(void)
+{
+    struct rlimit old, lim;
+    static int fillers[MAX_FILLERS];
+    int n_fillers = 0, top, before, k, i;
+
+    /* Fill the holes below the highest open fd, so that "k more fds"
+     * means exactly k. */
+    top = highest_fd();
+    while (n_fillers < MAX_FILLERS && (fillers[n_fillers] = open("/dev/null", O_RDONLY)) >= 0 &&
+           fillers[n_fillers] < top)
+        n_fillers++;
+    if (n_fillers < MAX_FILLERS && fillers[n_fillers] >= 0)
+        close(fillers[n_fillers]);
+    top = highest_fd();
+    before = count_fds();
+    CU_ASSERT_FATAL(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    for (k = 0; k < RN_INIT_FDS - 1; k++) {
+        lim = old;
+        lim.rlim_cur = (rlim_t)(top + 1 + k);
+        CU_ASSERT_FATAL(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+        CU_ASSERT_EQUAL(rn_init(), -1);
+        CU_ASSERT_FATAL(setrlimit(RLIMIT_NOFILE, &old) == 0);
+        CU_ASSERT_EQUAL(count_fds(), before);
+    }
+    for (i = 0; i < n_fillers; i++)
+        close(fillers[i]);
+    CU_ASSERT_EQUAL(rn_init(), 0);
+}
+
+static CU_TestInfo init_tests[] = {
+    {"rn_init out of fds: nothing left open", test_init_out_of_fds},
+    CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo run_tests[] = {
     {"sleep succeeds", test_sleep_succeeds},
     {"timeouts", test_timeouts},
@@ -1222,6 +1290,7 @@ static CU_TestInfo run_tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
+    {"runner set-up", NULL, NULL, NULL, NULL, init_tests},
     {"runner", suite_init, suite_cleanup, NULL, NULL, run_tests},
     CU_SUITE_INFO_NULL,
 };

@@ -26,7 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "runtable.h"
+#include "runtable_test.h"
 #include "testutil.h"
 #include "timefmt.h"
 
@@ -428,7 +430,7 @@ static void test_bad_slots(void)
 static void test_claim_release(void)
 {
     struct rt_table *t = open_table("claim.tbl", 4);
-    char id[RT_MAX_ID + 2];
+    char id[DSP_MAX_ID + 2];
     struct rt_stats st;
     pid_t owner = 0;
     int a, b;
@@ -439,14 +441,14 @@ static void test_claim_release(void)
     rt_release(t, a);
     CU_ASSERT_EQUAL(rt_claim(t, "a", 0), 0);
 
-    /* RT_MAX_ID bytes is the longest id. */
-    memset(id, 'i', RT_MAX_ID);
-    id[RT_MAX_ID] = '\0';
+    /* DSP_MAX_ID bytes is the longest id. */
+    memset(id, 'i', DSP_MAX_ID);
+    id[DSP_MAX_ID] = '\0';
     b = rt_claim(t, id, 0);
     CU_ASSERT_EQUAL(b, 1);
     CU_ASSERT_EQUAL(rt_claim(t, id, 0), RT_DUPLICATE);
-    id[RT_MAX_ID] = 'i';
-    id[RT_MAX_ID + 1] = '\0';
+    id[DSP_MAX_ID] = 'i';
+    id[DSP_MAX_ID + 1] = '\0';
     CU_ASSERT_EQUAL(rt_claim(t, id, 0), RT_ERROR);
     CU_ASSERT_EQUAL(rt_cancel(t, id, 0, &owner), RT_ERROR);
 

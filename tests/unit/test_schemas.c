@@ -51,9 +51,22 @@ static enum jv_kind kind_of(json_object *schema)
     return (enum jv_kind) - 1;
 }
 
+/* What the comparison found since the last reset_failures(): the drift test
+ * checks that it fails for the reason it means to provoke. */
+static const char *first_failure;
+static int n_failures;
+
+static void reset_failures(void)
+{
+    first_failure = NULL;
+    n_failures = 0;
+}
+
 static int fail(const char *where, const char *what)
 {
     fprintf(stderr, "\n  %s: %s\n", where, what);
+    if (n_failures++ == 0)
+        first_failure = what;
     return 1;
 }
 
@@ -190,20 +203,58 @@ static void test_tables_match_spec_files(void)
         CU_ASSERT_EQUAL(compare_ref(cases[i].table, cases[i].file, ARP_SPEC_DIR, "/"), 0);
 }
 
-/* The comparison itself must notice drift, or the test above proves nothing. */
+/* The table of a property of an object table (NULL when it has none). */
+static const struct jv_schema *prop_schema(const struct jv_schema *t, const char *name)
+{
+    const struct jv_prop *p;
+
+    for (p = t->props; p != NULL && p->name != NULL; p++)
+        if (strcmp(p->name, name) == 0)
+            return p->schema;
+    return NULL;
+}
+
+/* Compares table t with the schema text: no failure when want is NULL, else
+ * exactly one, for the reason want names. */
+static void expect_drift(const struct jv_schema *t, const char *schema, const char *want)
+{
+    json_object *s = tu_json(schema);
+
+    reset_failures();
+    CU_ASSERT_EQUAL(compare(t, s, ARP_SPEC_DIR, "drift") != 0, want != NULL);
+    CU_ASSERT_EQUAL(n_failures, want != NULL);
+    if (want != NULL)
+        CU_ASSERT_STRING_EQUAL(first_failure ? first_failure : "", want);
+    json_object_put(s);
+}
+
+/* The comparison itself must notice drift, or the test above proves nothing:
+ * each case fails for the difference it was made with, not another. */
 static void test_comparison_detects_drift(void)
 {
+    const struct jv_schema *status = prop_schema(&sch_health, "status");
     json_object *s = tu_json("{\"type\":\"object\",\"additionalProperties\":false,"
                              "\"required\":[\"type\",\"id\"],\"properties\":{"
                              "\"type\":{\"type\":\"string\"},\"id\":{\"type\":\"string\"},"
                              "\"uri\":{\"type\":\"string\"}}}");
 
     /* sch_resource_ref has uri as format uri and an extensions property. */
+    reset_failures();
     CU_ASSERT_NOT_EQUAL(compare(&sch_resource_ref, s, ARP_SPEC_DIR, "drift"), 0);
+    CU_ASSERT_EQUAL(n_failures, 2);
+    CU_ASSERT_STRING_EQUAL(first_failure, "format differs");
     json_object_put(s);
-    s = tu_json("{\"type\":\"string\",\"enum\":[\"ok\",\"degraded\"]}");
-    CU_ASSERT_NOT_EQUAL(compare(&sch_health, s, ARP_SPEC_DIR, "drift"), 0);
-    json_object_put(s);
+
+    /* Health's status enum (common/status), as the spec has it: the control. */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(status);
+    expect_drift(status, "{\"type\":\"string\",\"enum\":[\"ok\",\"degraded\",\"down\"]}", NULL);
+    /* A value gone, renamed, added; the enum dropped. */
+    expect_drift(status, "{\"type\":\"string\",\"enum\":[\"ok\",\"degraded\"]}", "enum differs");
+    expect_drift(status, "{\"type\":\"string\",\"enum\":[\"ok\",\"degraded\",\"gone\"]}",
+                 "enum differs");
+    expect_drift(status, "{\"type\":\"string\",\"enum\":[\"ok\",\"degraded\",\"down\",\"x\"]}",
+                 "enum differs");
+    expect_drift(status, "{\"type\":\"string\"}", "table has an enum the schema lacks");
 }
 
 static CU_TestInfo tests[] = {

@@ -1,5 +1,7 @@
-/* test_utf8.c - the UTF-8 checker and the one place that cuts strings
- * short: utf8_cut never splits a character, at any cut point. */
+/* test_utf8.c - the UTF-8 checker (every way a sequence is malformed) and
+ * the one place that cuts strings short: utf8_cut never splits a character,
+ * at any cut point, and neither does a bounded formatted write. */
+#include <stdarg.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -55,7 +57,86 @@ static void test_drop_partial(void)
     CU_ASSERT_STRING_EQUAL(utf8_drop_partial(f), "");
 }
 
+/* utf8_seq_len, one malformation at a time (RFC 3629's table). */
+static void test_seq_len(void)
+{
+    static const struct {
+        const char *s;
+        size_t n, want;
+    } cases[] = {
+        {"\xc3\xa9", 2, 2},
+        {"\xe2\x82\xac", 3, 3},
+        {"\xf0\x9f\x98\x80", 4, 4},
+        {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
+        {"\xed\x9f\xbf", 3, 3},     /* U+D7FF, just below the surrogates */
+        {"\x80", 1, 0},             /* a continuation byte cannot lead */
+        {"\xbf\x80", 2, 0},
+        {"\xc0\x80", 2, 0}, /* overlong lead bytes */
+        {"\xc1\xbf", 2, 0},
+        {"\xf5\x80\x80\x80", 4, 0}, /* past U+10FFFF */
+        {"\xff", 1, 0},
+        {"\xc3", 1, 0}, /* truncated: n too short */
+        {"\xe2\x82", 2, 0},
+        {"\xf0\x9f\x98", 3, 0},
+        {"\xc3\x41", 2, 0}, /* second byte not a continuation */
+        {"\xc3\xc3", 2, 0},
+        {"\xe0\x9f\xbf", 3, 0},     /* overlong 3-byte */
+        {"\xed\xa0\x80", 3, 0},     /* a surrogate */
+        {"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong 4-byte */
+        {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
+        {"\xe2\x82\x41", 3, 0},     /* third byte not a continuation */
+        {"\xe2\x82\xc0", 3, 0},
+        {"\xf0\x9f\x98\x41", 4, 0}, /* fourth byte */
+        {"\xf0\x9f\x41\x80", 4, 0},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CU_ASSERT_EQUAL(utf8_seq_len((const unsigned char *)cases[i].s, cases[i].n), cases[i].want);
+}
+
+static void test_valid_more(void)
+{
+    CU_ASSERT_TRUE(jarvis_utf8_valid("", 0));
+    CU_ASSERT_TRUE(jarvis_utf8_valid("plain ascii\x7f", 12));
+    CU_ASSERT_TRUE(jarvis_utf8_valid("a\xf0\x9f\x98\x80z", 6));
+    CU_ASSERT_FALSE(jarvis_utf8_valid("ok\x80", 3));                /* a lone continuation byte */
+    CU_ASSERT_FALSE(jarvis_utf8_valid("a\xf0\x9f\x98\x80\xff", 6)); /* bad after a good one */
+    /* n bounds the check: a cut inside a character is malformed. */
+    CU_ASSERT_FALSE(jarvis_utf8_valid("\xe2\x82\xac", 2));
+}
+
+static char *format(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static char *format(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    char *r;
+
+    va_start(ap, fmt);
+    r = utf8_vformat(buf, len, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* A bounded write that would cut a character drops it whole. */
+static void test_vformat(void)
+{
+    char buf[5];
+
+    CU_ASSERT_PTR_EQUAL(format(buf, sizeof buf, "%s", "ab"), buf);
+    CU_ASSERT_STRING_EQUAL(buf, "ab");
+    CU_ASSERT_STRING_EQUAL(format(buf, sizeof buf, "%s%s", "ab", "\xe2\x82\xac"), "ab");
+    CU_ASSERT_STRING_EQUAL(format(buf, sizeof buf, "%s", "abc\xc3\xa9"), "abc");
+    CU_ASSERT_STRING_EQUAL(format(buf, sizeof buf, "%d", 123456), "1234");
+    CU_ASSERT_STRING_EQUAL(format(buf, sizeof buf, "%s", "\xc3\xa9\xc3\xa9"), "\xc3\xa9\xc3\xa9");
+}
+
 static CU_TestInfo tests[] = {
+    {"sequence length: each malformation", test_seq_len},
+    {"well-formedness: more cases", test_valid_more},
+    {"bounded formatted write", test_vformat},
     {"drop an incomplete last character", test_drop_partial},
     {"cut at every point", test_cut_every_point},
     {"cut through malformed bytes", test_cut_malformed},
