@@ -157,9 +157,9 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
     x->log.trace_id = er.trace_id;
     if (strlen(er.node_run_id) > DSP_MAX_ID) {
         /* A bound of the run table, in bytes: not the schema's to say. */
-        resp_set_invalid(&x->resp,
-                         jv_errors_one("node_run_id", "string_too_long",
-                                       "String should have at most " DSP_MAX_ID_TEXT " characters"));
+        resp_set_invalid(&x->resp, jv_errors_one("node_run_id", "string_too_long",
+                                                 "String should have at most " DSP_MAX_ID_TEXT
+                                                 " characters"));
         resp_set_reason(&x->resp, "node_run_id longer than %d bytes", DSP_MAX_ID);
         return;
     }
