@@ -1,5 +1,5 @@
 /*
- * fuzz_jschema.c - fuzz target for fcgi-app/jschema.c and validate.c: a
+ * fuzz_jschema.c - fuzz target for fcgi-app/schema/jschema.c and validate.c: a
  * plugin's JSON Schema text compiled into validator tables, then an
  * instance (decoded as a request body is) validated against them.
  *

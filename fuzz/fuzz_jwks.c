@@ -1,5 +1,5 @@
 /*
- * fuzz_jwks.c - fuzz target for fcgi-app/jwks.c: a JWKS document to PEM
+ * fuzz_jwks.c - fuzz target for fcgi-app/auth/jwks.c: a JWKS document to PEM
  * public keys (base64url, RSA and EC keys built with OpenSSL, the curve
  * point check), the key lookup by kid and algorithm, and the trust rule
  * for a key source that an OIDC discovery document names (jwks_uri).

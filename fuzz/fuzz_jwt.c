@@ -1,5 +1,5 @@
 /*
- * fuzz_jwt.c - fuzz target for fcgi-app/auth.c: the Authorization header
+ * fuzz_jwt.c - fuzz target for fcgi-app/auth/auth.c: the Authorization header
  * to a principal or a 401 (header split, JOSE header, alg and kid rules,
  * key choice, signature, claims in PyJWT's order, the verified-token cache).
  *

@@ -3,7 +3,7 @@
  * and base64 decoding, hex digits, and the longest span the core honours.
  *
  * Part of the plugin contract (include/ is all a pack sees): each helper
- * has one implementation, in the core (fcgi-app/util.c, fcgi-app/utf8.c),
+ * has one implementation, in the core (fcgi-app/lib/util.c, fcgi-app/lib/utf8.c),
  * so a pack never carries a copy of its own. All are pure functions of
  * their arguments: thread-safe, no allocation.
  */
