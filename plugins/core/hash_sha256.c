@@ -158,11 +158,7 @@ static int emit_digest(jarvis_ctx *ctx, const unsigned char *data, size_t len,
         text[2 * i + 1] = hex[md[i] & 0x0f];
     }
     text[2 * mdlen] = '\0';
-    *outputs = json_object_new_object();
-    if (*outputs == NULL)
-        return jarvis_ctx_fail(ctx, "out of memory");
-    json_object_object_add(*outputs, "sha256", json_object_new_string(text));
-    return JARVIS_OK;
+    return core_output_one(ctx, outputs, "sha256", json_object_new_string(text));
 }
 
 /* The member `key`, or NULL when it is absent or JSON null. Borrowed. */

@@ -61,11 +61,7 @@ static int sleep_handler(jarvis_ctx *ctx, json_object *inputs, json_object **out
         if (rc != JARVIS_OK)
             return rc; /* canceled or out of time: the run ends that way */
     }
-    *outputs = json_object_new_object();
-    if (*outputs == NULL)
-        return jarvis_ctx_fail(ctx, "out of memory");
-    json_object_object_add(*outputs, "slept_seconds", float_object(seconds));
-    return JARVIS_OK;
+    return core_output_one(ctx, outputs, "slept_seconds", float_object(seconds));
 }
 
 const jarvis_node core_node_sleep = {

@@ -39,11 +39,7 @@ static int time_now_handler(jarvis_ctx *ctx, json_object *inputs, json_object **
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0 ||
         core_format_isoformat(&ts, text, sizeof text) != 0)
         return jarvis_ctx_fail(ctx, "time.now: cannot read or format the system clock");
-    *outputs = json_object_new_object();
-    if (*outputs == NULL)
-        return jarvis_ctx_fail(ctx, "out of memory");
-    json_object_object_add(*outputs, "time", json_object_new_string(text));
-    return JARVIS_OK;
+    return core_output_one(ctx, outputs, "time", json_object_new_string(text));
 }
 
 const jarvis_node core_node_time_now = {

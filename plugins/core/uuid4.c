@@ -38,11 +38,7 @@ static int uuid4_handler(jarvis_ctx *ctx, json_object *inputs, json_object **out
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant RFC 4122 */
     format_uuid(b, text);
-    *outputs = json_object_new_object();
-    if (*outputs == NULL)
-        return jarvis_ctx_fail(ctx, "out of memory");
-    json_object_object_add(*outputs, "uuid4", json_object_new_string(text));
-    return JARVIS_OK;
+    return core_output_one(ctx, outputs, "uuid4", json_object_new_string(text));
 }
 
 const jarvis_node core_node_uuid4 = {
