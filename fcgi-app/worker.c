@@ -517,6 +517,14 @@ static enum turn follow(struct wk_thread *t)
             p->lead_epoch == epoch) {
             /* The leader has been inside one request for a whole tick. */
             take_lead_locked(t);
+        }
+        if (leads_locked(t) || !p->lead) {
+            if (!p->lead)
+                take_lead_locked(t);
+            /* This thread was the standby, maybe: a follower takes that
+             * part now, not when its own wait ends (up to 10 s). */
+            if (standby && p->followers > 0)
+                pthread_cond_signal(&p->follow);
             return TURN_LEAD;
         }
         if (!timed_out || ticking) {
