@@ -92,14 +92,15 @@ int req_fcgi_drain(struct FCGX_Request *fr, size_t max)
     size_t left = max;
 
     while (FCGX_HasSeenEOF(fr->in) != EOF) {
-        int want = left < sizeof buf ? (int)left : (int)sizeof buf;
-        int got;
-        if (want == 0)
-            return -1;
-        got = FCGX_GetStr(buf, want, fr->in);
+        /* Room for one byte past max: only a read shows where stdin
+         * ends, so exactly max bytes left must still drain. */
+        size_t room = left < sizeof buf ? left + 1 : sizeof buf;
+        int got = FCGX_GetStr(buf, (int)room, fr->in);
         if (got <= 0)
             /* 0 at the end of stdin; an error leaves the stream unusable. */
             return FCGX_HasSeenEOF(fr->in) == EOF && FCGX_GetError(fr->in) == 0 ? 0 : -1;
+        if ((size_t)got > left)
+            return -1; /* more than max */
         left -= (size_t)got;
     }
     return FCGX_GetError(fr->in) == 0 ? 0 : -1;

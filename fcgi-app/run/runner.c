@@ -100,7 +100,8 @@ static struct {
            .sig_fd = -1};
 
 /* Creates a detached thread that takes no signals: SIGUSR2 is the
- * watcher's signalfd's, the stop signals the worker's main thread's. */
+ * watcher's signalfd's, the stop signals the worker's main thread's. 0, or
+ * -1 with errno set. */
 static int start_quiet_thread(void *(*fn)(void *))
 {
     sigset_t all, old;
@@ -111,9 +112,12 @@ static int start_quiet_thread(void *(*fn)(void *))
     pthread_sigmask(SIG_BLOCK, &all, &old);
     rc = pthread_create(&tid, NULL, fn, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc == 0)
-        pthread_detach(tid);
-    return rc;
+    if (rc != 0) {
+        errno = rc; /* pthread_create returns its error, errno is not set */
+        return -1;
+    }
+    pthread_detach(tid);
+    return 0;
 }
 
 static void drain(int fd)

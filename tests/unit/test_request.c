@@ -376,9 +376,17 @@ static void test_drain(void)
     CU_ASSERT_EQUAL(req_fcgi_drain(&fr, 0), 0); /* nothing left: at the end already */
     finish(&fr, fd);
 
+    /* Exactly max left: drained (the end is seen by one read more). */
+    fd = open_request(p, body, sizeof body, 1, &fr, &req);
+    CU_ASSERT_EQUAL(req_fcgi_drain(&fr, sizeof body), 0);
+    finish(&fr, fd);
+
     /* More left than max: the connection must not be kept. */
     fd = open_request(p, body, sizeof body, 1, &fr, &req);
     CU_ASSERT_EQUAL(req_fcgi_drain(&fr, sizeof body - 1), -1);
+    finish(&fr, fd);
+    fd = open_request(p, body, sizeof body, 1, &fr, &req);
+    CU_ASSERT_EQUAL(req_fcgi_drain(&fr, 0), -1);
     finish(&fr, fd);
 
     /* The web server goes away before the end of stdin: an error, not an end. */
