@@ -3,7 +3,7 @@
  * real nginx in front of a spawn-fcgi + multiwatch pool of 2 workers
  * started by scripts/run-local (jarvis.test pack linked in).
  *
- * Two pools, one per suite: with the default execute slots (one per
+ * Pools, one per suite: with the default execute slots (one per
  * worker: 2 run, the rest queue) and with JARVIS_MAX_CONCURRENCY=1 (1 runs,
  * 3 queue). In each, 4 long executes fill every execute slot and queue the
  * rest; then /v1/health and /v1/version must answer at once (health
@@ -11,7 +11,10 @@
  * queued ones first, must answer 204 at once and end that execute
  * `canceled` at once, a queued one without its handler ever running. Last,
  * a client that goes away (its HTTP request times out, so nginx closes the
- * FastCGI connection) cancels its run, running or queued.
+ * FastCGI connection) cancels its run, running or queued. Handlers that
+ * block without the ctx (jarvis.test.spin) must not hold up the worker's
+ * other requests (the standby takes the lead), and a third pool of 1
+ * worker checks that a new standby follows at once when the lead passed.
  *
  * Times are printed; the bounds asserted are loose on purpose (a loaded CI
  * machine under ASan), yet far below the 20 s the executes would hold a
@@ -36,6 +39,9 @@
 #define KEPT_AFTER_STOP 20
 /* How long the spinning executes burn CPU without a look at the ctx. */
 #define SPIN_MS 3000
+/* Long enough for a worker's idle followers to give back their memory
+ * (after 1 s) and settle into their 10 s waits (fcgi-app/worker.c). */
+#define IDLE_SETTLE_MS 1500
 /* Loose bounds (see the top of the file); the issue's targets are 10 ms
  * for control answers and 50 ms from a cancel to its execute's answer. */
 #define CONTROL_BOUND_MS 300
@@ -65,6 +71,21 @@ static int init_cap1(void)
 
     return pool_start(&(struct pool_options){.name = "jarvis-e2e-control-cap1",
                                              .workers = WORKERS,
+                                             .env = env,
+                                             .unset = unset,
+                                             .log_tail = 4000});
+}
+
+/* One worker with room for 4 runs: what happens inside one worker's
+ * threads, not across workers. */
+static int init_one(void)
+{
+    static const char *const env[] = {"JARVIS_EXECUTE_SLOTS=4", NULL};
+    static const char *const unset[] = {"ARP_AUTH_*", "JARVIS_RUN_TABLE", "JARVIS_MAX_CONCURRENCY",
+                                        NULL};
+
+    return pool_start(&(struct pool_options){.name = "jarvis-e2e-control-one",
+                                             .workers = 1,
                                              .env = env,
                                              .unset = unset,
                                              .log_tail = 4000});
@@ -446,6 +467,56 @@ static void test_spinning_leader(void)
     }
 }
 
+/*
+ * In one worker: a run that waits through the ctx passes the lead, and
+ * the standby that takes it must leave a new standby behind at once. The
+ * worker first gets more threads than it needs (a burst of 4 runs), and
+ * its followers settle into their long idle waits; then a sleeping run
+ * takes the lead from the first leader, and a spinning run (no ctx call)
+ * holds the next one. Health must still answer at once: a follower took
+ * the standby's part. (Without that, the followers slept up to 10 s and
+ * health waited for the spin to end.)
+ */
+static void test_standby_after_pass(void)
+{
+    struct bg warm[4], sleeper, spinner;
+    double health[5], t0, start;
+    struct pool_reply r;
+    char id[64];
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "nr-one-warm-%d", i);
+        bg_start(&warm[i], id, 300, 0);
+    }
+    for (i = 0; i < 4; i++) {
+        bg_join(&warm[i]);
+        CU_ASSERT_EQUAL(warm[i].r.status, 200);
+        pool_reply_free(&warm[i].r);
+    }
+    pool_sleep_ms(IDLE_SETTLE_MS);
+    bg_start(&sleeper, "nr-one-sleep", SPIN_MS + 2000, 0);
+    CU_ASSERT_TRUE(wait_runs(1, 0));
+    start = pool_now_ms();
+    bg_start_node(&spinner, "nr-one-spin", "jarvis.test.spin", SPIN_MS, 0);
+    CU_ASSERT_TRUE(wait_runs(2, 0));
+    for (i = 0; i < 5; i++) {
+        t0 = pool_now_ms();
+        pool_http(&(struct pool_req){.path = "/v1/health"}, &r);
+        health[i] = pool_now_ms() - t0;
+        CU_ASSERT_EQUAL(r.status, 200);
+        pool_reply_free(&r);
+    }
+    CU_ASSERT_TRUE(pool_now_ms() - start < SPIN_MS);
+    qsort(health, 5, sizeof health[0], cmp_double);
+    ASSERT_MS("health, median, a run passed the lead and another spins", health[2], 0,
+              CONTROL_BOUND_MS);
+    bg_join(&spinner);
+    CU_ASSERT_EQUAL(spinner.r.status, 200);
+    pool_reply_free(&spinner.r);
+    bg_abort(&sleeper, 1);
+}
+
 static void test_stop(void)
 {
     pool_assert_stop();
@@ -468,11 +539,18 @@ static CU_TestInfo cap_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+static CU_TestInfo one_tests[] = {
+    {"a run passed the lead: a new standby at once", test_standby_after_pass},
+    {"run-local stop leaves no process behind", test_stop},
+    CU_TEST_INFO_NULL,
+};
+
 static CU_SuiteInfo suites[] = {
     {"control plane, 2 workers, 2 execute slots", init_slots, suite_cleanup, NULL, NULL,
      slot_tests},
     {"control plane, 2 workers, JARVIS_MAX_CONCURRENCY=1", init_cap1, suite_cleanup, NULL, NULL,
      cap_tests},
+    {"control plane, 1 worker, 4 execute slots", init_one, suite_cleanup, NULL, NULL, one_tests},
     CU_SUITE_INFO_NULL,
 };
 
