@@ -65,8 +65,10 @@ static void check_ok(const struct exchange *x)
     if (json_object_object_get_ex(x->resp.body, "error", &error)) {
         code = member_string(error, "code");
         FZ_CHECK(strcmp(member_string(x->resp.body, "state"), "failed") == 0);
+        /* timeout: a budget of 0 or 1 ms may be spent before the handler
+         * is called, depending on when the millisecond turns. */
         FZ_CHECK(strcmp(code, "unknown_node_type") == 0 || strcmp(code, "invalid_inputs") == 0 ||
-                 strcmp(code, "handler_error") == 0);
+                 strcmp(code, "handler_error") == 0 || strcmp(code, "timeout") == 0);
     } else {
         FZ_CHECK(strcmp(member_string(x->resp.body, "state"), "succeeded") == 0);
     }
