@@ -57,12 +57,15 @@ int app_init(struct app *app, const struct config *cfg, const jarvis_pack *const
     }
     if (mx_attach(&app->mx, app->limits.rt != NULL ? rt_metrics_area(app->limits.rt) : NULL,
                   &app->reg, err, errlen) != 0)
-        return -1;
+        goto out_rt;
     if (app->auth != NULL && app->limits.rt != NULL) {
         const struct auth_share share = {app->limits.rt, share_gate, share_store, share_newer};
         auth_set_share(app->auth, &share);
     }
     return 0;
+out_rt:
+    rt_close(app->limits.rt);
+    app->limits.rt = NULL;
 out_auth:
     auth_free(app->auth);
     app->auth = NULL;

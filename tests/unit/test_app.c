@@ -379,8 +379,37 @@ static void test_init_fails_after_auth(void)
         unsetenv(vars[i]);
 }
 
+/* A run table whose metrics another build (other node types) laid out:
+ * app_init refuses it and releases the auth and the table it had opened
+ * (LeakSanitizer at exit). */
+static void test_init_fails_on_metrics(void)
+{
+    static const jarvis_pack *const one[] = {&jarvis_pack_core, NULL};
+    static const jarvis_pack *const two[] = {&jarvis_pack_core, &jarvis_pack_testing, NULL};
+    char dir[64], err[256] = "";
+    struct config c = cfg;
+    struct app first, a;
+
+    snprintf(dir, sizeof dir, "/tmp/jarvis-test-app-mx-XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    snprintf(c.run_table, sizeof c.run_table, "%s/runtable", dir);
+    c.run_table_slots = 4;
+    CU_ASSERT_EQUAL_FATAL(app_init(&first, &c, one, APP_RUN_TABLE, err, sizeof err), 0);
+    setenv("ARP_AUTH_PROFILE", "dev-insecure", 1);
+    CU_ASSERT_EQUAL(app_init(&a, &c, two, APP_AUTH | APP_RUN_TABLE, err, sizeof err), -1);
+    unsetenv("ARP_AUTH_PROFILE");
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "other node types"));
+    CU_ASSERT_PTR_NULL(a.auth);
+    CU_ASSERT_PTR_NULL(a.limits.rt);
+    app_cleanup(&a); /* still allowed, and a no-op */
+    app_cleanup(&first);
+    tu_remove_tree(dir);
+}
+
 static CU_TestInfo init_tests[] = {
     {"app_init fails after auth: auth released", test_init_fails_after_auth},
+    {"app_init refuses another build's metrics: auth and table released",
+     test_init_fails_on_metrics},
     CU_TEST_INFO_NULL,
 };
 
