@@ -113,6 +113,11 @@
  * private per worker at 100,000-200,000 requests). */
 #define WK_MALLOC_ARENAS 2
 
+/* The worker's exit status: stopped as asked, failed (accept, set-up), or
+ * ended after abandoning a handler (worker.h). Only a failure counts as a
+ * death in the metrics. */
+enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
+
 /* epoll data of the wait set's own fds; a kept connection's is its fd. */
 #define EV_LISTEN UINT64_MAX
 #define EV_STOP (UINT64_MAX - 1)
@@ -224,7 +229,7 @@ static void exit_if_done_locked(struct wk_pool *p)
     if (atomic_load(&p->stopping) && p->busy == 0 && p->accepting == 0 &&
         (p->drained || p->threads == 0)) {
         log_msg(JARVIS_LOG_INFO, "worker stopping");
-        mx_worker_exit(&p->app->mx, p->exit_code != 0 && p->exit_code != 3); /* 3: abandoned */
+        mx_worker_exit(&p->app->mx, p->exit_code == WK_EXIT_FAILED);
         _exit(p->exit_code);
     }
 }
@@ -284,7 +289,7 @@ static void answer_abandoned(void *arg, const struct exec_result *res)
                               "once its other requests are answered");
     pthread_mutex_lock(&p->lock);
     p->busy--;
-    stop_locked(p, 3);
+    stop_locked(p, WK_EXIT_ABANDONED);
     exit_if_done_locked(p);
     pthread_mutex_unlock(&p->lock);
 }
@@ -521,14 +526,11 @@ static enum turn follow(struct wk_thread *t)
         p->followers--;
         if (standby)
             p->standby = p->standby_ticking = 0;
-        if (ticking && timed_out && p->lead && p->lead_serving && p->lead_seq == seq &&
-            p->lead_epoch == epoch) {
-            /* The leader has been inside one request for a whole tick. */
+        /* The lead was passed on, or the leader has been inside one
+         * request for a whole tick. */
+        if (!p->lead || (ticking && timed_out && p->lead_serving && p->lead_seq == seq &&
+                         p->lead_epoch == epoch)) {
             take_lead_locked(t);
-        }
-        if (leads_locked(t) || !p->lead) {
-            if (!p->lead)
-                take_lead_locked(t);
             /* This thread was the standby, maybe: a follower takes that
              * part now, not when its own wait ends (up to 10 s). */
             if (standby && p->followers > 0)
@@ -623,7 +625,7 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
         return TURN_AGAIN;
     }
     log_msg(JARVIS_LOG_ERROR, "accept failed: %d (%s); worker stops", rc, strerror(e));
-    stop_locked(p, 1);
+    stop_locked(p, WK_EXIT_FAILED);
     exit_if_done_locked(p);
     return TURN_LEAVE;
 }
@@ -672,7 +674,7 @@ static void *serve_thread(void *arg)
         pthread_mutex_lock(&p->lock);
         /* The last thread gone means no one serves: end, and be replaced. */
         if (p->threads == 1)
-            stop_locked(p, 1);
+            stop_locked(p, WK_EXIT_FAILED);
         goto leave;
     }
     rn_runner_set_yield(runner, yield_lead, &t);
@@ -823,7 +825,7 @@ void wk_serve(struct app *app)
         if (!atomic_load(&pool.stopping))
             log_msg(JARVIS_LOG_INFO, "signal %d: stopping once %u request(s) are answered", sig,
                     pool.busy);
-        stop_locked(&pool, 0);
+        stop_locked(&pool, WK_EXIT_ASKED);
         exit_if_done_locked(&pool);
         pthread_mutex_unlock(&pool.lock);
     }
