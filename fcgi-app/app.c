@@ -125,6 +125,7 @@ static void answer_result(struct exchange *x, struct exec_result *res)
     x->log.state = res_state_name(res->state);
     x->log.error_code = res->error_code;
     x->obs.executed = 1;
+    x->obs.node = res->node;
     x->obs.state = res->state;
     x->obs.timeout = res->error_code != NULL && strcmp(res->error_code, "timeout") == 0;
     x->obs.abandoned = res->abandoned;
@@ -166,7 +167,6 @@ static void ep_execute(struct app *app, const struct http_req *req, const struct
         resp_set_reason(&x->resp, "node_run_id longer than %d bytes", DSP_MAX_ID);
         return;
     }
-    x->obs.node = dsp_lookup_index(&app->reg, er.node_type_id);
     x->obs.t0_us = ts_mono_us();
     switch (dsp_execute(&app->reg, &app->limits, &er, conn, &res)) {
     case DSP_OK: break;

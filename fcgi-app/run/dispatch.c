@@ -318,6 +318,7 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
     memset(res, 0, sizeof *res);
     res->node_run_id = req->node_run_id;
     res->started_ms = ts_now_ms();
+    res->node = dsp_lookup_index(reg, req->node_type_id);
     memset(&ctx, 0, sizeof ctx);
     ctx.req = req;
     ctx.rt = lim->rt;
@@ -332,7 +333,7 @@ int dsp_execute(const struct dsp_registry *reg, const struct dsp_limits *lim,
     }
     ctx.deadline_ms = dsp_deadline(lim, req, res->started_ms);
     /* As the reference: an unknown type fails before it takes any place. */
-    ctx.node = dsp_lookup(reg, req->node_type_id);
+    ctx.node = res->node >= 0 ? reg->nodes[res->node] : NULL;
     if (ctx.node == NULL) {
         fail(res, RUN_FAILED, "unknown_node_type", "");
         /* The id is the client's: cut it whole characters at a time, so

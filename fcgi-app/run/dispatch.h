@@ -100,6 +100,7 @@ struct exec_result {
     char reason[DSP_MAX_MESSAGE];  /* operator-facing, log only */
     json_object *error_details;    /* owned; error.details, or NULL */
     int abandoned;                 /* the handler never returned: answered by the watcher */
+    int node;                      /* the node type's registry index, -1: none linked */
 };
 
 /*
