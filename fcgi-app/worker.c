@@ -69,9 +69,10 @@
 #define WK_TRIM_AFTER_BYTES (256 * 1024)
 
 /* A worker puts itself last in the listening socket's queue of waiters
- * once per this many new connections (see listen_again): often enough to
- * spread runs over the workers, rarely enough that the two epoll_ctl calls
- * are not on every request. */
+ * at every new connection nginx keeps (a long stream of requests), and
+ * once per this many others (see listen_again): often enough to spread
+ * runs over the workers, rarely enough that the two epoll_ctl calls are
+ * not on every request of connections nginx does not keep. */
 #define WK_REQUEUE_EVERY 16
 
 /* Body bytes left unread (an answer given before the body was read, as
@@ -313,10 +314,10 @@ static void serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *run
 
 /* (Re)registers the listening socket in the wait set. An exclusive
  * registration stays where it is in the socket's wait queue, and the first
- * worker there takes every connection; registering again every
- * WK_REQUEUE_EVERY connections, and whenever a run blocks (yield_lead),
- * puts this worker last, so connections go round the workers (runs
- * spread, and a crash costs less). A stopping worker took the socket out
+ * worker there takes every connection; registering again at each kept
+ * connection, every WK_REQUEUE_EVERY others, and whenever a run blocks
+ * (yield_lead), puts this worker last, so connections go round the
+ * workers (runs spread, and a crash costs less). A stopping worker took the socket out
  * for good (lead). Call with p->lock held (a takeover may put two threads
  * here). */
 static int listen_again(struct wk_pool *p, int first)
@@ -699,7 +700,11 @@ static void *serve_thread(void *arg)
                 goto leave;
             continue;
         }
-        if (fresh && ++p->accepted % WK_REQUEUE_EVERY == 0 && listen_again(p, 0) != 0)
+        /* Kept connections go round the workers: a quiet pool would
+         * otherwise have its first worker accept all of nginx's and serve
+         * every request while the others idle. */
+        if (fresh && (t.fr.keepConnection || ++p->accepted % WK_REQUEUE_EVERY == 0) &&
+            listen_again(p, 0) != 0)
             log_msg(JARVIS_LOG_ERROR, "epoll: %s; cannot requeue the listening socket",
                     strerror(errno));
         p->busy++;

@@ -42,14 +42,15 @@ import threading
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
-from jarvis_pool import (REPO, Checks, LocalPool, children, free_port,  # noqa: E402
-                         pool_workers, wait_for)
+from jarvis_pool import (REPO, Checks, LocalPool, children, fcgi_connect,  # noqa: E402
+                         fcgi_exchange, fcgi_request, free_port, pool_workers, wait_for)
 
 EXECUTE = "/v1/atomic-node-runs:execute"
 WORKERS = 2
 CLIENTS = 8            # connections at once for the load
 N_ECHO = 96            # echo executes per round
 MAX_ROUNDS = 5         # rounds until every worker served executes
+MAX_DIRECT = 64        # scrapes on new FastCGI connections until every worker answered
 N_UNKNOWN = 5          # executes of a node type nobody linked
 N_FAIL = 4             # jarvis.test.fail
 N_TIMEOUT = 3          # jarvis.test.sleep past max_wall_time_ms
@@ -109,9 +110,15 @@ class Pool:
         except ValueError:
             return status, None
 
-    def scrape(self):
-        """(samples {(name, labels tuple): value}, families {name: type}, problems)."""
-        status, hdrs, raw = self.request("GET", "/metrics")
+    def scrape(self, direct=False):
+        """(samples {(name, labels tuple): value}, families {name: type}, problems);
+        direct: straight to the FastCGI socket on a new connection, not through
+        nginx (whose kept upstream connections may all belong to one worker)."""
+        if direct:
+            status, hdrs, raw = fcgi_request(self.state / "fcgi.sock", "GET", "/metrics",
+                                             timeout=REQUEST_TIMEOUT_S)
+        else:
+            status, hdrs, raw = self.request("GET", "/metrics")
         if status != 200:
             return {}, {}, [f"GET /metrics answered {status}"]
         problems = []
@@ -220,6 +227,29 @@ def hit_cancel(pool):
     return [] if ok else [f"running={running} cancel {st}, execute {st2} {res}"]
 
 
+def check_kept_spread(r, pool):
+    """Connections nginx keeps go round the workers: 2 x WORKERS of them,
+    opened one after the other on a quiet pool, each with one request and
+    left open, are served by every worker (without the worker stepping back
+    in the listening socket's queue at each, the first took them all)."""
+    socks, problems = [], []
+    try:
+        for i in range(2 * WORKERS):
+            s = fcgi_connect(pool.state / "fcgi.sock", REQUEST_TIMEOUT_S)
+            socks.append(s)
+            st, _, _ = fcgi_exchange(s, "GET", "/v1/health", keep=True,
+                                     params={"REQUEST_ID": f"mx-kept-{i}"})
+            problems += [] if st == 200 else [f"connection {i}: {st}"]
+    except OSError as e:
+        problems.append(f"connect: {e}")
+    finally:
+        for s in socks:
+            s.close()
+    pids = pool.log_pids("request_id=mx-kept-")
+    r.check(f"{len(socks)} kept connections opened in turn went to {len(pids)} workers",
+            problems + ([] if len(pids) >= WORKERS else [f"only pids {sorted(pids)}"]))
+
+
 def check_counts(r, pool):
     before, _, problems = pool.scrape()
     pool.statuses.clear()
@@ -266,11 +296,13 @@ def check_counts(r, pool):
     mark = pool.log_size()
     scrapes = [pool.scrape()]
     after = scrapes[0][0]
-    # More scrapes, several at once so that nginx spreads them over its
-    # FastCGI connections and so over the workers (bounded rounds).
-    for _ in range(MAX_ROUNDS):
-        with concurrent.futures.ThreadPoolExecutor(CLIENTS) as ex:
-            scrapes += list(ex.map(lambda _: pool.scrape(), range(CLIENTS)))
+    # More scrapes, each on a new FastCGI connection: through nginx they would
+    # ride its kept upstream connections, which a quiet pool may have all
+    # accepted on one worker. A worker steps back in the listening socket's
+    # queue every WK_REQUEUE_EVERY (16) accepts, so a handful of new
+    # connections reaches every worker (bounded count).
+    for _ in range(MAX_DIRECT):
+        scrapes.append(pool.scrape(direct=True))
         if len(pool.log_pids("path=/metrics ", "status=200", since=mark)) >= WORKERS:
             break
     echo, sleep = "jarvis.core.echo", "jarvis.test.sleep"
@@ -510,6 +542,7 @@ def main():
             return r.close()
         pool = Pool(lp, int(base.rsplit(":", 1)[1]))
         r.run_scenarios((("format", lambda: check_format(r, pool, args.binary)),
+                         ("kept connections", lambda: check_kept_spread(r, pool)),
                          ("exact counts", lambda: check_counts(r, pool)),
                          ("saturated", lambda: check_saturated(r, pool)),
                          ("worker starts and deaths", lambda: check_lifecycle(r, pool)),

@@ -10,6 +10,7 @@ import pwd
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -274,6 +275,95 @@ def raw_http(sock, data):
             break
         body += chunk
     return int(lines[0].split()[1]), headers, body
+
+
+FCGI_VERSION, FCGI_BEGIN, FCGI_END, FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT = 1, 1, 3, 4, 5, 6
+FCGI_RESPONDER, FCGI_KEEP_CONN = 1, 1
+FCGI_MAX_RECORD = 65535
+
+
+def _fcgi_record(kind, content, request_id=1):
+    return struct.pack(">BBHHBx", FCGI_VERSION, kind, request_id, len(content), 0) + content
+
+
+def _fcgi_pair(name, value):
+    def length(n):
+        return struct.pack(">B", n) if n < 128 else struct.pack(">I", n | 0x80000000)
+    return length(len(name)) + length(len(value)) + name + value
+
+
+def fcgi_exchange(sock, method, uri, body=b"", keep=False, params=None):
+    """One request on the connected FastCGI socket sock, as nginx would send
+    it (keep: with FCGI_KEEP_CONN, the connection stays open for another);
+    params: more FastCGI params. (status, headers dict lower-case, body
+    bytes) read up to FCGI_END_REQUEST; (0, {}, b"") when the exchange failed."""
+    all_params = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "DOCUMENT_URI": uri,
+                  "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+                  "CONTENT_LENGTH": str(len(body))}
+    if body:
+        all_params["CONTENT_TYPE"] = "application/json"
+    all_params.update(params or {})
+    pairs = b"".join(_fcgi_pair(k.encode(), v.encode()) for k, v in all_params.items())
+    out = _fcgi_record(FCGI_BEGIN, struct.pack(">HB5x", FCGI_RESPONDER,
+                                               FCGI_KEEP_CONN if keep else 0))
+    out += _fcgi_record(FCGI_PARAMS, pairs) + _fcgi_record(FCGI_PARAMS, b"")
+    for i in range(0, len(body), FCGI_MAX_RECORD):
+        out += _fcgi_record(FCGI_STDIN, body[i:i + FCGI_MAX_RECORD])
+    out += _fcgi_record(FCGI_STDIN, b"")
+    stdout, ended = b"", False
+    try:
+        sock.sendall(out)
+        buf = b""
+        while not ended:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            while len(buf) >= 8:
+                _, kind, _, clen, plen = struct.unpack(">BBHHBx", buf[:8])
+                if len(buf) < 8 + clen + plen:
+                    break
+                if kind == FCGI_STDOUT:
+                    stdout += buf[8:8 + clen]
+                elif kind == FCGI_END:
+                    ended = True
+                buf = buf[8 + clen + plen:]
+    except OSError:
+        return 0, {}, b""
+    if not ended:
+        return 0, {}, b""
+    head, _, rest = stdout.partition(b"\r\n\r\n")
+    headers = {}
+    for line in head.decode("latin-1").split("\r\n"):
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    try:
+        status = int(headers.get("status", "200").split()[0])
+    except ValueError:
+        status = 0
+    return status, headers, rest
+
+
+def fcgi_connect(sock_path, timeout=30):
+    """A new connection to the FastCGI socket at sock_path (the caller closes it)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(str(sock_path))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def fcgi_request(sock_path, method, uri, body=b"", timeout=30):
+    """One request straight to the FastCGI socket on a new connection that
+    closes after it, bypassing nginx (and its kept upstream connections)."""
+    try:
+        with fcgi_connect(sock_path, timeout) as s:
+            return fcgi_exchange(s, method, uri, body)
+    except OSError:
+        return 0, {}, b""
 
 
 def send_body(handler, status, body, content_type="application/json"):
