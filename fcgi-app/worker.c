@@ -29,7 +29,9 @@
  * connection. The listening socket is non-blocking, so a connection taken
  * by another worker first is EAGAIN, and no thread is ever blocked inside
  * accept: a stop wakes the leader at once, and the process can end the
- * moment no request is held.
+ * moment no request is held. On a Unix socket the leader accepts every
+ * connection waiting, up to WK_ACCEPT_BATCH, itself (accept_batch): the
+ * first it serves, the others join the wait set as kept connections do.
  *
  * Every thread blocks the stop signals; the main thread takes them with
  * sigwaitinfo, so no libfcgi read or write is ever cut by EINTR.
@@ -100,6 +102,12 @@
  * it first (a futex wake and a context switch before the request is
  * served, 0.1-0.2 ms of a cancel's latency on an idle pool). */
 #define WK_TICK_LINGER_MS 100
+
+/* New connections one wake on the listening socket accepts at most (a
+ * Unix socket: see accept_batch). One per wake let a burst of new
+ * connections wait a round of every kept one per accept: at 256
+ * connections, p99 76-319 ms in the first second of a cold pool. */
+#define WK_ACCEPT_BATCH 16
 
 /* Idle kept connections one worker holds at most (fewer when fds are
  * short); a connection beyond is closed after its answer. nginx keeps
@@ -407,6 +415,7 @@ struct wk_thread {
     struct wk_pool *p;
     uint64_t epoch; /* p->lead_epoch when this thread took the lead */
     char *stack_lo;
+    int fresh; /* the lead took a new connection for fr, not a kept one */
     FCGX_Request fr;
 };
 
@@ -554,6 +563,85 @@ static enum turn follow(struct wk_thread *t)
     }
 }
 
+/* How an accept that failed with rc goes on: TURN_AGAIN or TURN_LEAVE.
+ * Called and returns with p->lock held. */
+static enum turn accept_failed(struct wk_pool *p, int rc)
+{
+    int e = -rc;
+
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
+        /* Another worker took it first, or a kept connection was closed
+         * by nginx and no new one is waiting. */
+        exit_if_done_locked(p);
+        return TURN_AGAIN;
+    }
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+        /* Out of fds or memory for a moment: others may free some. */
+        pthread_mutex_unlock(&p->lock);
+        log_msg(JARVIS_LOG_WARN, "accept failed: %s; retrying", strerror(e));
+        usleep(WK_ACCEPT_RETRY_US);
+        pthread_mutex_lock(&p->lock);
+        return TURN_AGAIN;
+    }
+    log_msg(JARVIS_LOG_ERROR, "accept failed: %d (%s); worker stops", rc, strerror(e));
+    stop_locked(p, WK_EXIT_FAILED);
+    exit_if_done_locked(p);
+    return TURN_LEAVE;
+}
+
+/*
+ * The leader's take from a ready Unix listening socket: every connection
+ * waiting there, up to WK_ACCEPT_BATCH. The first is served now (t->fr
+ * holds it, as a kept connection would be); the others join the wait set
+ * like idle kept connections, so their requests are taken in turn with
+ * the rest, not one per round of every kept connection. libfcgi's own
+ * accept also polls a new Unix connection until it is readable (its
+ * "keeper" check); the wait set does that here without holding a thread.
+ * TCP keeps libfcgi's accept, which checks FCGI_WEB_SERVER_ADDRS. Returns
+ * TURN_SERVE, or accept_failed's turn when nothing could be taken. Called
+ * and returns with p->lock held; accepts without it.
+ */
+static enum turn accept_batch(struct wk_thread *t)
+{
+    struct wk_pool *p = t->p;
+    int fds[WK_ACCEPT_BATCH], n = 0, room, i, e = 0;
+
+    room = p->max_kept - p->kept;
+    pthread_mutex_unlock(&p->lock);
+    while (n < WK_ACCEPT_BATCH && (n == 0 || n <= room)) {
+        int fd = accept4(0, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            e = errno;
+            break;
+        }
+        fds[n++] = fd;
+    }
+    for (i = 1; i < n; i++) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = (uint64_t)fds[i]};
+        if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fds[i], &ev) != 0) {
+            log_msg(JARVIS_LOG_ERROR, "epoll: %s; closing a new connection", strerror(errno));
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    pthread_mutex_lock(&p->lock);
+    if (n == 0) {
+        p->accepting--;
+        return accept_failed(p, -e);
+    }
+    for (i = 1; i < n; i++)
+        p->kept += fds[i] >= 0;
+    p->accepted += (unsigned)n - 1; /* the first counts in serve_thread */
+    /* keepConnection: FCGX_Accept_r first finishes the previous request,
+     * which would close a connection not marked kept. */
+    t->fr.keepConnection = 1;
+    t->fr.detached = 0;
+    t->fr.ipcFd = fds[0];
+    return TURN_SERVE;
+}
+
 /*
  * The leader waits on the wait set for the worker's next request: a new
  * connection, a request on an idle kept connection, or the stop. On
@@ -593,42 +681,18 @@ static enum turn lead(struct wk_thread *t)
     p->lead_taken_ms = ts_mono_us() / 1000;
     if (p->standby && !p->standby_ticking)
         pthread_cond_signal(&p->standby_cv); /* start ticking */
-    if (ev.data.u64 != EV_LISTEN) {
-        p->kept--;
-        /* keepConnection first: the accept below finishes the previous
-         * request, which would close a connection not marked kept. */
-        t->fr.keepConnection = 1;
-        t->fr.detached = 0;
-        t->fr.ipcFd = (int)ev.data.u64;
-    }
     p->accepting++;
+    if (ev.data.u64 == EV_LISTEN) {
+        t->fresh = 1;
+        return p->unix_socket ? accept_batch(t) : TURN_SERVE;
+    }
+    p->kept--;
+    /* keepConnection first: the accept below finishes the previous
+     * request, which would close a connection not marked kept. */
+    t->fr.keepConnection = 1;
+    t->fr.detached = 0;
+    t->fr.ipcFd = (int)ev.data.u64;
     return TURN_SERVE;
-}
-
-/* How an accept that failed with rc goes on: TURN_AGAIN or TURN_LEAVE.
- * Called and returns with p->lock held. */
-static enum turn accept_failed(struct wk_pool *p, int rc)
-{
-    int e = -rc;
-
-    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
-        /* Another worker took it first, or a kept connection was closed
-         * by nginx and no new one is waiting. */
-        exit_if_done_locked(p);
-        return TURN_AGAIN;
-    }
-    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-        /* Out of fds or memory for a moment: others may free some. */
-        pthread_mutex_unlock(&p->lock);
-        log_msg(JARVIS_LOG_WARN, "accept failed: %s; retrying", strerror(e));
-        usleep(WK_ACCEPT_RETRY_US);
-        pthread_mutex_lock(&p->lock);
-        return TURN_AGAIN;
-    }
-    log_msg(JARVIS_LOG_ERROR, "accept failed: %d (%s); worker stops", rc, strerror(e));
-    stop_locked(p, WK_EXIT_FAILED);
-    exit_if_done_locked(p);
-    return TURN_LEAVE;
 }
 
 /* After a request: its connection, if nginx keeps it, goes back to the
@@ -688,7 +752,8 @@ static void *serve_thread(void *arg)
             goto leave;
         if (turn != TURN_SERVE)
             continue;
-        fresh = t.fr.ipcFd < 0; /* a new connection, not a kept one */
+        fresh = t.fresh;
+        t.fresh = 0;
         pthread_mutex_unlock(&p->lock);
 
         rc = FCGX_Accept_r(&t.fr);

@@ -17,6 +17,9 @@ the test binary with the jarvis.test pack):
    disconnect mid-execute (running or queued): none of them holds up a
    health check or an echo execute, and a disconnected client's run is
    canceled ("the client closed the connection").
+5. Straight to the FastCGI socket: connections that send nothing or half a
+   record hold up nothing; a burst of new connections, every request sent
+   before any answer is read, is answered in full.
 
 Every answer is checked for its exact status and body (timestamps for their
 form). Loopback only; every load is bounded in count and in time, every wait
@@ -38,7 +41,8 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
-from jarvis_pool import REPO, Checks, LocalPool, children  # noqa: E402
+from jarvis_pool import (REPO, Checks, LocalPool, children, fcgi_connect,  # noqa: E402
+                         fcgi_encode, fcgi_read)
 
 EXECUTE = "/v1/atomic-node-runs:execute"
 WORKERS = 4                 # the pool; also its execute slots (JARVIS_EXECUTE_SLOTS default)
@@ -66,6 +70,8 @@ REFILL_S = 20.0             # the pool back to WORKERS workers
 IDLE_S = 10.0               # health back to idle (slots reclaimed)
 LONG_MS = 20000             # a run that only ends by a cancel or a hang-up
 BIG_ECHO = 600 * 1024       # bytes of the echo whose answer a client never reads
+FCGI_SILENT = 8             # scenario 6: FastCGI connections that send nothing or half a record
+FCGI_BURST = 96             # ... and new ones, each with a request, before any answer is read
 
 
 # ---- HTTP ----
@@ -685,6 +691,42 @@ def scenario_disconnect(r, pool):
     r.check("disconnect: health idle at the end", wait_idle(port))
 
 
+def scenario_fastcgi(r, pool):
+    """Straight to the FastCGI socket, as nginx (or anyone who can reach the
+    socket) would: connections that send nothing or half a record hold up
+    nothing, and a burst of new connections, every request sent before any
+    answer is read, is answered in full (a worker takes every connection
+    waiting when it wakes, up to WK_ACCEPT_BATCH, not one per wake)."""
+    sock_path = pool.state / "fcgi.sock"
+    silent, burst = [], []
+    try:
+        for i in range(FCGI_SILENT):
+            s = fcgi_connect(sock_path, REQUEST_TIMEOUT_S)
+            silent.append(s)
+            if i % 2:
+                s.sendall(b"\x01\x01\x00\x01")  # half a record header
+        r.check(f"fastcgi: {FCGI_SILENT} silent or half-record connections, "
+                "health and an echo answer promptly", prompt_problems(pool, "fcgi-silent"))
+        t0 = time.monotonic()
+        for i in range(FCGI_BURST):
+            s = fcgi_connect(sock_path, REQUEST_TIMEOUT_S)
+            burst.append(s)
+            s.sendall(fcgi_encode("GET", "/v1/health", keep=i % 2 == 0))
+        answers = [fcgi_read(s) for s in burst]
+        took = time.monotonic() - t0
+        bad = [f"connection {i}: {st} {raw[:80]!r}" for i, (st, _, raw) in enumerate(answers)
+               if st != 200 or b'"status":"ok"' not in raw]
+        r.check(f"fastcgi: a burst of {FCGI_BURST} new connections, all answered 200 "
+                f"({took:.2f} s)", bad + ([] if took <= PROMPT_S * 5 else [f"took {took:.2f} s"]))
+        r.check("fastcgi: after them, health and an echo answer promptly",
+                prompt_problems(pool, "fcgi-after"))
+    except OSError as e:
+        r.check("fastcgi: the socket takes connections", [str(e)])
+    finally:
+        for s in silent + burst:
+            s.close()
+
+
 def main():
     global KILL_LOAD_S, KILL_EVERY_S
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -716,7 +758,8 @@ def main():
                          ("nginx reload under load", lambda: scenario_reload(r, pool, seed)),
                          ("a handler that crashes", lambda: scenario_crash(r, pool)),
                          ("clients that stop reading", lambda: scenario_slow_readers(r, pool)),
-                         ("clients that disconnect", lambda: scenario_disconnect(r, pool))))
+                         ("clients that disconnect", lambda: scenario_disconnect(r, pool)),
+                         ("FastCGI connections", lambda: scenario_fastcgi(r, pool))))
     return r.close()
 
 

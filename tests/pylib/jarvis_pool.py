@@ -292,11 +292,10 @@ def _fcgi_pair(name, value):
     return length(len(name)) + length(len(value)) + name + value
 
 
-def fcgi_exchange(sock, method, uri, body=b"", keep=False, params=None):
-    """One request on the connected FastCGI socket sock, as nginx would send
-    it (keep: with FCGI_KEEP_CONN, the connection stays open for another);
-    params: more FastCGI params. (status, headers dict lower-case, body
-    bytes) read up to FCGI_END_REQUEST; (0, {}, b"") when the exchange failed."""
+def fcgi_encode(method, uri, body=b"", keep=False, params=None):
+    """The records of one request as nginx would send them (keep: with
+    FCGI_KEEP_CONN, the connection stays open for another); params: more
+    FastCGI params."""
     all_params = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "DOCUMENT_URI": uri,
                   "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
                   "CONTENT_LENGTH": str(len(body))}
@@ -309,11 +308,15 @@ def fcgi_exchange(sock, method, uri, body=b"", keep=False, params=None):
     out += _fcgi_record(FCGI_PARAMS, pairs) + _fcgi_record(FCGI_PARAMS, b"")
     for i in range(0, len(body), FCGI_MAX_RECORD):
         out += _fcgi_record(FCGI_STDIN, body[i:i + FCGI_MAX_RECORD])
-    out += _fcgi_record(FCGI_STDIN, b"")
-    stdout, ended = b"", False
+    return out + _fcgi_record(FCGI_STDIN, b"")
+
+
+def fcgi_read(sock):
+    """The answer to one request on the FastCGI socket sock, read up to
+    FCGI_END_REQUEST: (status, headers dict lower-case, body bytes); (0, {},
+    b"") when the exchange failed."""
+    stdout, ended, buf = b"", False, b""
     try:
-        sock.sendall(out)
-        buf = b""
         while not ended:
             chunk = sock.recv(65536)
             if not chunk:
@@ -342,6 +345,16 @@ def fcgi_exchange(sock, method, uri, body=b"", keep=False, params=None):
     except ValueError:
         status = 0
     return status, headers, rest
+
+
+def fcgi_exchange(sock, method, uri, body=b"", keep=False, params=None):
+    """One request on the connected FastCGI socket sock (fcgi_encode's
+    arguments) and its answer (fcgi_read's)."""
+    try:
+        sock.sendall(fcgi_encode(method, uri, body, keep, params))
+    except OSError:
+        return 0, {}, b""
+    return fcgi_read(sock)
 
 
 def fcgi_connect(sock_path, timeout=30):
