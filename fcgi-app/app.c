@@ -11,13 +11,13 @@
  */
 #include "app.h"
 
-#include <signal.h>
 #include <string.h>
 
 #include "body.h"
 #include "health.h"
 #include "result.h"
 #include "router.h"
+#include "runner.h"
 #include "schemas.h"
 #include "timefmt.h"
 
@@ -199,10 +199,8 @@ static void ep_cancel(struct app *app, const char *node_run_id, struct exchange 
 
     x->log.node_run_id = node_run_id;
     /* 204 for any id, as the reference: an unknown one leaves a tombstone
-     * so that an execute arriving after its cancel answers canceled. The
-     * owner's watcher reads SIGUSR2 from its signalfd (runner.c). */
-    rc = app->limits.rt != NULL ? rt_cancel(app->limits.rt, node_run_id, SIGUSR2, &owner)
-                                : RT_CANCEL_NEW;
+     * so that an execute arriving after its cancel answers canceled. */
+    rc = app->limits.rt != NULL ? rn_cancel(app->limits.rt, node_run_id, &owner) : RT_CANCEL_NEW;
     x->obs.cancel = rc == RT_CANCEL_HIT       ? MX_CANCEL_HIT
                     : rc == RT_CANCEL_RENEWED ? MX_CANCEL_TOMBSTONE
                     : rc == RT_FULL           ? MX_CANCEL_FULL

@@ -336,6 +336,11 @@ fail:
     return -1;
 }
 
+int rn_cancel(struct rt_table *rt, const char *node_run_id, pid_t *owner)
+{
+    return rt_cancel(rt, node_run_id, SIGUSR2, owner);
+}
+
 int rn_init(void)
 {
     struct epoll_event sig = {.events = EPOLLIN, .data.u64 = EV_SIGNAL};

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "jarvis/node.h"
+#include "runtable.h"
 
 /* How long a handler may take to return after a cancel or its deadline. */
 #define RN_GRACE_MS 2000
@@ -80,6 +81,14 @@ struct rn_runner;
  * starts with the first run, and SIGUSR2 is not listened for.)
  */
 int rn_init(void);
+
+/*
+ * The cancel protocol, from any worker: flags node_run_id in the run table
+ * and wakes the watcher of the worker that owns the run (SIGUSR2, read from
+ * that worker's signalfd: rn_init), or leaves a tombstone. rt_cancel's
+ * return values and *owner.
+ */
+int rn_cancel(struct rt_table *rt, const char *node_run_id, pid_t *owner);
 
 /* fn(arg) is called on the runner's thread each time it may block for a
  * while (rn_yield): the worker then hands the watch over its connections

@@ -3,7 +3,7 @@
  * the service drives them, through dsp_execute with a real run table:
  * runs that finish, time out (default timeout, budget, the smaller of the
  * two), are canceled while running (from a thread and from another
- * process, with SIGUSR2 as ep_cancel sends it), are canceled or time out
+ * process, through rn_cancel as ep_cancel sends it), are canceled or time out
  * while queued for a permit, were canceled before they started, collide
  * with a live run or find the table full; the handler context's wait API
  * (jarvis_ctx_wait_fd, remaining_ms, wake_fd) through a node defined here;
@@ -233,7 +233,7 @@ static void *do_later(void *arg)
         l->rc = (int)write(l->fd, "x", 1);
         return NULL;
     }
-    l->rc = rt_cancel(table, l->id, l->signal ? SIGUSR2 : 0, &l->owner);
+    l->rc = l->signal ? rn_cancel(table, l->id, &l->owner) : rt_cancel(table, l->id, 0, &l->owner);
     return NULL;
 }
 
@@ -396,7 +396,7 @@ static void test_cancel_running_from_other_process(void)
         snprintf(path, sizeof path, "%s/run.tbl", dir);
         t = rt_open(path, 8, err, sizeof err);
         /* rt_cancel signals the owner itself, as ep_cancel has it do. */
-        rc = t != NULL ? rt_cancel(t, "cx-2", SIGUSR2, &owner) : -100;
+        rc = t != NULL ? rn_cancel(t, "cx-2", &owner) : -100;
         _exit(rc == 1 && owner == getppid() ? 0 : 1);
     }
     CU_ASSERT_EQUAL(execute(&lim, body, &res, &took), DSP_OK);
