@@ -55,6 +55,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,6 +110,13 @@
  * connections, p99 76-319 ms in the first second of a cold pool. */
 #define WK_ACCEPT_BATCH 16
 
+/* A read on a FastCGI connection that waits longer fails (SO_RCVTIMEO),
+ * and the request with it: nginx sends a request's records at once (it
+ * buffers the body first), so only a peer that stalls mid-record waits
+ * this long, and it must not hold a thread, or a stopping worker, for
+ * ever. Under the service's TimeoutStopSec (60 s). */
+#define WK_READ_TIMEOUT_S 10
+
 /* Idle kept connections one worker holds at most (fewer when fds are
  * short); a connection beyond is closed after its answer. nginx keeps
  * `keepalive` per nginx worker process. */
@@ -130,6 +138,15 @@ enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
 /* epoll data of the wait set's own fds; a kept connection's is its fd. */
 #define EV_LISTEN UINT64_MAX
 #define EV_STOP (UINT64_MAX - 1)
+/* ... with this bit: a connection accepted but not served yet (fds are
+ * below 2^31, so the two above are never taken for one). */
+#define EV_FRESH (UINT64_C(1) << 32)
+
+/* How long a stopping worker waits for the first request on connections
+ * it accepted (accept_batch) before it ends: nginx sends one right after
+ * connecting, and such a connection is not in the socket's backlog any
+ * more, for another worker to take. Bounded for a peer that never sends. */
+#define WK_FRESH_WAIT_MS 1000
 
 /* Pause before accepting again after running out of fds or memory. */
 #define WK_ACCEPT_RETRY_US 100000
@@ -152,6 +169,7 @@ struct wk_pool {
     unsigned busy;             /* of which holding a request */
     int kept;                  /* idle kept connections in the wait set (may
                                 * dip below 0 for a moment: see put_back) */
+    int fresh_waiting;         /* of which accepted, no request taken yet */
     int lead;                  /* a thread holds the lead */
     int lead_serving;          /* ... and is inside a request: none waits on ep */
     uint64_t lead_epoch;       /* bumped whenever the lead changes hands */
@@ -563,6 +581,15 @@ static enum turn follow(struct wk_thread *t)
     }
 }
 
+/* Bounds every read on the new connection fd (WK_READ_TIMEOUT_S). */
+static void bound_reads(int fd)
+{
+    struct timeval tv = {.tv_sec = WK_READ_TIMEOUT_S, .tv_usec = 0};
+
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+        log_msg(JARVIS_LOG_WARN, "cannot bound reads on a connection: %s", strerror(errno));
+}
+
 /* How an accept that failed with rc goes on: TURN_AGAIN or TURN_LEAVE.
  * Called and returns with p->lock held. */
 static enum turn accept_failed(struct wk_pool *p, int rc)
@@ -591,20 +618,22 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
 
 /*
  * The leader's take from a ready Unix listening socket: every connection
- * waiting there, up to WK_ACCEPT_BATCH. The first is served now (t->fr
- * holds it, as a kept connection would be); the others join the wait set
- * like idle kept connections, so their requests are taken in turn with
- * the rest, not one per round of every kept connection. libfcgi's own
- * accept also polls a new Unix connection until it is readable (its
- * "keeper" check); the wait set does that here without holding a thread.
- * TCP keeps libfcgi's accept, which checks FCGI_WEB_SERVER_ADDRS. Returns
- * TURN_SERVE, or accept_failed's turn when nothing could be taken. Called
- * and returns with p->lock held; accepts without it.
+ * waiting there, up to WK_ACCEPT_BATCH. The first is served now if its
+ * request is there (t->fr holds it, as a kept connection would be); the
+ * others, and the first if it has sent nothing yet, join the wait set like
+ * idle kept connections (EV_FRESH), so their requests are taken in turn
+ * with the rest, not one per round of every kept connection, and a peer
+ * that connects and stays silent holds no thread. (libfcgi's own accept
+ * polls a new Unix connection until it is readable, its "keeper" check,
+ * then reads it blocking.) TCP keeps libfcgi's accept, which checks
+ * FCGI_WEB_SERVER_ADDRS. TURN_SERVE, TURN_AGAIN, or accept_failed's turn
+ * when nothing could be taken. Called and returns with p->lock held;
+ * accepts without it.
  */
 static enum turn accept_batch(struct wk_thread *t)
 {
     struct wk_pool *p = t->p;
-    int fds[WK_ACCEPT_BATCH], n = 0, room, i, e = 0;
+    int fds[WK_ACCEPT_BATCH], n = 0, room, i, e = 0, added = 0, serve = 0;
 
     room = p->max_kept - p->kept;
     pthread_mutex_unlock(&p->lock);
@@ -616,24 +645,34 @@ static enum turn accept_batch(struct wk_thread *t)
             e = errno;
             break;
         }
+        bound_reads(fd);
         fds[n++] = fd;
     }
-    for (i = 1; i < n; i++) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = (uint64_t)fds[i]};
-        if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fds[i], &ev) != 0) {
-            log_msg(JARVIS_LOG_ERROR, "epoll: %s; closing a new connection", strerror(errno));
-            close(fds[i]);
-            fds[i] = -1;
+    if (n > 0) {
+        struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+        serve = poll(&pf, 1, 0) == 1;
+    }
+    for (i = serve; i < n; i++) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
+                                 .data.u64 = (uint64_t)fds[i] | EV_FRESH};
+        if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fds[i], &ev) == 0) {
+            added++;
+            continue;
         }
+        log_msg(JARVIS_LOG_ERROR, "epoll: %s; closing a new connection", strerror(errno));
+        close(fds[i]);
     }
     pthread_mutex_lock(&p->lock);
+    p->kept += added;
+    p->fresh_waiting += added;
     if (n == 0) {
         p->accepting--;
         return accept_failed(p, -e);
     }
-    for (i = 1; i < n; i++)
-        p->kept += fds[i] >= 0;
-    p->accepted += (unsigned)n - 1; /* the first counts in serve_thread */
+    if (!serve) {
+        p->accepting--;
+        return TURN_AGAIN;
+    }
     /* keepConnection: FCGX_Accept_r first finishes the previous request,
      * which would close a connection not marked kept. */
     t->fr.keepConnection = 1;
@@ -649,13 +688,14 @@ static enum turn accept_batch(struct wk_thread *t)
  * the kept connection if the request came on one. A stopping worker first
  * takes the listening socket and the stop fd out of the set, then serves
  * what already came on kept connections (nginx sent it before it saw the
- * close), then leaves with p->drained set. Called and returns with p->lock.
+ * close) and, for up to WK_FRESH_WAIT_MS, the first request of connections
+ * it accepted, then leaves with p->drained set. Called and returns with p->lock.
  */
 static enum turn lead(struct wk_thread *t)
 {
     struct wk_pool *p = t->p;
     struct epoll_event ev;
-    int n, sealing = atomic_load(&p->stopping);
+    int n, sealing = atomic_load(&p->stopping), wait;
 
     if (sealing && !p->sealed) {
         epoll_ctl(p->ep, EPOLL_CTL_DEL, 0, NULL);
@@ -663,8 +703,9 @@ static enum turn lead(struct wk_thread *t)
         p->sealed = 1;
     }
     p->lead_serving = 0;
+    wait = !sealing ? WK_RELEASE_AFTER_MS : p->fresh_waiting > 0 ? WK_FRESH_WAIT_MS : 0;
     pthread_mutex_unlock(&p->lock);
-    n = epoll_wait(p->ep, &ev, 1, sealing ? 0 : WK_RELEASE_AFTER_MS);
+    n = epoll_wait(p->ep, &ev, 1, wait);
     if (n == 0 && !sealing) {
         release_idle(p, t->stack_lo);
         n = epoll_wait(p->ep, &ev, 1, -1);
@@ -683,15 +724,20 @@ static enum turn lead(struct wk_thread *t)
         pthread_cond_signal(&p->standby_cv); /* start ticking */
     p->accepting++;
     if (ev.data.u64 == EV_LISTEN) {
-        t->fresh = 1;
-        return p->unix_socket ? accept_batch(t) : TURN_SERVE;
+        enum turn turn = p->unix_socket ? accept_batch(t) : TURN_SERVE;
+        t->fresh = turn == TURN_SERVE;
+        return turn;
     }
     p->kept--;
+    if (ev.data.u64 & EV_FRESH) {
+        p->fresh_waiting--;
+        t->fresh = 1;
+    }
     /* keepConnection first: the accept below finishes the previous
      * request, which would close a connection not marked kept. */
     t->fr.keepConnection = 1;
     t->fr.detached = 0;
-    t->fr.ipcFd = (int)ev.data.u64;
+    t->fr.ipcFd = (int)(ev.data.u64 & ~EV_FRESH);
     return TURN_SERVE;
 }
 
@@ -768,6 +814,9 @@ static void *serve_thread(void *arg)
         /* Kept connections go round the workers: a quiet pool would
          * otherwise have its first worker accept all of nginx's and serve
          * every request while the others idle. */
+        /* (TCP: libfcgi accepted and read the first records unbounded.) */
+        if (fresh && !p->unix_socket)
+            bound_reads(t.fr.ipcFd);
         if (fresh && (t.fr.keepConnection || ++p->accepted % WK_REQUEUE_EVERY == 0) &&
             listen_again(p, 0) != 0)
             log_msg(JARVIS_LOG_ERROR, "epoll: %s; cannot requeue the listening socket",

@@ -18,8 +18,10 @@ the test binary with the jarvis.test pack):
    health check or an echo execute, and a disconnected client's run is
    canceled ("the client closed the connection").
 5. Straight to the FastCGI socket: connections that send nothing or half a
-   record hold up nothing; a burst of new connections, every request sent
-   before any answer is read, is answered in full.
+   record hold up nothing, not even a stop; a burst of new connections,
+   every request sent before any answer is read, is answered in full; a
+   stopping worker still serves a connection it accepted whose request
+   comes 0.2 s after the stop.
 
 Every answer is checked for its exact status and body (timestamps for their
 form). Loopback only; every load is bounded in count and in time, every wait
@@ -720,6 +722,22 @@ def scenario_fastcgi(r, pool):
                 f"({took:.2f} s)", bad + ([] if took <= PROMPT_S * 5 else [f"took {took:.2f} s"]))
         r.check("fastcgi: after them, health and an echo answer promptly",
                 prompt_problems(pool, "fcgi-after"))
+        # A stop waits (WK_FRESH_WAIT_MS, 1 s) for the first request of a
+        # connection its worker accepted: no other worker can take it now.
+        late = fcgi_connect(sock_path, REQUEST_TIMEOUT_S)
+        burst.append(late)
+        time.sleep(0.2)
+        old = pool.workers()
+        for pid in old:
+            kill_child(pool.pid("pool.pid"), pid, signal.SIGTERM)
+        time.sleep(0.2)
+        late.sendall(fcgi_encode("GET", "/v1/health"))
+        st, _, raw = fcgi_read(late)
+        r.check("fastcgi: every worker stopped (SIGTERM) with a connection accepted, its "
+                "request sent 0.2 s later: answered 200, and the pool refills (the threads "
+                "reading the half records give up after WK_READ_TIMEOUT_S, 10 s)",
+                ([] if st == 200 and b'"status":"ok"' in raw else [f"{st} {raw[:80]!r}"])
+                + pool.wait_workers(gone=old))
     except OSError as e:
         r.check("fastcgi: the socket takes connections", [str(e)])
     finally:
