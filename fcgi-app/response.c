@@ -122,25 +122,48 @@ void resp_set_reason(struct resp *r, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Every status the service writes: the one list, which the metrics count
+ * by (one counter each, in this order, then one for any other). */
+static const struct {
+    int code;
+    const char *label; /* the code as text, for the metrics */
+    const char *text;  /* the reason phrase */
+} statuses[RESP_N_STATUSES] = {
+    {200, "200", "OK"},
+    {204, "204", "No Content"},
+    {400, "400", "Bad Request"},
+    {401, "401", "Unauthorized"},
+    {403, "403", "Forbidden"},
+    {404, "404", "Not Found"},
+    {405, "405", "Method Not Allowed"},
+    {409, "409", "Conflict"},
+    {411, "411", "Length Required"},
+    {413, "413", "Content Too Large"},
+    {414, "414", "URI Too Long"},
+    {415, "415", "Unsupported Media Type"},
+    {500, "500", "Internal Server Error"},
+    {503, "503", "Service Unavailable"},
+};
+
+unsigned resp_status_index(int status)
+{
+    unsigned i;
+
+    for (i = 0; i < RESP_N_STATUSES && statuses[i].code != status; i++)
+        ;
+    return i;
+}
+
+const char *resp_status_label(unsigned index)
+{
+    return index < RESP_N_STATUSES ? statuses[index].label : "other";
+}
+
 const char *resp_status_text(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
-    }
+    unsigned i = resp_status_index(status);
+
+    return i < RESP_N_STATUSES ? statuses[i].text : "Unknown";
 }
 
 const char *resp_json_text(json_object *body, size_t *len)

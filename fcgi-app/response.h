@@ -84,7 +84,15 @@ int resp_emit(const struct resp *r, bool head_only, resp_write_fn w, void *arg);
 /* The JSON text of a body exactly as resp_emit sends it. */
 const char *resp_json_text(json_object *body, size_t *len);
 
-/* The reason phrase of an HTTP status ("Not Found"). */
+/* The reason phrase of an HTTP status ("Not Found"), "Unknown" for one the
+ * service never writes. */
 const char *resp_status_text(int status);
+
+/* The statuses the service writes, as one list: a status's place in it
+ * (RESP_N_STATUSES for any other), and a place's label ("404"; "other"
+ * for RESP_N_STATUSES). The metrics count responses by it. */
+#define RESP_N_STATUSES 14
+unsigned resp_status_index(int status);
+const char *resp_status_label(unsigned index);
 
 #endif

@@ -63,30 +63,9 @@ static const char *const bound_label[MX_BOUNDS] = {
     "0.5",   "1",     "2.5",  "5",     "10",   "30",  "60",
 };
 
-/* The statuses the service writes (response.c's list). */
-static const int codes[MX_CODES] = {200, 204, 400, 401, 403, 404, 405,
-                                    409, 411, 413, 414, 415, 500, 503};
-static const char *const code_labels[MX_CODES + 1] = {"200", "204", "400", "401", "403",
-                                                      "404", "405", "409", "411", "413",
-                                                      "414", "415", "500", "503", "other"};
-
 static const char *const state_labels[MX_STATES] = {"succeeded", "failed", "canceled"};
 static const char *const cancel_labels[MX_CANCEL_OUTCOMES] = {NULL, "hit", "tombstone", "unknown",
                                                               "full"};
-
-unsigned mx_code_index(int status)
-{
-    unsigned i;
-
-    for (i = 0; i < MX_CODES && codes[i] != status; i++)
-        ;
-    return i;
-}
-
-const char *mx_code_label(unsigned index)
-{
-    return code_labels[index < MX_CODES ? index : MX_CODES];
-}
 
 static void add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -242,7 +221,7 @@ void mx_observe(const struct mx *m, const struct mx_obs *o)
 
     if (sh == NULL)
         return;
-    add(&sh->responses[mx_code_index(o->status)], 1);
+    add(&sh->responses[resp_status_index(o->status)], 1);
     if (o->cancel > MX_CANCEL_NONE && o->cancel < MX_CANCEL_OUTCOMES)
         add(&sh->cancels[o->cancel], 1);
     if (!o->executed || (unsigned)o->state >= MX_STATES)
@@ -388,7 +367,7 @@ static void put_pool_counters(struct text *t, const struct mx *m)
     family(t, "jarvis_http_responses_total", "counter",
            "Answers the workers wrote, by HTTP status (nginx's own answers are not counted).");
     for (i = 0; i <= MX_CODES; i++)
-        put(t, "jarvis_http_responses_total{code=\"%s\"} %" PRIu64 "\n", code_labels[i],
+        put(t, "jarvis_http_responses_total{code=\"%s\"} %" PRIu64 "\n", resp_status_label(i),
             get(&sh->responses[i]));
     family(t, "jarvis_cancels_total", "counter",
            "Cancels by outcome: hit a run, renewed a tombstone, left a new one (unknown id), "

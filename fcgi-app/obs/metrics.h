@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "dispatch.h"
+#include "response.h"
 #include "runtable.h"
 
 /* The path, served unauthenticated (nginx allows it from loopback only). */
@@ -31,8 +32,8 @@
 /* Finite upper bounds of the duration histogram (MX_BOUNDS in metrics.c),
  * plus one bucket above them (+Inf). */
 #define MX_BOUNDS 14
-/* HTTP statuses counted by name (the ones response.c knows), plus "other". */
-#define MX_CODES 14
+/* HTTP statuses counted by name (response.c's list), plus "other". */
+#define MX_CODES RESP_N_STATUSES
 /* Live workers recorded for the death count; more are counted as started
  * but their deaths go unseen. */
 #define MX_MAX_WORKERS 256
@@ -141,10 +142,5 @@ struct mx_gauges {
  * (out of memory, or over MX_MAX_TEXT).
  */
 int mx_render(const struct mx *m, const struct mx_gauges *g, char **text, size_t *len);
-
-/* The bucket of status in sh->responses, and its label ("other" for the
- * last). */
-unsigned mx_code_index(int status);
-const char *mx_code_label(unsigned index);
 
 #endif

@@ -112,18 +112,6 @@ static void observe_status(const struct mx *m, int status, enum mx_cancel cancel
     mx_observe(m, &o);
 }
 
-static void test_codes(void)
-{
-    CU_ASSERT_STRING_EQUAL(mx_code_label(mx_code_index(200)), "200");
-    CU_ASSERT_STRING_EQUAL(mx_code_label(mx_code_index(503)), "503");
-    CU_ASSERT_STRING_EQUAL(mx_code_label(mx_code_index(403)), "403");
-    /* Statuses the service never writes share one bucket. */
-    CU_ASSERT_EQUAL(mx_code_index(418), MX_CODES);
-    CU_ASSERT_EQUAL(mx_code_index(0), MX_CODES);
-    CU_ASSERT_STRING_EQUAL(mx_code_label(MX_CODES), "other");
-    CU_ASSERT_STRING_EQUAL(mx_code_label(MX_CODES + 7), "other");
-}
-
 static void test_observe_and_render(void)
 {
     struct mx m;
@@ -408,7 +396,6 @@ static void test_workers(void)
 }
 
 static CU_TestInfo tests[] = {
-    {"status buckets", test_codes},
     {"what answers add, as text", test_observe_and_render},
     {"the text's shape", test_text_shape},
     {"a layout fingerprint refuses another build", test_fingerprint},

@@ -1,4 +1,5 @@
 /* test_response.c - the exact bytes of answers as FastCGI/CGI responses. */
+#include <stdio.h>
 #include <string.h>
 
 #include "response.h"
@@ -94,6 +95,30 @@ static void test_limits_and_failures(void)
     resp_cleanup(&r);
 }
 
+/* The one list of statuses: every one the service writes has a place and
+ * its label, a reason phrase; any other shares the last place, "other". */
+static void test_status_list(void)
+{
+    static const int written[] = {200, 204, 400, 401, 403, 404, 405,
+                                  409, 411, 413, 414, 415, 500, 503};
+    char label[8];
+    size_t i;
+
+    CU_ASSERT_EQUAL(sizeof written / sizeof written[0], RESP_N_STATUSES);
+    for (i = 0; i < sizeof written / sizeof written[0]; i++) {
+        unsigned at = resp_status_index(written[i]);
+        CU_ASSERT_EQUAL(at, i);
+        snprintf(label, sizeof label, "%d", written[i]);
+        CU_ASSERT_STRING_EQUAL(resp_status_label(at), label);
+        CU_ASSERT_STRING_NOT_EQUAL(resp_status_text(written[i]), "Unknown");
+    }
+    CU_ASSERT_EQUAL(resp_status_index(418), RESP_N_STATUSES);
+    CU_ASSERT_EQUAL(resp_status_index(0), RESP_N_STATUSES);
+    CU_ASSERT_STRING_EQUAL(resp_status_label(RESP_N_STATUSES), "other");
+    CU_ASSERT_STRING_EQUAL(resp_status_label(RESP_N_STATUSES + 7), "other");
+    CU_ASSERT_STRING_EQUAL(resp_status_text(418), "Unknown");
+}
+
 /* A text body (GET /metrics): its own Content-Type, and a JSON body set
  * after it replaces it (the text is freed, never sent). */
 static void test_text_answer(void)
@@ -151,6 +176,7 @@ static CU_TestInfo tests[] = {
     {"HEAD and 204", test_head_and_204},
     {"error with a header", test_error_with_header},
     {"limits and write failures", test_limits_and_failures},
+    {"the one list of statuses", test_status_list},
     CU_TEST_INFO_NULL,
 };
 
