@@ -29,12 +29,9 @@
  * connection. The listening socket is non-blocking, so a connection taken
  * by another worker first is EAGAIN, and no thread is ever blocked inside
  * accept: a stop wakes the leader at once, and the process can end the
- * moment no request is held. On a Unix socket the leader accepts every
- * connection waiting, up to WK_ACCEPT_BATCH, itself (accept_batch): the
- * first it serves, the others join the wait set as kept connections do.
- *
- * Every thread blocks the stop signals; the main thread takes them with
- * sigwaitinfo, so no libfcgi read or write is ever cut by EINTR.
+ * moment no request is held. On a Unix socket the leader accepts itself
+ * (accept_one), one connection at a time, and while accepts succeed takes
+ * the next every other turn, before what waits in the set.
  */
 #define _GNU_SOURCE
 #include "worker.h"
@@ -104,17 +101,14 @@
  * served, 0.1-0.2 ms of a cancel's latency on an idle pool). */
 #define WK_TICK_LINGER_MS 100
 
-/* New connections one wake on the listening socket accepts at most (a
- * Unix socket: see accept_batch). One per wake let a burst of new
- * connections wait a round of every kept one per accept: at 256
- * connections, p99 76-319 ms in the first second of a cold pool. */
-#define WK_ACCEPT_BATCH 16
-
 /* A read on a FastCGI connection that waits longer fails (SO_RCVTIMEO),
  * and the request with it: nginx sends a request's records at once (it
- * buffers the body first), so only a peer that stalls mid-record waits
- * this long, and it must not hold a thread, or a stopping worker, for
- * ever. Under the service's TimeoutStopSec (60 s). */
+ * buffers the body first: fastcgi_request_buffering, on by default and in
+ * the shipped sites; turned off, an upload slower than this would fail),
+ * so only a peer that stalls mid-record waits this long, and it must not
+ * hold a thread, or a stopping worker, for ever. Under the service's
+ * TimeoutStopSec (60 s). TCP: libfcgi's accept reads a connection's first
+ * records before this can be set. */
 #define WK_READ_TIMEOUT_S 10
 
 /* Idle kept connections one worker holds at most (fewer when fds are
@@ -143,7 +137,7 @@ enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
 #define EV_FRESH (UINT64_C(1) << 32)
 
 /* How long a stopping worker waits for the first request on connections
- * it accepted (accept_batch) before it ends: nginx sends one right after
+ * it accepted (accept_one) before it ends: nginx sends one right after
  * connecting, and such a connection is not in the socket's backlog any
  * more, for another worker to take. Bounded for a peer that never sends. */
 #define WK_FRESH_WAIT_MS 1000
@@ -167,9 +161,12 @@ struct wk_pool {
     unsigned followers;        /* of which waiting for the lead */
     unsigned accepting;        /* of which inside FCGX_Accept_r */
     unsigned busy;             /* of which holding a request */
-    int kept;                  /* idle kept connections in the wait set (may
-                                * dip below 0 for a moment: see put_back) */
+    int kept;                  /* idle connections in the wait set, kept or
+                                * fresh (may dip below 0 for a moment: see
+                                * put_back and accept_one) */
     int fresh_waiting;         /* of which accepted, no request taken yet */
+    int backlog;               /* the last accept took one: more may wait */
+    int backlog_turn;          /* ... and the socket's turn is next */
     int lead;                  /* a thread holds the lead */
     int lead_serving;          /* ... and is inside a request: none waits on ep */
     uint64_t lead_epoch;       /* bumped whenever the lead changes hands */
@@ -357,6 +354,16 @@ static int listen_again(struct wk_pool *p, int first)
     return epoll_ctl(p->ep, EPOLL_CTL_ADD, 0, &ev) == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/* listen_again failed: the listening socket may be out of the wait set,
+ * and the worker deaf to new connections. It stops and is replaced. Call
+ * with p->lock held. */
+static void requeue_failed_locked(struct wk_pool *p)
+{
+    log_msg(JARVIS_LOG_ERROR, "epoll: %s; cannot requeue the listening socket; worker stops",
+            strerror(errno));
+    stop_locked(p, WK_EXIT_FAILED);
+}
+
 /* The worker's wait set: the listening socket (one worker woken per
  * connection), the stop fd, and later the idle kept connections. 0 or -1. */
 static int wait_set(struct wk_pool *p)
@@ -483,8 +490,7 @@ static void yield_lead(void *arg)
          * queue: the next connection goes to another worker if one
          * waits, so runs spread (a crash then costs fewer of them). */
         if (listen_again(p, 0) != 0)
-            log_msg(JARVIS_LOG_ERROR, "epoll: %s; cannot requeue the listening socket",
-                    strerror(errno));
+            requeue_failed_locked(p);
     }
     pthread_mutex_unlock(&p->lock);
 }
@@ -617,55 +623,60 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
 }
 
 /*
- * The leader's take from a ready Unix listening socket: every connection
- * waiting there, up to WK_ACCEPT_BATCH. The first is served now if its
- * request is there (t->fr holds it, as a kept connection would be); the
- * others, and the first if it has sent nothing yet, join the wait set like
- * idle kept connections (EV_FRESH), so their requests are taken in turn
- * with the rest, not one per round of every kept connection, and a peer
- * that connects and stays silent holds no thread. (libfcgi's own accept
- * polls a new Unix connection until it is readable, its "keeper" check,
- * then reads it blocking.) TCP keeps libfcgi's accept, which checks
- * FCGI_WEB_SERVER_ADDRS. TURN_SERVE, TURN_AGAIN, or accept_failed's turn
- * when nothing could be taken. Called and returns with p->lock held;
- * accepts without it.
+ * The leader's take from the Unix listening socket: one connection. Its
+ * request is served now if it is there (t->fr holds the connection, as a
+ * kept connection would be); if the peer has sent nothing yet, the
+ * connection joins the wait set (EV_FRESH) like an idle kept one, so a
+ * silent peer holds no thread. While accepts succeed, p->backlog makes the
+ * leader take the next connection every other turn (lead): a burst of new
+ * connections (whose requests are older than most on the kept ones) is
+ * taken one per two requests served, not one per round of every kept
+ * connection, and one at a time, so an idle worker woken by the same burst
+ * takes its share. (libfcgi's own accept polls a new Unix connection
+ * until it is readable, its "keeper" check, then reads it blocking.) TCP
+ * keeps libfcgi's accept, which checks FCGI_WEB_SERVER_ADDRS. TURN_SERVE,
+ * TURN_AGAIN, or accept_failed's turn. Called and returns with p->lock
+ * held; accepts without it.
  */
-static enum turn accept_batch(struct wk_thread *t)
+static enum turn accept_one(struct wk_thread *t)
 {
     struct wk_pool *p = t->p;
-    int fds[WK_ACCEPT_BATCH], n = 0, room, i, e = 0, added = 0, serve = 0;
+    struct pollfd pf = {.fd = -1, .events = POLLIN};
+    int fd, e = 0, serve = 0, added = 0;
 
-    room = p->max_kept - p->kept;
     pthread_mutex_unlock(&p->lock);
-    while (n < WK_ACCEPT_BATCH && (n == 0 || n <= room)) {
-        int fd = accept4(0, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            e = errno;
-            break;
-        }
+    do
+        fd = accept4(0, NULL, NULL, SOCK_CLOEXEC);
+    /* The peer gave up before it was taken: the next one. */
+    while (fd < 0 &&
+           (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == ECONNRESET));
+    if (fd < 0) {
+        e = errno;
+    } else {
         bound_reads(fd);
-        fds[n++] = fd;
-    }
-    if (n > 0) {
-        struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+        pf.fd = fd;
         serve = poll(&pf, 1, 0) == 1;
     }
-    for (i = serve; i < n; i++) {
+    if (fd >= 0 && !serve) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
-                                 .data.u64 = (uint64_t)fds[i] | EV_FRESH};
-        if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fds[i], &ev) == 0) {
-            added++;
-            continue;
+                                 .data.u64 = (uint64_t)fd | EV_FRESH};
+        added = epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+        if (!added) {
+            log_msg(JARVIS_LOG_ERROR, "epoll: %s; closing a new connection", strerror(errno));
+            close(fd);
         }
-        log_msg(JARVIS_LOG_ERROR, "epoll: %s; closing a new connection", strerror(errno));
-        close(fds[i]);
     }
     pthread_mutex_lock(&p->lock);
-    p->kept += added;
-    p->fresh_waiting += added;
-    if (n == 0) {
+    p->backlog = fd >= 0;
+    if (added) {
+        p->kept++;
+        p->fresh_waiting++;
+        /* A stop may have sealed and drained the set while the lock was
+         * free here (another thread took the lead): it did not know of
+         * this one, so the set must be drained again, with the wait. */
+        p->drained = 0;
+    }
+    if (fd < 0) {
         p->accepting--;
         return accept_failed(p, -e);
     }
@@ -677,7 +688,7 @@ static enum turn accept_batch(struct wk_thread *t)
      * which would close a connection not marked kept. */
     t->fr.keepConnection = 1;
     t->fr.detached = 0;
-    t->fr.ipcFd = fds[0];
+    t->fr.ipcFd = fd;
     return TURN_SERVE;
 }
 
@@ -703,14 +714,23 @@ static enum turn lead(struct wk_thread *t)
         p->sealed = 1;
     }
     p->lead_serving = 0;
-    wait = !sealing ? WK_RELEASE_AFTER_MS : p->fresh_waiting > 0 ? WK_FRESH_WAIT_MS : 0;
-    pthread_mutex_unlock(&p->lock);
-    n = epoll_wait(p->ep, &ev, 1, wait);
-    if (n == 0 && !sealing) {
-        release_idle(p, t->stack_lo);
-        n = epoll_wait(p->ep, &ev, 1, -1);
+    /* While connections wait in the socket, every other turn takes the
+     * next of them; the turns between take what the wait set has first
+     * (kept connections, the stop), so neither starves the other. */
+    p->backlog_turn = p->backlog && !p->backlog_turn;
+    if (p->backlog_turn && !sealing) {
+        ev.data.u64 = EV_LISTEN;
+        n = 1;
+    } else {
+        wait = !sealing ? WK_RELEASE_AFTER_MS : p->fresh_waiting > 0 ? WK_FRESH_WAIT_MS : 0;
+        pthread_mutex_unlock(&p->lock);
+        n = epoll_wait(p->ep, &ev, 1, wait);
+        if (n == 0 && !sealing) {
+            release_idle(p, t->stack_lo);
+            n = epoll_wait(p->ep, &ev, 1, -1);
+        }
+        pthread_mutex_lock(&p->lock);
     }
-    pthread_mutex_lock(&p->lock);
     if (n == 0 && sealing) {
         p->drained = 1;
         return TURN_LEAVE;
@@ -724,7 +744,7 @@ static enum turn lead(struct wk_thread *t)
         pthread_cond_signal(&p->standby_cv); /* start ticking */
     p->accepting++;
     if (ev.data.u64 == EV_LISTEN) {
-        enum turn turn = p->unix_socket ? accept_batch(t) : TURN_SERVE;
+        enum turn turn = p->unix_socket ? accept_one(t) : TURN_SERVE;
         t->fresh = turn == TURN_SERVE;
         return turn;
     }
@@ -780,7 +800,12 @@ static void *serve_thread(void *arg)
     struct wk_thread t = {.p = p, .stack_lo = stack_low()};
 
     t.fr.ipcFd = -1; /* read at leave, which a failed set-up reaches first */
-    if (runner == NULL || x == NULL || FCGX_InitRequest(&t.fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+    /* On a Unix socket accept_one does every accept: libfcgi gets no
+     * listening socket, so a request that fails to read its preset fd
+     * cannot fall back to libfcgi's own accept (an unbounded read, even in
+     * a stopping worker); it answers -EBADF instead (accept_failed). */
+    if (runner == NULL || x == NULL ||
+        FCGX_InitRequest(&t.fr, p->unix_socket ? -1 : 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up a serving thread: %s", strerror(errno));
         pthread_mutex_lock(&p->lock);
         /* The last thread gone means no one serves: end, and be replaced. */
@@ -806,6 +831,10 @@ static void *serve_thread(void *arg)
 
         pthread_mutex_lock(&p->lock);
         p->accepting--;
+        /* A Unix socket's preset connection was closed or failed (libfcgi
+         * then has no listening socket to accept from: see above). */
+        if (rc == -EBADF && p->unix_socket)
+            rc = -EAGAIN;
         if (rc < 0) {
             if (accept_failed(p, rc) == TURN_LEAVE)
                 goto leave;
@@ -819,8 +848,7 @@ static void *serve_thread(void *arg)
             bound_reads(t.fr.ipcFd);
         if (fresh && (t.fr.keepConnection || ++p->accepted % WK_REQUEUE_EVERY == 0) &&
             listen_again(p, 0) != 0)
-            log_msg(JARVIS_LOG_ERROR, "epoll: %s; cannot requeue the listening socket",
-                    strerror(errno));
+            requeue_failed_locked(p);
         p->busy++;
         p->trimmed = 0;
         /* Keep spare threads waiting for what comes next (a cancel); an
