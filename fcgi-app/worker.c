@@ -840,12 +840,12 @@ static void *serve_thread(void *arg)
                 goto leave;
             continue;
         }
+        /* TCP: libfcgi accepted (and read the first records unbounded). */
+        if (fresh && !p->unix_socket)
+            bound_reads(t.fr.ipcFd);
         /* Kept connections go round the workers: a quiet pool would
          * otherwise have its first worker accept all of nginx's and serve
          * every request while the others idle. */
-        /* (TCP: libfcgi accepted and read the first records unbounded.) */
-        if (fresh && !p->unix_socket)
-            bound_reads(t.fr.ipcFd);
         if (fresh && (t.fr.keepConnection || ++p->accepted % WK_REQUEUE_EVERY == 0) &&
             listen_again(p, 0) != 0)
             requeue_failed_locked(p);
