@@ -696,9 +696,9 @@ def scenario_disconnect(r, pool):
 def scenario_fastcgi(r, pool):
     """Straight to the FastCGI socket, as nginx (or anyone who can reach the
     socket) would: connections that send nothing or half a record hold up
-    nothing, and a burst of new connections, every request sent before any
-    answer is read, is answered in full (a worker takes every connection
-    waiting when it wakes, up to WK_ACCEPT_BATCH, not one per wake)."""
+    nothing, a burst of new connections, every request sent before any
+    answer is read, is answered in full (worker.c's accept_one), and a
+    stopping worker still serves a connection it accepted (WK_FRESH_WAIT_MS)."""
     sock_path = pool.state / "fcgi.sock"
     silent, burst = [], []
     try:
