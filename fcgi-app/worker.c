@@ -32,6 +32,9 @@
  * moment no request is held. On a Unix socket the leader accepts itself
  * (accept_one), one connection at a time, and while accepts succeed takes
  * the next every other turn, before what waits in the set.
+ *
+ * Every thread blocks the stop signals; the main thread takes them with
+ * sigwaitinfo, so no libfcgi read or write is ever cut by EINTR.
  */
 #define _GNU_SOURCE
 #include "worker.h"
@@ -340,9 +343,9 @@ static void serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *run
  * worker there takes every connection; registering again at each kept
  * connection, every WK_REQUEUE_EVERY others, and whenever a run blocks
  * (yield_lead), puts this worker last, so connections go round the
- * workers (runs spread, and a crash costs less). A stopping worker took the socket out
- * for good (lead). Call with p->lock held (a takeover may put two threads
- * here). */
+ * workers (runs spread, and a crash costs less). A stopping worker took
+ * the socket out for good (lead). Call with p->lock held (a takeover may
+ * put two threads here). */
 static int listen_again(struct wk_pool *p, int first)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = EV_LISTEN};
