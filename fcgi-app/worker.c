@@ -381,17 +381,18 @@ static int wait_set(struct wk_pool *p)
     return 0;
 }
 
-/* Puts a kept connection, idle again, back in the wait set: armed for one
- * event (EPOLLONESHOT), so exactly one leader takes its next request. A
- * connection new to the set is added (a closed fd leaves the set by
- * itself, and its number may come back as a new connection). 0 or -1. */
-static int rearm(const struct wk_pool *p, int fd)
+/* Arms connection fd in the wait set for one event (EPOLLONESHOT), so
+ * exactly one leader takes its next request. tag EV_FRESH: a connection
+ * just accepted, added. 0: a kept connection idle again, modified, or
+ * added if it is new to the set (a closed fd leaves the set by itself,
+ * and its number may come back as a new connection). 0 or -1. */
+static int arm(const struct wk_pool *p, int fd, uint64_t tag)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = (uint64_t)fd};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = (uint64_t)fd | tag};
 
-    if (epoll_ctl(p->ep, EPOLL_CTL_MOD, fd, &ev) == 0)
+    if (tag == 0 && epoll_ctl(p->ep, EPOLL_CTL_MOD, fd, &ev) == 0)
         return 0;
-    return errno == ENOENT && epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -1;
+    return (tag != 0 || errno == ENOENT) && epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -1;
 }
 
 /* The lowest address of the calling thread's stack, or NULL. */
@@ -661,9 +662,7 @@ static enum turn accept_one(struct wk_thread *t)
         serve = poll(&pf, 1, 0) == 1;
     }
     if (fd >= 0 && !serve) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
-                                 .data.u64 = (uint64_t)fd | EV_FRESH};
-        added = epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+        added = arm(p, fd, EV_FRESH) == 0;
         if (!added) {
             log_msg(JARVIS_LOG_ERROR, "epoll: %s; closing a new connection", strerror(errno));
             close(fd);
@@ -779,7 +778,7 @@ static void put_back(struct wk_pool *p, FCGX_Request *fr)
     if (keep)
         p->kept++;
     pthread_mutex_unlock(&p->lock);
-    if (keep && rearm(p, fd) == 0)
+    if (keep && arm(p, fd, 0) == 0)
         return;
     if (keep) {
         log_msg(JARVIS_LOG_ERROR, "epoll: %s; closing a kept connection", strerror(errno));

@@ -51,6 +51,10 @@
 #include "log.h"
 #include "timefmt.h"
 
+/* The signal by which a cancel wakes the run's worker (rn_cancel sends
+ * it, the watcher reads it from its signalfd: rn_init). */
+#define RN_CANCEL_SIGNAL SIGUSR2
+
 /* A run's client is watched for a hang-up from at most this long after
  * the run started (the watcher's tick; see the top of the file). */
 #define RN_CLIENT_LOOK_MS 20
@@ -338,7 +342,7 @@ fail:
 
 int rn_cancel(struct rt_table *rt, const char *node_run_id, pid_t *owner)
 {
-    return rt_cancel(rt, node_run_id, SIGUSR2, owner);
+    return rt_cancel(rt, node_run_id, RN_CANCEL_SIGNAL, owner);
 }
 
 int rn_init(void)
@@ -355,7 +359,7 @@ int rn_init(void)
     if (watch.sig_fd >= 0)
         goto out;
     sigemptyset(&usr2);
-    sigaddset(&usr2, SIGUSR2);
+    sigaddset(&usr2, RN_CANCEL_SIGNAL);
     if (pthread_sigmask(SIG_BLOCK, &usr2, NULL) != 0) {
         rc = -1;
         goto out;
