@@ -72,7 +72,7 @@ REFILL_S = 20.0             # the pool back to WORKERS workers
 IDLE_S = 10.0               # health back to idle (slots reclaimed)
 LONG_MS = 20000             # a run that only ends by a cancel or a hang-up
 BIG_ECHO = 600 * 1024       # bytes of the echo whose answer a client never reads
-FCGI_SILENT = 8             # scenario 6: FastCGI connections that send nothing or half a record
+FCGI_SILENT = 8             # scenario 5: FastCGI connections that send nothing or half a record
 FCGI_BURST = 96             # ... and new ones, each with a request, before any answer is read
 
 

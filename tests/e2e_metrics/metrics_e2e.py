@@ -83,19 +83,27 @@ class Pool:
         self.statuses = collections.Counter()
         self.lock = threading.Lock()
 
-    def request(self, method, path, body=None):
-        """(status, headers dict, raw body); status 0 when the exchange failed."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT_S)
-        try:
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            c.request(method, path, body=body, headers=headers)
-            r = c.getresponse()
-            raw = r.read()
-            status, hdrs = r.status, {k.lower(): v for k, v in r.getheaders()}
-        except (OSError, http.client.HTTPException):
-            return 0, {}, b""
-        finally:
-            c.close()
+    def request(self, method, path, body=None, direct=False):
+        """(status, headers dict, raw body); status 0 when the exchange failed.
+        direct: straight to the FastCGI socket on a new connection, not through
+        nginx (whose kept upstream connections may all belong to one worker)."""
+        if direct:
+            status, hdrs, raw = fcgi_request(self.state / "fcgi.sock", method, path,
+                                             (body or "").encode(), timeout=REQUEST_TIMEOUT_S)
+            if status == 0:
+                return 0, {}, b""
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT_S)
+            try:
+                headers = {"Content-Type": "application/json"} if body is not None else {}
+                c.request(method, path, body=body, headers=headers)
+                r = c.getresponse()
+                raw = r.read()
+                status, hdrs = r.status, {k.lower(): v for k, v in r.getheaders()}
+            except (OSError, http.client.HTTPException):
+                return 0, {}, b""
+            finally:
+                c.close()
         with self.lock:
             self.statuses[status] += 1
         return status, hdrs, raw
@@ -105,13 +113,7 @@ class Pool:
                 "node_type_ref": {"node_type_id": node, "version": "1"}, "inputs": inputs}
         if constraints is not None:
             body["constraints"] = constraints
-        if direct:  # counted among the statuses as nginx's answers are
-            status, _, raw = fcgi_request(self.state / "fcgi.sock", "POST", EXECUTE,
-                                          json.dumps(body).encode(), timeout=REQUEST_TIMEOUT_S)
-            with self.lock:
-                self.statuses[status] += 1
-        else:
-            status, _, raw = self.request("POST", EXECUTE, json.dumps(body))
+        status, _, raw = self.request("POST", EXECUTE, json.dumps(body), direct=direct)
         try:
             return status, json.loads(raw) if raw else None
         except ValueError:
@@ -119,13 +121,8 @@ class Pool:
 
     def scrape(self, direct=False):
         """(samples {(name, labels tuple): value}, families {name: type}, problems);
-        direct: straight to the FastCGI socket on a new connection, not through
-        nginx (whose kept upstream connections may all belong to one worker)."""
-        if direct:
-            status, hdrs, raw = fcgi_request(self.state / "fcgi.sock", "GET", "/metrics",
-                                             timeout=REQUEST_TIMEOUT_S)
-        else:
-            status, hdrs, raw = self.request("GET", "/metrics")
+        direct: as request's."""
+        status, hdrs, raw = self.request("GET", "/metrics", direct=direct)
         if status != 200:
             return {}, {}, [f"GET /metrics answered {status}"]
         problems = []

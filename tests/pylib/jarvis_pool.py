@@ -248,6 +248,15 @@ class LoopbackHTTPServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
+def header_lines(lines):
+    """Header lines ("Name: value") as a dict, names lower-case."""
+    headers = {}
+    for line in lines:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return headers
+
+
 def raw_http(sock, data):
     """Sends data as is on the connected socket sock (plain or TLS) and reads
     the answer: (status, headers dict lower-case, body bytes), the body up to
@@ -264,10 +273,7 @@ def raw_http(sock, data):
     lines = head.decode("latin-1").split("\r\n")
     if not lines[0].startswith("HTTP/1.1 "):
         return 0, {}, buf
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
+    headers = header_lines(lines[1:])
     want = int(headers.get("content-length", "-1"))
     while want < 0 or len(body) < want:
         chunk = sock.recv(65536)
@@ -336,10 +342,7 @@ def fcgi_read(sock):
     if not ended:
         return 0, {}, b""
     head, _, rest = stdout.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.decode("latin-1").split("\r\n"):
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
+    headers = header_lines(head.decode("latin-1").split("\r\n"))
     try:
         status = int(headers.get("status", "200").split()[0])
     except ValueError:
