@@ -45,6 +45,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
 from jarvis_pool import (REPO, Checks, LocalPool, children, fcgi_connect,  # noqa: E402
                          fcgi_encode, fcgi_read)
+from jarvis_pool import execute_body as pool_execute_body  # noqa: E402
 
 EXECUTE = "/v1/atomic-node-runs:execute"
 WORKERS = 4                 # the pool; also its execute slots (JARVIS_EXECUTE_SLOTS default)
@@ -121,9 +122,8 @@ def exchange(port, method, path, body=None, conn=None, timeout=REQUEST_TIMEOUT_S
 
 
 def execute_body(node_run_id, node_type, inputs):
-    return json.dumps({"node_run_id": node_run_id, "run_id": "run-faults-e2e",
-                       "node_type_ref": {"node_type_id": node_type, "version": "1.0.0"},
-                       "inputs": inputs})
+    return pool_execute_body(node_run_id, node_type, inputs, run_id="run-faults-e2e",
+                             version="1.0.0")
 
 
 def result_problems(r, node_run_id, state="succeeded", outputs=None, error=None):

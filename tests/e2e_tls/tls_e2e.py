@@ -55,6 +55,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
 from jarvis_pool import (REPO, RUNNER, Checks, LocalPool, free_port, raw_http,  # noqa: E402
                          wait_for)
+from jarvis_pool import execute_body as pool_execute_body  # noqa: E402
 
 SEND = REPO / "tools/send-request"
 NGINX_DIR = REPO / "deploy/nginx"
@@ -153,10 +154,8 @@ def request(port, method, path, body=None, cafile=None, headers=None, timeout=TI
         c.close()
 
 
-def execute_body(node_run_id, node, inputs):
-    return json.dumps({"node_run_id": node_run_id, "run_id": "run-tls-e2e",
-                       "node_type_ref": {"node_type_id": node, "version": "1"},
-                       "inputs": inputs})
+def execute_body(node_run_id, node_type, inputs):
+    return pool_execute_body(node_run_id, node_type, inputs, run_id="run-tls-e2e")
 
 
 def alive(pid):

@@ -4,6 +4,7 @@ behind a minimal nginx, and PASS/FAIL bookkeeping that ends with the closing
 line "<n> passed, <n> failed"."""
 import grp
 import http.server
+import json
 import os
 import pathlib
 import pwd
@@ -246,6 +247,13 @@ class LoopbackHTTPServer:
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
+
+
+def execute_body(node_run_id, node_type_id, inputs, run_id="r", version="1"):
+    """An execute request's JSON text."""
+    return json.dumps({"node_run_id": node_run_id, "run_id": run_id,
+                       "node_type_ref": {"node_type_id": node_type_id, "version": version},
+                       "inputs": inputs})
 
 
 def header_lines(lines):
