@@ -186,6 +186,7 @@ static const struct {
 int cfg_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
     const char *env;
+    char bad[64];
     int i;
 
     size_t e;
@@ -199,6 +200,16 @@ int cfg_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
         if ((env = getenv(env_options[e].env)) != NULL && *env &&
             apply(c, env_options[e].option, env, err, errlen) != 0)
             return -1;
+    /* libfcgi's allowlist of web servers on TCP, which the worker's own
+     * accept judges (worker.c): read here, so a value it cannot read
+     * stops the worker and --check-config like any other. */
+    if (peers_parse(getenv("FCGI_WEB_SERVER_ADDRS"), &c->web_servers, bad, sizeof bad) != 0) {
+        snprintf(err, errlen,
+                 "FCGI_WEB_SERVER_ADDRS: cannot read '%s' (comma-separated IPv4 or IPv6 "
+                 "addresses, at most %d of each)",
+                 bad, PEERS_MAX_ADDRS);
+        return -1;
+    }
     if (c->execute_slots == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->execute_slots = n >= 1 && n <= RT_MAX_SLOTS ? (unsigned)n : 1;

@@ -6,6 +6,7 @@
 
 #include "jarvis/node.h"
 #include "log.h"
+#include "peers.h"
 
 #define CFG_DEFAULT_MAX_BODY (1024 * 1024)
 /* The default run table, in a folder of its own that only the service's
@@ -36,6 +37,7 @@ struct config {
     /* Runs executing at once pool-wide: JARVIS_EXECUTE_SLOTS, --execute-slots;
      * default JARVIS_WORKERS (one run per worker, as before), else the CPUs. */
     unsigned execute_slots;
+    struct peers web_servers; /* FCGI_WEB_SERVER_ADDRS: who may connect over TCP */
 };
 
 /*

@@ -29,9 +29,9 @@
  * connection. The listening socket is non-blocking, so a connection taken
  * by another worker first is EAGAIN, and no thread is ever blocked inside
  * accept: a stop wakes the leader at once, and the process can end the
- * moment no request is held. On a Unix socket the leader accepts itself
- * (accept_one), one connection at a time, and while accepts succeed takes
- * the next every other turn, before what waits in the set.
+ * moment no request is held. The leader accepts itself (accept_one), one
+ * connection at a time, and while accepts succeed takes the next every
+ * other turn, before what waits in the set; libfcgi never accepts.
  *
  * Every thread blocks the stop signals; the main thread takes them with
  * sigwaitinfo, so no libfcgi read or write is ever cut by EINTR.
@@ -39,10 +39,13 @@
 #define _GNU_SOURCE
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -147,6 +150,12 @@ enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
 
 /* Pause before accepting again after running out of fds or memory. */
 #define WK_ACCEPT_RETRY_US 100000
+
+/* take_connection's answer for a TCP peer FCGI_WEB_SERVER_ADDRS leaves
+ * out (-1 is a failed accept), and the least time between two log lines
+ * that count such peers. */
+#define WK_REFUSED (-2)
+#define WK_REFUSED_LOG_MS 1000
 /* Fds a serving thread may hold: its connection and its runner's wake
  * eventfd; plus what one request may open (a JWKS or web.fetch transfer). */
 #define WK_FDS_PER_THREAD 8
@@ -184,6 +193,8 @@ struct wk_pool {
     int trimmed;               /* malloc_trim ran since the last request began */
     atomic_int stopping;       /* no new accept; exit once busy and accepting are 0 */
     int unix_socket;           /* the listening socket is AF_UNIX (see answer) */
+    unsigned refused;          /* peers refused since the last log line says so */
+    int64_t refused_logged_ms; /* when it did (monotonic; 0: never) */
     int exit_code;
     int stop_fd; /* readable once stopping: wakes the leader */
     int ep;      /* the wait set */
@@ -568,11 +579,20 @@ static enum turn follow(struct wk_thread *t)
          * request for a whole tick. */
         if (!p->lead || (ticking && timed_out && p->lead_serving && p->lead_seq == seq &&
                          p->lead_epoch == epoch)) {
+            int took_over = p->lead;
+
             take_lead_locked(t);
             /* This thread was the standby, maybe: a follower takes that
              * part now, not when its own wait ends (up to 10 s). */
             if (standby && p->followers > 0)
                 pthread_cond_signal(&p->follow);
+            /* The leader left behind keeps its thread inside its request
+             * (or inside the read of a first request that stalls, up to
+             * WK_READ_TIMEOUT_S): spares are started now, not only once a
+             * request is read, so a standby watches this leader too, and a
+             * few stalled peers cannot take every thread. */
+            if (took_over)
+                keep_spares_locked(p);
             return TURN_LEAD;
         }
         if (!timed_out || ticking) {
@@ -627,7 +647,64 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
 }
 
 /*
- * The leader's take from the Unix listening socket: one connection. Its
+ * A new connection from the listening socket: its fd, with reads bounded
+ * and, on TCP, Nagle off (each answer is written whole; nothing is sent
+ * back for it to wait on: libfcgi's accept did the same). -1 with errno
+ * set (EAGAIN: none waits), or WK_REFUSED for a TCP peer that
+ * FCGI_WEB_SERVER_ADDRS leaves out, closed, its address in peer (plen bytes).
+ */
+static int take_connection(const struct wk_pool *p, char *peer, size_t plen)
+{
+    struct sockaddr_storage sa;
+    socklen_t len;
+    const void *addr;
+    const int one = 1;
+    int fd;
+
+    do {
+        len = sizeof sa;
+        fd = accept4(0, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
+    }
+    /* The peer gave up before it was taken: the next one. */
+    while (fd < 0 &&
+           (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == ECONNRESET));
+    if (fd < 0)
+        return -1;
+    if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6) {
+        if (!peers_allowed(&p->app->cfg->web_servers, (const struct sockaddr *)&sa)) {
+            addr = sa.ss_family == AF_INET
+                       ? (const void *)&((const struct sockaddr_in *)&sa)->sin_addr
+                       : (const void *)&((const struct sockaddr_in6 *)&sa)->sin6_addr;
+            if (inet_ntop(sa.ss_family, addr, peer, (socklen_t)plen) == NULL)
+                snprintf(peer, plen, "?");
+            close(fd);
+            return WK_REFUSED;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    bound_reads(fd);
+    return fd;
+}
+
+/* Counts a refused peer (take_connection) and says so at most once per
+ * WK_REFUSED_LOG_MS: a flood of them must not flood the log. Call with
+ * p->lock held. */
+static void refused_locked(struct wk_pool *p, const char *peer)
+{
+    int64_t now_ms = ts_mono_us() / 1000;
+
+    p->refused++;
+    if (p->refused_logged_ms != 0 && now_ms - p->refused_logged_ms < WK_REFUSED_LOG_MS)
+        return;
+    log_msg(JARVIS_LOG_WARN,
+            "refused %u connection(s) from peers not in FCGI_WEB_SERVER_ADDRS, the last from %s",
+            p->refused, peer);
+    p->refused = 0;
+    p->refused_logged_ms = now_ms;
+}
+
+/*
+ * The leader's take from the listening socket: one connection. Its
  * request is served now if it is there (t->fr holds the connection, as a
  * kept connection would be); if the peer has sent nothing yet, the
  * connection joins the wait set (EV_FRESH) like an idle kept one, so a
@@ -637,27 +714,23 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
  * taken one per two requests served, not one per round of every kept
  * connection, and one at a time, so an idle worker woken by the same burst
  * takes its share. (libfcgi's own accept polls a new Unix connection
- * until it is readable, its "keeper" check, then reads it blocking.) TCP
- * keeps libfcgi's accept, which checks FCGI_WEB_SERVER_ADDRS. TURN_SERVE,
- * TURN_AGAIN, or accept_failed's turn. Called and returns with p->lock
- * held; accepts without it.
+ * until it is readable, its "keeper" check, then reads it blocking; a TCP
+ * one it reads blocking at once.) TURN_SERVE, TURN_AGAIN, or
+ * accept_failed's turn. Called and returns with p->lock held; accepts
+ * without it.
  */
 static enum turn accept_one(struct wk_thread *t)
 {
     struct wk_pool *p = t->p;
     struct pollfd pf = {.fd = -1, .events = POLLIN};
+    char peer[INET6_ADDRSTRLEN];
     int fd, e = 0, serve = 0, added = 0;
 
     pthread_mutex_unlock(&p->lock);
-    do
-        fd = accept4(0, NULL, NULL, SOCK_CLOEXEC);
-    /* The peer gave up before it was taken: the next one. */
-    while (fd < 0 &&
-           (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == ECONNRESET));
-    if (fd < 0) {
+    fd = take_connection(p, peer, sizeof peer);
+    if (fd == -1) {
         e = errno;
-    } else {
-        bound_reads(fd);
+    } else if (fd >= 0) {
         pf.fd = fd;
         serve = poll(&pf, 1, 0) == 1;
     }
@@ -669,7 +742,7 @@ static enum turn accept_one(struct wk_thread *t)
         }
     }
     pthread_mutex_lock(&p->lock);
-    p->backlog = fd >= 0;
+    p->backlog = fd != -1;
     if (added) {
         p->kept++;
         p->fresh_waiting++;
@@ -678,10 +751,12 @@ static enum turn accept_one(struct wk_thread *t)
          * this one, so the set must be drained again, with the wait. */
         p->drained = 0;
     }
-    if (fd < 0) {
+    if (fd == -1) {
         p->accepting--;
         return accept_failed(p, -e);
     }
+    if (fd == WK_REFUSED)
+        refused_locked(p, peer);
     if (!serve) {
         p->accepting--;
         return TURN_AGAIN;
@@ -746,7 +821,7 @@ static enum turn lead(struct wk_thread *t)
         pthread_cond_signal(&p->standby_cv); /* start ticking */
     p->accepting++;
     if (ev.data.u64 == EV_LISTEN) {
-        enum turn turn = p->unix_socket ? accept_one(t) : TURN_SERVE;
+        enum turn turn = accept_one(t);
         t->fresh = turn == TURN_SERVE;
         return turn;
     }
@@ -802,12 +877,11 @@ static void *serve_thread(void *arg)
     struct wk_thread t = {.p = p, .stack_lo = stack_low()};
 
     t.fr.ipcFd = -1; /* read at leave, which a failed set-up reaches first */
-    /* On a Unix socket accept_one does every accept: libfcgi gets no
-     * listening socket, so a request that fails to read its preset fd
-     * cannot fall back to libfcgi's own accept (an unbounded read, even in
-     * a stopping worker); it answers -EBADF instead (accept_failed). */
-    if (runner == NULL || x == NULL ||
-        FCGX_InitRequest(&t.fr, p->unix_socket ? -1 : 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+    /* accept_one does every accept: libfcgi gets no listening socket, so a
+     * request that fails to read its preset fd cannot fall back to
+     * libfcgi's own accept (an unbounded read, even in a stopping worker);
+     * it answers -EBADF instead (accept_failed). */
+    if (runner == NULL || x == NULL || FCGX_InitRequest(&t.fr, -1, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up a serving thread: %s", strerror(errno));
         pthread_mutex_lock(&p->lock);
         /* The last thread gone means no one serves: end, and be replaced. */
@@ -833,18 +907,15 @@ static void *serve_thread(void *arg)
 
         pthread_mutex_lock(&p->lock);
         p->accepting--;
-        /* A Unix socket's preset connection was closed or failed (libfcgi
-         * then has no listening socket to accept from: see above). */
-        if (rc == -EBADF && p->unix_socket)
+        /* The preset connection was closed or failed (libfcgi then has no
+         * listening socket to accept from: see above). */
+        if (rc == -EBADF)
             rc = -EAGAIN;
         if (rc < 0) {
             if (accept_failed(p, rc) == TURN_LEAVE)
                 goto leave;
             continue;
         }
-        /* TCP: libfcgi accepted (and read the first records unbounded). */
-        if (fresh && !p->unix_socket)
-            bound_reads(t.fr.ipcFd);
         /* Kept connections go round the workers: a quiet pool would
          * otherwise have its first worker accept all of nginx's and serve
          * every request while the others idle. */

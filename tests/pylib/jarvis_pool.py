@@ -118,7 +118,7 @@ http {{
         listen 127.0.0.1:{port};
         location / {{
             include /etc/nginx/fastcgi_params;
-            fastcgi_pass unix:{state}/fcgi.sock;
+            fastcgi_pass {upstream};
         }}
     }}
 }}
@@ -142,17 +142,19 @@ class PlainWorker:
     fastcgi_params and a fastcgi_pass (plus `nginx_extra` at http level).
 
     `with PlainWorker(binary, env, wrapper=[...]) as w:` then w.problem is
-    None when both started, else why not. spawn-fcgi execs `wrapper +
+    None when both started, else why not. tcp: a loopback address ("127.0.0.1",
+    "::1") to listen on over TCP, on a free port (w.fcgi_port), instead. spawn-fcgi execs `wrapper +
     [binary]` in its own place, so w.proc is the worker (or its wrapper,
     e.g. valgrind) and w.stop() gets its exit status. The environment is
     this process's without ARP_AUTH_* and JARVIS_*, plus JARVIS_RUN_TABLE in
     the state folder w.state, plus env. Leaving kills what still runs,
     prints the tail of app.log when print_log is set, and removes w.state."""
 
-    def __init__(self, binary, env, wrapper=(), nginx_extra="", start_secs=5):
+    def __init__(self, binary, env, wrapper=(), nginx_extra="", start_secs=5, tcp=None):
         self.binary, self.wrapper, self.nginx_extra = binary, list(wrapper), nginx_extra
-        self.extra_env, self.start_secs = env, start_secs
+        self.extra_env, self.start_secs, self.tcp = env, start_secs, tcp
         self.port = free_port()
+        self.fcgi_port = free_port() if tcp else None
         self.state = self.proc = self.problem = self.log = None
         self.nginx_started = False
         self.print_log = False
@@ -170,17 +172,22 @@ class PlainWorker:
         if os.geteuid() == 0:
             user = (f"user {pwd.getpwuid(os.getuid()).pw_name} "
                     f"{grp.getgrgid(os.getgid()).gr_name};")
+        if self.tcp:
+            host = f"[{self.tcp}]" if ":" in self.tcp else self.tcp
+            upstream = f"{host}:{self.fcgi_port}"
+            listen = ["-a", self.tcp, "-p", str(self.fcgi_port)]
+        else:
+            upstream = f"unix:{self.state}/fcgi.sock"
+            listen = ["-s", f"{self.state}/fcgi.sock", "-M", "0600"]
         with open(f"{self.state}/nginx.conf", "w") as f:
             f.write(PLAIN_NGINX_CONF.format(user=user, state=self.state, port=self.port,
-                                            extra=self.nginx_extra))
+                                            extra=self.nginx_extra, upstream=upstream))
         self.log = open(f"{self.state}/app.log", "w")
         self.proc = subprocess.Popen(
-            ["spawn-fcgi", "-n", "-s", f"{self.state}/fcgi.sock", "-M", "0600", "--",
-             *self.wrapper, self.binary], env=env, stdout=self.log, stderr=self.log,
-            stdin=subprocess.DEVNULL)
-        if not wait_for(lambda: os.path.exists(f"{self.state}/fcgi.sock") or
-                        self.proc.poll() is not None, self.start_secs) or \
-                self.proc.poll() is not None:
+            ["spawn-fcgi", "-n", *listen, "--", *self.wrapper, self.binary], env=env,
+            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        if not wait_for(lambda: self.listening() or self.proc.poll() is not None,
+                        self.start_secs) or self.proc.poll() is not None:
             self.problem = "spawn-fcgi did not bind the socket"
             return self
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -190,6 +197,18 @@ class PlainWorker:
         if not self.nginx_started:
             self.problem = "nginx did not start"
         return self
+
+    def listening(self):
+        """1 if the FastCGI socket is there (spawn-fcgi binds it before it
+        execs the worker)."""
+        if not self.tcp:
+            return os.path.exists(f"{self.state}/fcgi.sock")
+        # A socket in state LISTEN (0A) on the port: neither a connect nor
+        # a bind, which the worker or spawn-fcgi would see.
+        table = "/proc/net/tcp6" if ":" in self.tcp else "/proc/net/tcp"
+        with open(table) as f:
+            rows = [line.split() for line in f.readlines()[1:]]
+        return any(r[1].endswith(f":{self.fcgi_port:04X}") and r[3] == "0A" for r in rows)
 
     def stop(self, secs):
         """SIGTERM to the worker; its exit status, or None if it did not
@@ -368,23 +387,32 @@ def fcgi_exchange(sock, method, uri, body=b"", keep=False, params=None):
     return fcgi_read(sock)
 
 
-def fcgi_connect(sock_path, timeout=30):
-    """A new connection to the FastCGI socket at sock_path (the caller closes it)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def fcgi_connect(addr, timeout=30, source=None):
+    """A new connection to the FastCGI socket at addr: a Unix socket's path,
+    or (host, port) over TCP, from the loopback address source if given
+    (the caller closes it)."""
+    if isinstance(addr, tuple):
+        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+    else:
+        family, addr = socket.AF_UNIX, str(addr)
+    s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
-        s.connect(str(sock_path))
+        if source is not None:
+            s.bind((source, 0))
+        s.connect(addr)
     except OSError:
         s.close()
         raise
     return s
 
 
-def fcgi_request(sock_path, method, uri, body=b"", timeout=30):
-    """One request straight to the FastCGI socket on a new connection that
-    closes after it, bypassing nginx (and its kept upstream connections)."""
+def fcgi_request(addr, method, uri, body=b"", timeout=30, source=None):
+    """One request straight to the FastCGI socket (fcgi_connect's addr and
+    source) on a new connection that closes after it, bypassing nginx (and
+    its kept upstream connections)."""
     try:
-        with fcgi_connect(sock_path, timeout) as s:
+        with fcgi_connect(addr, timeout, source) as s:
             return fcgi_exchange(s, method, uri, body)
     except OSError:
         return 0, {}, b""

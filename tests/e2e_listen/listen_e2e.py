@@ -1,0 +1,228 @@
+#!/usr/bin/python3
+"""The listening socket, one worker: the binary alone under plain
+spawn-fcgi (one process) behind nginx, on TCP (-a/-p, as an operator may
+run it instead of the shipped Unix socket) and on a Unix socket.
+
+  - every request through nginx, and straight to the socket;
+  - peers that connect and send nothing, or half a record, more of them
+    than the worker has threads, hold up nothing, and a worker stopped with
+    silent peers connected ends at once (worker.c takes every connection
+    itself, TCP ones too, and bounds its reads from the accept on);
+  - FCGI_WEB_SERVER_ADDRS: a peer outside the list is closed unanswered
+    (and counted in the log at most once a second), one inside is served,
+    over IPv4 and IPv6 alike (libfcgi never judged IPv6 peers); a value
+    that is not a list of addresses stops the worker before it serves.
+
+  tests/e2e_listen/listen_e2e.py --binary PATH
+
+Prints PASS/FAIL per check and "<n> passed, <n> failed"; exit 1 on a failure.
+Loopback only (127.0.0.1, 127.0.0.2 and ::1); every wait is bounded.
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from jarvis_pool import (Checks, PlainWorker, execute_body, fcgi_connect,  # noqa: E402
+                         fcgi_request)
+
+EXECUTE = "/v1/atomic-node-runs:execute"
+# Seconds a prompt answer may take, and any bounded wait.
+PROMPT_S = 1.0
+WAIT_S = 10
+# A stop waits WK_FRESH_WAIT_MS (1 s) for an accepted connection's first request.
+STOP_S = 3.0
+# Peers to leave silent (and half of them mid-record), and refused peers in a row.
+SILENT = 8
+REFUSED = 20
+# The log line that counts refused peers (worker.c, refused_locked).
+REFUSED_LINE = re.compile(r"refused (\d+) connection\(s\) from peers not in "
+                          r"FCGI_WEB_SERVER_ADDRS, the last from ([0-9a-f:.]+)")
+
+
+def request(port, method, path, body=None):
+    """(status, body bytes, seconds) through nginx; status 0 when it failed."""
+    t0 = time.monotonic()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_S)
+    try:
+        c.request(method, path, body=body,
+                  headers={"Content-Type": "application/json"} if body else {})
+        r = c.getresponse()
+        return r.status, r.read(), time.monotonic() - t0
+    except OSError:
+        return 0, b"", time.monotonic() - t0
+    finally:
+        c.close()
+
+
+def served_problems(port, tag):
+    """Health and an echo through nginx: 200, promptly."""
+    out = []
+    st, raw, took = request(port, "GET", "/v1/health")
+    if st != 200 or b'"status":"ok"' not in raw or took > PROMPT_S:
+        out.append(f"health: {st} in {took:.2f} s {raw[:120]!r}")
+    st, raw, took = request(port, "POST", EXECUTE,
+                            execute_body(tag, "jarvis.core.echo", {"echo": tag}))
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = {}
+    if st != 200 or data.get("outputs") != {"echo": tag} or took > PROMPT_S:
+        out.append(f"echo: {st} in {took:.2f} s {raw[:120]!r}")
+    return out
+
+
+def direct_problems(w, source=None, want=200):
+    """Health straight to the TCP socket from source: answered want (0: the
+    connection is closed unanswered)."""
+    st, _, raw = fcgi_request(fcgi_addr(w), "GET", "/v1/health", timeout=WAIT_S,
+                              source=source)
+    return [] if st == want else [f"from {source or 'the default address'}: {st} {raw[:120]!r}"]
+
+
+def fcgi_addr(w):
+    """The worker's FastCGI socket, as fcgi_connect takes it."""
+    return (w.tcp, w.fcgi_port) if w.tcp else f"{w.state}/fcgi.sock"
+
+
+def log_text(w):
+    with open(f"{w.state}/app.log", errors="replace") as f:
+        return f.read()
+
+
+def worker(binary, tcp, env=None):
+    return PlainWorker(binary, dict({"ARP_AUTH_PROFILE": "dev-insecure",
+                                     "JARVIS_LOG_LEVEL": "info"}, **(env or {})), tcp=tcp)
+
+
+def started(r, w, what):
+    if w.problem:
+        r.check(f"{what}: spawn-fcgi and nginx start", [w.problem])
+        w.print_log = True
+    return not w.problem
+
+
+def scenario_served(r, binary, tcp):
+    """tcp None: the same on the Unix socket (the shipped way)."""
+    where = f"TCP {tcp}" if tcp else "a Unix socket"
+    with worker(binary, tcp) as w:
+        if not started(r, w, where):
+            return
+        r.check(f"on {where}: health and an echo through nginx, and health straight to the "
+                "socket", served_problems(w.port, "tcp-echo") + direct_problems(w))
+        quiet = []
+        try:
+            for i in range(SILENT):
+                s = fcgi_connect(fcgi_addr(w), WAIT_S)
+                quiet.append(s)
+                if i % 2:
+                    s.sendall(b"\x01\x01\x00\x01")  # half a record header
+            r.check(f"... {SILENT} peers silent or stalled mid-record (more than the worker's "
+                    "threads) hold up nothing",
+                    served_problems(w.port, "tcp-after-silent") + direct_problems(w))
+            # The stalled ones are being read (bounded, 10 s): a stop would
+            # wait for them. The silent ones wait in the set.
+            for s in quiet[1::2]:
+                s.close()
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            rc = w.stop(WAIT_S)
+            took = time.monotonic() - t0
+            r.check(f"... SIGTERM with {SILENT // 2} silent peers connected: the worker "
+                    f"ends with status 0 within {STOP_S:.0f} s",
+                    [] if rc == 0 and took <= STOP_S else [f"status {rc} after {took:.2f} s"])
+        finally:
+            for s in quiet:
+                s.close()
+        w.print_log = r.failed > 0
+
+
+def scenario_allowlist(r, binary):
+    with worker(binary, "127.0.0.1", {"FCGI_WEB_SERVER_ADDRS": " 127.0.0.2 "}) as w:
+        if not started(r, w, "FCGI_WEB_SERVER_ADDRS"):
+            return
+        r.check("FCGI_WEB_SERVER_ADDRS=127.0.0.2: a peer from 127.0.0.2 is served",
+                direct_problems(w, source="127.0.0.2"))
+        r.check("... one from 127.0.0.1 is closed unanswered, and so nginx's (502)",
+                direct_problems(w, source="127.0.0.1", want=0) +
+                ([] if request(w.port, "GET", "/v1/health")[0] == 502 else ["nginx: not 502"]))
+        for _ in range(REFUSED):
+            direct_problems(w, source="127.0.0.1", want=0)
+        r.check("... the log counts refused peers, at most a line a second",
+                direct_problems(w, source="127.0.0.2") + refused_problems(w, "127.0.0.1"))
+        w.print_log = r.failed > 0
+
+
+def refused_problems(w, peer):
+    """The log says peers from peer were refused, in one or two lines (a
+    second may begin during the run)."""
+    lines = wait_refused(w)
+    if not 1 <= len(lines) <= 2 or any(last != peer for _, last in lines):
+        return [f"refused lines: {lines}"]
+    return []
+
+
+def wait_refused(w):
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        lines = [(int(n), last) for n, last in REFUSED_LINE.findall(log_text(w))]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def scenario_ipv6(r, binary):
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        print("SKIP IPv6: ::1 is not available on this machine")
+        return
+    with worker(binary, "::1", {"FCGI_WEB_SERVER_ADDRS": "127.0.0.1"}) as w:
+        if started(r, w, "TCP ::1"):
+            r.check("on TCP ::1 with FCGI_WEB_SERVER_ADDRS=127.0.0.1: a peer from ::1 is "
+                    "closed unanswered (libfcgi let every IPv6 peer in)",
+                    direct_problems(w, want=0) + refused_problems(w, "::1"))
+        w.print_log = r.failed > 0
+    with worker(binary, "::1", {"FCGI_WEB_SERVER_ADDRS": "127.0.0.1,::1"}) as w:
+        if started(r, w, "TCP ::1"):
+            r.check("... with 127.0.0.1,::1 it is served, and through nginx",
+                    direct_problems(w) + served_problems(w.port, "tcp6-echo"))
+        w.print_log = r.failed > 0
+
+
+def scenario_bad_list(r, binary):
+    with worker(binary, "127.0.0.1", {"FCGI_WEB_SERVER_ADDRS": "127.0.0.1,localhost"}) as w:
+        try:
+            rc = w.proc.wait(WAIT_S)
+        except Exception:  # still running
+            rc = None
+        want = ("FCGI_WEB_SERVER_ADDRS: cannot read 'localhost' (comma-separated IPv4 or "
+                "IPv6 addresses, at most 64 of each)")
+        r.check("FCGI_WEB_SERVER_ADDRS with a name in it: the worker does not start (status 2) "
+                "and says why", ([] if rc == 2 else [f"status {rc}"]) +
+                ([] if want in log_text(w) else ["the log does not say why"]))
+        w.print_log = r.failed > 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--binary", required=True)
+    args = ap.parse_args()
+    b = os.path.abspath(args.binary)
+    r = Checks()
+    r.run_scenarios((("served over TCP", lambda: scenario_served(r, b, "127.0.0.1")),
+                     ("served on a Unix socket, one worker", lambda: scenario_served(r, b, None)),
+                     ("FCGI_WEB_SERVER_ADDRS", lambda: scenario_allowlist(r, b)),
+                     ("IPv6", lambda: scenario_ipv6(r, b)),
+                     ("a list that is not one", lambda: scenario_bad_list(r, b))))
+    return r.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
