@@ -101,11 +101,14 @@ static void test_bad_entries(void)
     CU_ASSERT_STRING_EQUAL(small, "ab\xc3\xa9");
     CU_ASSERT_EQUAL(peers_parse("abc\xc3\xa9", &p, small, sizeof small), 1);
     CU_ASSERT_STRING_EQUAL(small, "abc");
-    /* Longer than any address (INET6_ADDRSTRLEN) is not one, and read no further. */
+    /* Longer than any address (INET6_ADDRSTRLEN) is not one, and read no
+     * further: at the bound and far beyond it. */
     memset(long_entry, '1', sizeof long_entry - 1);
     long_entry[sizeof long_entry - 1] = '\0';
     CU_ASSERT_EQUAL(peers_parse(long_entry, &p, bad, sizeof bad), 1);
     CU_ASSERT_EQUAL(strlen(bad), sizeof bad - 1);
+    long_entry[INET6_ADDRSTRLEN] = '\0';
+    CU_ASSERT_EQUAL(peers_parse(long_entry, &p, bad, sizeof bad), 1);
 }
 
 /* PEERS_MAX_ADDRS of each family; one more is left out (and said). */
