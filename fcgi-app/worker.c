@@ -68,6 +68,7 @@
 #include "request.h"
 #include "runner.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 /* After a request whose body was at least this big, freed memory is given
  * back to the system: a large decoded body must not leave a worker large
@@ -113,14 +114,29 @@
  * the shipped sites; turned off, an upload slower than this would fail),
  * so only a peer that stalls mid-record waits this long, and it must not
  * hold a thread, or a stopping worker, for ever. Under the service's
- * TimeoutStopSec (60 s). TCP: libfcgi's accept reads a connection's first
- * records before this can be set. */
+ * TimeoutStopSec (60 s). It bounds each read, not a request: a peer that
+ * sends a byte every few seconds keeps its thread (as nginx's own read
+ * timeouts would), which is why the socket is for the web server alone. */
 #define WK_READ_TIMEOUT_S 10
 
 /* Idle kept connections one worker holds at most (fewer when fds are
  * short); a connection beyond is closed after its answer. nginx keeps
  * `keepalive` per nginx worker process. */
 #define WK_MAX_KEPT 1024
+
+/* New connections that have sent nothing yet wait in the wait set at most
+ * this many at once (a quarter of the kept connections' room when fds are
+ * short), the oldest closed for a new one, and at most this long: nginx
+ * sends its request as it connects, so only a peer that will never send
+ * waits, and it must hold neither fds nor the room of nginx's kept
+ * connections. At most 2^EV_SLOT_BITS. */
+#define WK_MAX_FRESH 256
+#define WK_FRESH_TTL_MS (WK_READ_TIMEOUT_S * 1000)
+
+/* What the worker counts rather than logs one by one (a flood of them must
+ * not flood the log): a line at the first, then at most one every this
+ * long, with the count since the line before (tally_locked). */
+#define WK_TALLY_LOG_MS 1000
 
 /* malloc arenas a worker uses (unless MALLOC_ARENA_MAX says otherwise).
  * glibc gives threads up to 8 per core, each keeping its own free memory;
@@ -139,8 +155,17 @@ enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
 #define EV_LISTEN UINT64_MAX
 #define EV_STOP (UINT64_MAX - 1)
 /* ... with this bit: a connection accepted but not served yet (fds are
- * below 2^31, so the two above are never taken for one). */
+ * below 2^31, so the two above are never taken for one), and above it its
+ * slot in p->fresh and the slot's generation: an event taken after its
+ * connection was closed as too old (and its fd number maybe reused) is
+ * known by a generation that no longer matches. */
 #define EV_FRESH (UINT64_C(1) << 32)
+#define EV_FD_MASK UINT64_C(0x7fffffff)
+#define EV_SLOT_SHIFT 33
+#define EV_SLOT_BITS 9
+#define EV_GEN_SHIFT (EV_SLOT_SHIFT + EV_SLOT_BITS)
+#define EV_GEN_MASK ((UINT64_C(1) << (64 - EV_GEN_SHIFT)) - 1)
+_Static_assert(WK_MAX_FRESH <= (1 << EV_SLOT_BITS), "a fresh slot fits its event bits");
 
 /* How long a stopping worker waits for the first request on connections
  * it accepted (accept_one) before it ends: nginx sends one right after
@@ -148,14 +173,34 @@ enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
  * more, for another worker to take. Bounded for a peer that never sends. */
 #define WK_FRESH_WAIT_MS 1000
 
-/* Pause before accepting again after running out of fds or memory. */
-#define WK_ACCEPT_RETRY_US 100000
+/* How long new connections wait in the socket's backlog after an accept
+ * ran out of fds or memory, while the kept ones are served (nginx pauses
+ * its accepts the same way). */
+#define WK_ACCEPT_RETRY_MS 100
+#define WK_STR_(x) #x
+#define WK_STR(x) WK_STR_(x) /* a constant's digits, in a log line */
 
 /* take_connection's answer for a TCP peer FCGI_WEB_SERVER_ADDRS leaves
- * out (-1 is a failed accept), and the least time between two log lines
- * that count such peers. */
+ * out (-1 is a failed accept). */
 #define WK_REFUSED (-2)
-#define WK_REFUSED_LOG_MS 1000
+
+/* A connection waiting for its first request (accept_one): its fd (-1: the
+ * slot is free), the slot's generation, and when it was accepted. */
+struct wk_fresh {
+    int fd;
+    uint64_t gen;
+    int64_t since_ms;
+};
+
+/* Events counted between log lines (WK_TALLY_LOG_MS). */
+struct wk_tally {
+    const char *what;  /* the log line's text */
+    unsigned n;        /* since the last line */
+    int64_t logged_ms; /* when it was written (monotonic; 0: never) */
+    char last[64];     /* the last event's detail */
+};
+
+enum { TALLY_REFUSED, TALLY_SILENT, TALLY_ACCEPT, WK_N_TALLIES };
 /* Fds a serving thread may hold: its connection and its runner's wake
  * eventfd; plus what one request may open (a JWKS or web.fetch transfer). */
 #define WK_FDS_PER_THREAD 8
@@ -165,36 +210,41 @@ enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
 struct wk_pool {
     struct app *app;
     pthread_mutex_t lock;
-    pthread_cond_t follow;     /* followers but the standby wait here */
-    pthread_cond_t standby_cv; /* the standby waits here */
-    unsigned max_threads;      /* WK_MAX_THREADS, or less when fds are short */
-    int max_kept;              /* WK_MAX_KEPT, or less when fds are short */
-    unsigned threads;          /* serving threads alive */
-    unsigned followers;        /* of which waiting for the lead */
-    unsigned accepting;        /* of which inside FCGX_Accept_r */
-    unsigned busy;             /* of which holding a request */
-    int kept;                  /* idle connections in the wait set, kept or
-                                * fresh (may dip below 0 for a moment: see
-                                * put_back and accept_one) */
-    int fresh_waiting;         /* of which accepted, no request taken yet */
-    int backlog;               /* the last accept took one: more may wait */
-    int backlog_turn;          /* ... and the socket's turn is next */
-    int lead;                  /* a thread holds the lead */
-    int lead_serving;          /* ... and is inside a request: none waits on ep */
-    uint64_t lead_epoch;       /* bumped whenever the lead changes hands */
-    uint64_t lead_seq;         /* bumped whenever the leader takes a request */
-    int64_t lead_taken_ms;     /* when it last did (monotonic) */
-    int standby;               /* a follower waits on standby_cv */
-    int standby_ticking;       /* ... looking every WK_TAKEOVER_MS */
-    unsigned accepted;         /* new connections (listen_again) */
-    int sealed;                /* stopping: the listening socket and stop fd
-                                * are out of the wait set */
-    int drained;               /* stopping: the kept connections were looked at */
-    int trimmed;               /* malloc_trim ran since the last request began */
-    atomic_int stopping;       /* no new accept; exit once busy and accepting are 0 */
-    int unix_socket;           /* the listening socket is AF_UNIX (see answer) */
-    unsigned refused;          /* peers refused since the last log line says so */
-    int64_t refused_logged_ms; /* when it did (monotonic; 0: never) */
+    pthread_cond_t follow;               /* followers but the standby wait here */
+    pthread_cond_t standby_cv;           /* the standby waits here */
+    unsigned max_threads;                /* WK_MAX_THREADS, or less when fds are short */
+    int max_kept;                        /* WK_MAX_KEPT, or less when fds are short */
+    unsigned threads;                    /* serving threads alive */
+    unsigned followers;                  /* of which waiting for the lead */
+    unsigned accepting;                  /* of which taking a request (accept_one, FCGX_Accept_r) */
+    unsigned busy;                       /* of which holding a request */
+    int kept;                            /* idle connections in the wait set, kept or
+                                          * fresh (may dip below 0 for a moment: see
+                                          * put_back and accept_one) */
+    int fresh_waiting;                   /* of which accepted, no request taken yet */
+    int backlog;                         /* the last accept took one: more may wait */
+    int backlog_turn;                    /* ... and the socket's turn is next */
+    int lead;                            /* a thread holds the lead */
+    int lead_serving;                    /* ... and is inside a request: none waits on ep */
+    uint64_t lead_epoch;                 /* bumped whenever the lead changes hands */
+    uint64_t lead_seq;                   /* bumped whenever the leader takes a request */
+    int64_t lead_taken_ms;               /* when it last did (monotonic) */
+    int standby;                         /* a follower waits on standby_cv */
+    int standby_ticking;                 /* ... looking every WK_TAKEOVER_MS */
+    unsigned accepted;                   /* new connections (listen_again) */
+    int sealed;                          /* stopping: the listening socket and stop fd
+                                          * are out of the wait set */
+    int drained;                         /* stopping: the kept connections were looked at */
+    int trimmed;                         /* malloc_trim ran since the last request began */
+    atomic_int stopping;                 /* no new accept; exit once busy and accepting are 0 */
+    int unix_socket;                     /* the listening socket is AF_UNIX (see answer) */
+    struct wk_fresh fresh[WK_MAX_FRESH]; /* a ring, oldest at fresh_head */
+    unsigned max_fresh;                  /* its size: WK_MAX_FRESH, or less when fds are short */
+    unsigned fresh_head;                 /* the oldest slot in use (or free, not yet passed) */
+    unsigned fresh_n;                    /* slots from the head on, free ones between included */
+    uint64_t fresh_gen;                  /* the last generation given */
+    int64_t listen_paused_ms;            /* accepts wait until then (monotonic; 0: they do not) */
+    struct wk_tally tally[WK_N_TALLIES];
     int exit_code;
     int stop_fd; /* readable once stopping: wakes the leader */
     int ep;      /* the wait set */
@@ -258,6 +308,51 @@ static void stop_locked(struct wk_pool *p, int code)
     }
 }
 
+/* Writes tally t's line: how many since the last, and the last one's
+ * detail. Call with p->lock held. */
+static void tally_log_locked(struct wk_tally *t, int64_t now_ms)
+{
+    log_msg(JARVIS_LOG_WARN, "%s: %u since the last line, the last: %s", t->what, t->n, t->last);
+    t->n = 0;
+    t->logged_ms = now_ms;
+}
+
+/* Counts one event of tally t, with its detail (cut to fit, on a
+ * character boundary), and writes the line now unless one was written
+ * less than WK_TALLY_LOG_MS ago. Call with p->lock held. */
+static void tally_locked(struct wk_tally *t, const char *detail)
+{
+    int64_t now_ms = ts_mono_us() / 1000;
+
+    t->n++;
+    utf8_drop_partial(strncpy(t->last, detail, sizeof t->last - 1));
+    if (t->logged_ms == 0 || now_ms - t->logged_ms >= WK_TALLY_LOG_MS)
+        tally_log_locked(t, now_ms);
+}
+
+/* 1 if a tally counts events not logged yet. Call with p->lock held. */
+static int tallies_counting(const struct wk_pool *p)
+{
+    int i;
+
+    for (i = 0; i < WK_N_TALLIES; i++)
+        if (p->tally[i].n > 0)
+            return 1;
+    return 0;
+}
+
+/* Writes the lines owed: counts older than WK_TALLY_LOG_MS since their
+ * last line, or every count (all). Call with p->lock held. */
+static void tallies_owed_locked(struct wk_pool *p, int all)
+{
+    int64_t now_ms = ts_mono_us() / 1000;
+    int i;
+
+    for (i = 0; i < WK_N_TALLIES; i++)
+        if (p->tally[i].n > 0 && (all || now_ms - p->tally[i].logged_ms >= WK_TALLY_LOG_MS))
+            tally_log_locked(&p->tally[i], now_ms);
+}
+
 /* Ends the process if a stop was asked and no request is held or being
  * accepted, and the kept connections have been looked at once more (a
  * request that came on one before the stop is served), or no thread is
@@ -266,6 +361,7 @@ static void exit_if_done_locked(struct wk_pool *p)
 {
     if (atomic_load(&p->stopping) && p->busy == 0 && p->accepting == 0 &&
         (p->drained || p->threads == 0)) {
+        tallies_owed_locked(p, 1);
         log_msg(JARVIS_LOG_INFO, "worker stopping");
         mx_worker_exit(&p->app->mx, p->exit_code == WK_EXIT_FAILED);
         _exit(p->exit_code);
@@ -355,13 +451,14 @@ static void serve_one(struct wk_pool *p, FCGX_Request *fr, struct rn_runner *run
  * connection, every WK_REQUEUE_EVERY others, and whenever a run blocks
  * (yield_lead), puts this worker last, so connections go round the
  * workers (runs spread, and a crash costs less). A stopping worker took
- * the socket out for good (lead). Call with p->lock held (a takeover may
- * put two threads here). */
+ * the socket out for good (lead), and one out of fds out for a moment
+ * (accept_failed). Call with p->lock held (a takeover may put two threads
+ * here). */
 static int listen_again(struct wk_pool *p, int first)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = EV_LISTEN};
 
-    if (p->sealed)
+    if (p->sealed || p->listen_paused_ms != 0)
         return 0;
     if (!first && epoll_ctl(p->ep, EPOLL_CTL_DEL, 0, NULL) != 0 && errno != ENOENT)
         return -1;
@@ -633,11 +730,18 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
         return TURN_AGAIN;
     }
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-        /* Out of fds or memory for a moment: others may free some. */
-        pthread_mutex_unlock(&p->lock);
-        log_msg(JARVIS_LOG_WARN, "accept failed: %s; retrying", strerror(e));
-        usleep(WK_ACCEPT_RETRY_US);
-        pthread_mutex_lock(&p->lock);
+        /* Out of fds or memory for a moment: others may free some. The
+         * socket leaves the wait set until then (lead puts it back), so
+         * the leader serves the kept connections meanwhile instead of
+         * sleeping, or spinning on a socket that stays readable. */
+        tally_locked(&p->tally[TALLY_ACCEPT], strerror(e));
+        if (epoll_ctl(p->ep, EPOLL_CTL_DEL, 0, NULL) != 0 && errno != ENOENT) {
+            requeue_failed_locked(p);
+            exit_if_done_locked(p);
+            return TURN_LEAVE;
+        }
+        p->listen_paused_ms = ts_mono_us() / 1000 + WK_ACCEPT_RETRY_MS;
+        p->backlog = 0;
         return TURN_AGAIN;
     }
     log_msg(JARVIS_LOG_ERROR, "accept failed: %d (%s); worker stops", rc, strerror(e));
@@ -686,21 +790,89 @@ static int take_connection(const struct wk_pool *p, char *peer, size_t plen)
     return fd;
 }
 
-/* Counts a refused peer (take_connection) and says so at most once per
- * WK_REFUSED_LOG_MS: a flood of them must not flood the log. Call with
- * p->lock held. */
-static void refused_locked(struct wk_pool *p, const char *peer)
+/* Drops the free slots at the head of the ring of waiting connections.
+ * Call with p->lock held. */
+static void fresh_trim_locked(struct wk_pool *p)
 {
-    int64_t now_ms = ts_mono_us() / 1000;
+    while (p->fresh_n > 0 && p->fresh[p->fresh_head].fd < 0) {
+        p->fresh_head = (p->fresh_head + 1) % p->max_fresh;
+        p->fresh_n--;
+    }
+}
 
-    p->refused++;
-    if (p->refused_logged_ms != 0 && now_ms - p->refused_logged_ms < WK_REFUSED_LOG_MS)
-        return;
-    log_msg(JARVIS_LOG_WARN,
-            "refused %u connection(s) from peers not in FCGI_WEB_SERVER_ADDRS, the last from %s",
-            p->refused, peer);
-    p->refused = 0;
-    p->refused_logged_ms = now_ms;
+/* Closes the oldest waiting connection (the ring's head, in use), which
+ * takes it out of the wait set too, and counts it with why. Call with
+ * p->lock held. */
+static void fresh_close_oldest_locked(struct wk_pool *p, const char *why)
+{
+    struct wk_fresh *f = &p->fresh[p->fresh_head];
+
+    close(f->fd);
+    f->fd = -1;
+    p->kept--;
+    p->fresh_waiting--;
+    tally_locked(&p->tally[TALLY_SILENT], why);
+    fresh_trim_locked(p);
+}
+
+/* Closes the waiting connections older than WK_FRESH_TTL_MS; the ms until
+ * the next one is, or -1 if none waits. Call with p->lock held. */
+static int fresh_expire_locked(struct wk_pool *p, int64_t now_ms)
+{
+    char why[64];
+
+    snprintf(why, sizeof why, "no request within %d s", WK_FRESH_TTL_MS / 1000);
+    fresh_trim_locked(p);
+    while (p->fresh_n > 0 && now_ms - p->fresh[p->fresh_head].since_ms >= WK_FRESH_TTL_MS)
+        fresh_close_oldest_locked(p, why);
+    if (p->fresh_n == 0)
+        return -1;
+    return (int)(p->fresh[p->fresh_head].since_ms + WK_FRESH_TTL_MS - now_ms);
+}
+
+/* Puts new connection fd, silent so far, in the ring (closing the oldest
+ * waiting one when the ring is full) and in the wait set for its first
+ * request. 0, or -1 (errno set) with fd left open. Call with p->lock held. */
+static int fresh_add_locked(struct wk_pool *p, int fd)
+{
+    struct wk_fresh *f;
+    unsigned slot;
+    char why[64];
+
+    fresh_trim_locked(p);
+    if (p->fresh_n == p->max_fresh) {
+        snprintf(why, sizeof why, "%u others waiting", p->max_fresh);
+        fresh_close_oldest_locked(p, why);
+    }
+    slot = (p->fresh_head + p->fresh_n) % p->max_fresh;
+    f = &p->fresh[slot];
+    f->gen = ++p->fresh_gen & EV_GEN_MASK;
+    if (arm(p, fd, EV_FRESH | (uint64_t)slot << EV_SLOT_SHIFT | f->gen << EV_GEN_SHIFT) != 0)
+        return -1;
+    f->fd = fd;
+    f->since_ms = ts_mono_us() / 1000;
+    p->fresh_n++;
+    p->kept++;
+    p->fresh_waiting++;
+    return 0;
+}
+
+/* The waiting connection an EV_FRESH event names, taken out of the ring:
+ * its fd, or -1 if it was closed since (a stale event). Call with p->lock
+ * held. */
+static int fresh_take_locked(struct wk_pool *p, uint64_t data)
+{
+    unsigned slot = (unsigned)(data >> EV_SLOT_SHIFT) & ((1u << EV_SLOT_BITS) - 1);
+    struct wk_fresh *f = &p->fresh[slot];
+    int fd = (int)(data & EV_FD_MASK);
+
+    if (slot >= p->max_fresh || f->fd != fd || f->gen != data >> EV_GEN_SHIFT)
+        return -1;
+    f->fd = -1;
+    fresh_trim_locked(p);
+    p->kept--;
+    p->fresh_waiting--;
+    return fd;
 }
 
 /*
@@ -708,7 +880,8 @@ static void refused_locked(struct wk_pool *p, const char *peer)
  * request is served now if it is there (t->fr holds the connection, as a
  * kept connection would be); if the peer has sent nothing yet, the
  * connection joins the wait set (EV_FRESH) like an idle kept one, so a
- * silent peer holds no thread. While accepts succeed, p->backlog makes the
+ * silent peer holds no thread, and for WK_FRESH_TTL_MS at most, among
+ * p->max_fresh at most (fresh_add_locked). While accepts succeed, p->backlog makes the
  * leader take the next connection every other turn (lead): a burst of new
  * connections (whose requests are older than most on the kept ones) is
  * taken one per two requests served, not one per round of every kept
@@ -724,7 +897,7 @@ static enum turn accept_one(struct wk_thread *t)
     struct wk_pool *p = t->p;
     struct pollfd pf = {.fd = -1, .events = POLLIN};
     char peer[INET6_ADDRSTRLEN];
-    int fd, e = 0, serve = 0, added = 0;
+    int fd, e = 0, serve = 0;
 
     pthread_mutex_unlock(&p->lock);
     fd = take_connection(p, peer, sizeof peer);
@@ -734,29 +907,26 @@ static enum turn accept_one(struct wk_thread *t)
         pf.fd = fd;
         serve = poll(&pf, 1, 0) == 1;
     }
+    pthread_mutex_lock(&p->lock);
+    p->backlog = fd != -1;
     if (fd >= 0 && !serve) {
-        added = arm(p, fd, EV_FRESH) == 0;
-        if (!added) {
+        if (fresh_add_locked(p, fd) == 0) {
+            /* A stop may have sealed and drained the set while the lock
+             * was free here (another thread took the lead): it did not
+             * know of this one, so the set must be drained again, with
+             * the wait. */
+            p->drained = 0;
+        } else {
             log_msg(JARVIS_LOG_ERROR, "epoll: %s; closing a new connection", strerror(errno));
             close(fd);
         }
-    }
-    pthread_mutex_lock(&p->lock);
-    p->backlog = fd != -1;
-    if (added) {
-        p->kept++;
-        p->fresh_waiting++;
-        /* A stop may have sealed and drained the set while the lock was
-         * free here (another thread took the lead): it did not know of
-         * this one, so the set must be drained again, with the wait. */
-        p->drained = 0;
     }
     if (fd == -1) {
         p->accepting--;
         return accept_failed(p, -e);
     }
     if (fd == WK_REFUSED)
-        refused_locked(p, peer);
+        tally_locked(&p->tally[TALLY_REFUSED], peer);
     if (!serve) {
         p->accepting--;
         return TURN_AGAIN;
@@ -783,7 +953,8 @@ static enum turn lead(struct wk_thread *t)
 {
     struct wk_pool *p = t->p;
     struct epoll_event ev;
-    int n, sealing = atomic_load(&p->stopping), wait;
+    int n, sealing = atomic_load(&p->stopping), wait, next = -1, idle, fd = -1;
+    int64_t now_ms = 0;
 
     if (sealing && !p->sealed) {
         epoll_ctl(p->ep, EPOLL_CTL_DEL, 0, NULL);
@@ -791,6 +962,19 @@ static enum turn lead(struct wk_thread *t)
         p->sealed = 1;
     }
     p->lead_serving = 0;
+    /* What has a time: accepts paused for want of fds (accept_failed) go
+     * on, connections silent too long close, and owed log lines are
+     * written. The clock is read only then: the hot path has none. */
+    if (p->listen_paused_ms != 0 || p->fresh_n > 0 || tallies_counting(p)) {
+        now_ms = ts_mono_us() / 1000;
+        if (p->listen_paused_ms != 0 && (now_ms >= p->listen_paused_ms || sealing)) {
+            p->listen_paused_ms = 0;
+            if (!sealing && listen_again(p, 1) != 0)
+                requeue_failed_locked(p);
+        }
+        next = fresh_expire_locked(p, now_ms);
+        tallies_owed_locked(p, 0);
+    }
     /* While connections wait in the socket, every other turn takes the
      * next of them; the turns between take what the wait set has first
      * (kept connections, the stop), so neither starves the other. */
@@ -800,9 +984,22 @@ static enum turn lead(struct wk_thread *t)
         n = 1;
     } else {
         wait = !sealing ? WK_RELEASE_AFTER_MS : p->fresh_waiting > 0 ? WK_FRESH_WAIT_MS : 0;
+        /* Woken for the oldest waiting connection's deadline and for
+         * paused accepts; with neither, an idle worker gives back its
+         * memory after the first wait, then sleeps until something comes
+         * (a connection added meanwhile by a leader taken over inside
+         * accept_one waits for the next wake-up to be timed). */
+        if (!sealing && next >= 0 && next < wait)
+            wait = next;
+        if (!sealing && p->listen_paused_ms != 0 && p->listen_paused_ms - now_ms < wait)
+            wait = (int)(p->listen_paused_ms - now_ms);
+        idle = !sealing && next < 0 && p->listen_paused_ms == 0;
         pthread_mutex_unlock(&p->lock);
         n = epoll_wait(p->ep, &ev, 1, wait);
-        if (n == 0 && !sealing) {
+        if (n == 0 && idle) {
+            pthread_mutex_lock(&p->lock);
+            tallies_owed_locked(p, 1);
+            pthread_mutex_unlock(&p->lock);
             release_idle(p, t->stack_lo);
             n = epoll_wait(p->ep, &ev, 1, -1);
         }
@@ -812,8 +1009,17 @@ static enum turn lead(struct wk_thread *t)
         p->drained = 1;
         return TURN_LEAVE;
     }
-    if (n < 0 || ev.data.u64 == EV_STOP || (sealing && ev.data.u64 == EV_LISTEN))
+    if (n <= 0 || ev.data.u64 == EV_STOP || (sealing && ev.data.u64 == EV_LISTEN))
         return TURN_AGAIN;
+    if (ev.data.u64 != EV_LISTEN && (ev.data.u64 & EV_FRESH)) {
+        fd = fresh_take_locked(p, ev.data.u64);
+        if (fd < 0)
+            return TURN_AGAIN; /* closed since, as too old */
+        t->fresh = 1;
+    } else if (ev.data.u64 != EV_LISTEN) {
+        fd = (int)ev.data.u64;
+        p->kept--;
+    }
     p->lead_serving = 1;
     p->lead_seq++;
     p->lead_taken_ms = ts_mono_us() / 1000;
@@ -825,16 +1031,11 @@ static enum turn lead(struct wk_thread *t)
         t->fresh = turn == TURN_SERVE;
         return turn;
     }
-    p->kept--;
-    if (ev.data.u64 & EV_FRESH) {
-        p->fresh_waiting--;
-        t->fresh = 1;
-    }
     /* keepConnection first: the accept below finishes the previous
      * request, which would close a connection not marked kept. */
     t->fr.keepConnection = 1;
     t->fr.detached = 0;
-    t->fr.ipcFd = (int)(ev.data.u64 & ~EV_FRESH);
+    t->fr.ipcFd = fd;
     return TURN_SERVE;
 }
 
@@ -972,6 +1173,7 @@ static void size_for_fds(struct wk_pool *p)
     p->max_threads = threads > WK_MAX_THREADS ? WK_MAX_THREADS : (unsigned)threads;
     kept = n > WK_MAX_KEPT ? WK_MAX_KEPT : n;
     p->max_kept = (int)kept;
+    p->max_fresh = kept / 4 > WK_MAX_FRESH ? WK_MAX_FRESH : kept / 4 > 0 ? (unsigned)(kept / 4) : 1;
 }
 
 /* 1 if fd 0 is a Unix socket (spawn-fcgi -s, a systemd ListenStream
@@ -1016,6 +1218,12 @@ void wk_serve(struct app *app)
     wk_block_stop_signals(&stop);
     signal(SIGPIPE, SIG_IGN);
     size_for_fds(&pool);
+    for (i = 0; i < WK_MAX_FRESH; i++)
+        pool.fresh[i].fd = -1;
+    pool.tally[TALLY_REFUSED].what = "peers refused (not in FCGI_WEB_SERVER_ADDRS)";
+    pool.tally[TALLY_SILENT].what = "new connections closed before their first request";
+    pool.tally[TALLY_ACCEPT].what =
+        "accepts failed (new connections wait " WK_STR(WK_ACCEPT_RETRY_MS) " ms)";
     if (getenv("MALLOC_ARENA_MAX") == NULL)
         mallopt(M_ARENA_MAX, WK_MALLOC_ARENAS);
     pool.unix_socket = listens_on_unix();

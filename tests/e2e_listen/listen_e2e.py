@@ -23,13 +23,14 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from jarvis_pool import (Checks, PlainWorker, execute_body, fcgi_connect,  # noqa: E402
-                         fcgi_request)
+                         fcgi_encode, fcgi_request, peer_closed)
 
 EXECUTE = "/v1/atomic-node-runs:execute"
 # Seconds a prompt answer may take, and any bounded wait.
@@ -37,12 +38,21 @@ PROMPT_S = 1.0
 WAIT_S = 10
 # A stop waits WK_FRESH_WAIT_MS (1 s) for an accepted connection's first request.
 STOP_S = 3.0
+# WK_READ_TIMEOUT_S: a read that waits longer fails; and WK_FRESH_TTL_MS, the
+# longest a connection may wait for its first request.
+READ_TIMEOUT_S = 10
 # Peers to leave silent (and half of them mid-record), and refused peers in a row.
 SILENT = 8
 REFUSED = 20
-# The log line that counts refused peers (worker.c, refused_locked).
-REFUSED_LINE = re.compile(r"refused (\d+) connection\(s\) from peers not in "
-                          r"FCGI_WEB_SERVER_ADDRS, the last from ([0-9a-f:.]+)")
+# The log lines that count refused peers and closed silent ones (worker.c,
+# tally_locked): the count since the line before, and the last one's detail.
+REFUSED_LINE = re.compile(r"peers refused \(not in FCGI_WEB_SERVER_ADDRS\): (\d+) since the "
+                          r"last line, the last: ([0-9a-f:.]+)")
+SILENT_LINE = re.compile(r"new connections closed before their first request: (\d+) since "
+                         r"the last line, the last: ([^\"]+)")
+# A worker with this many fds: (128 - 64) / 2 = 32 kept connections, so 8
+# may wait for a first request (worker.c, size_for_fds); FLOOD peers then.
+FEW_FDS, FEW_FRESH, FLOOD = 128, 8, 12
 
 
 def request(port, method, path, body=None):
@@ -77,12 +87,27 @@ def served_problems(port, tag):
     return out
 
 
-def direct_problems(w, source=None, want=200):
-    """Health straight to the TCP socket from source: answered want (0: the
-    connection is closed unanswered)."""
+def direct_problems(w, source=None):
+    """Health straight to the socket from source: answered 200."""
     st, _, raw = fcgi_request(fcgi_addr(w), "GET", "/v1/health", timeout=WAIT_S,
                               source=source)
-    return [] if st == want else [f"from {source or 'the default address'}: {st} {raw[:120]!r}"]
+    return [] if st == 200 else [f"from {source or 'the default address'}: {st} {raw[:120]!r}"]
+
+
+def refused_problems_direct(w, source=None):
+    """A request straight to the socket from source: the connection is closed
+    unanswered (not left open, not answered)."""
+    try:
+        with fcgi_connect(fcgi_addr(w), WAIT_S, source) as s:
+            try:
+                s.sendall(fcgi_encode("GET", "/v1/health"))
+            except (ConnectionResetError, BrokenPipeError):
+                return []
+            if peer_closed(s, WAIT_S) is None:
+                return [f"from {source}: not closed unanswered"]
+            return []
+    except OSError as e:
+        return [f"from {source}: {e}"]
 
 
 def fcgi_addr(w):
@@ -95,9 +120,10 @@ def log_text(w):
         return f.read()
 
 
-def worker(binary, tcp, env=None):
+def worker(binary, tcp, env=None, wrapper=()):
     return PlainWorker(binary, dict({"ARP_AUTH_PROFILE": "dev-insecure",
-                                     "JARVIS_LOG_LEVEL": "info"}, **(env or {})), tcp=tcp)
+                                     "JARVIS_LOG_LEVEL": "info"}, **(env or {})), tcp=tcp,
+                       wrapper=wrapper)
 
 
 def started(r, w, what):
@@ -125,17 +151,22 @@ def scenario_served(r, binary, tcp):
             r.check(f"... {SILENT} peers silent or stalled mid-record (more than the worker's "
                     "threads) hold up nothing",
                     served_problems(w.port, "tcp-after-silent") + direct_problems(w))
-            # The stalled ones are being read (bounded, 10 s): a stop would
-            # wait for them. The silent ones wait in the set.
-            for s in quiet[1::2]:
+            # The stalled ones are being read: a stop waits for them, each
+            # read bounded (WK_READ_TIMEOUT_S). The silent ones wait in the
+            # set, the stop for them WK_FRESH_WAIT_MS. On TCP one stalled
+            # peer stays, so the bound itself is what ends the wait.
+            keep = quiet[1:2] if tcp else []
+            for s in quiet[1::2][len(keep):]:
                 s.close()
             time.sleep(0.2)
+            bound = STOP_S + (READ_TIMEOUT_S if keep else 0)
             t0 = time.monotonic()
-            rc = w.stop(WAIT_S)
+            rc = w.stop(bound + WAIT_S)
             took = time.monotonic() - t0
-            r.check(f"... SIGTERM with {SILENT // 2} silent peers connected: the worker "
-                    f"ends with status 0 within {STOP_S:.0f} s",
-                    [] if rc == 0 and took <= STOP_S else [f"status {rc} after {took:.2f} s"])
+            r.check(f"... SIGTERM with {SILENT // 2} silent peers connected"
+                    f"{' and one stalled mid-record' if keep else ''}: the worker ends with "
+                    f"status 0 within {bound:.0f} s",
+                    [] if rc == 0 and took <= bound else [f"status {rc} after {took:.2f} s"])
         finally:
             for s in quiet:
                 s.close()
@@ -146,34 +177,74 @@ def scenario_allowlist(r, binary):
     with worker(binary, "127.0.0.1", {"FCGI_WEB_SERVER_ADDRS": " 127.0.0.2 "}) as w:
         if not started(r, w, "FCGI_WEB_SERVER_ADDRS"):
             return
-        r.check("FCGI_WEB_SERVER_ADDRS=127.0.0.2: a peer from 127.0.0.2 is served",
-                direct_problems(w, source="127.0.0.2"))
-        r.check("... one from 127.0.0.1 is closed unanswered, and so nginx's (502)",
-                direct_problems(w, source="127.0.0.1", want=0) +
-                ([] if request(w.port, "GET", "/v1/health")[0] == 502 else ["nginx: not 502"]))
-        for _ in range(REFUSED):
-            direct_problems(w, source="127.0.0.1", want=0)
-        r.check("... the log counts refused peers, at most a line a second",
-                direct_problems(w, source="127.0.0.2") + refused_problems(w, "127.0.0.1"))
+        # Allowed, and silent: closed once it has waited WK_FRESH_TTL_MS.
+        silent = fcgi_connect(fcgi_addr(w), WAIT_S, "127.0.0.2")
+        t0 = time.monotonic()
+        try:
+            r.check("FCGI_WEB_SERVER_ADDRS=127.0.0.2: a peer from 127.0.0.2 is served",
+                    direct_problems(w, source="127.0.0.2"))
+            r.check("... one from 127.0.0.1 is closed unanswered, and so nginx's (502)",
+                    refused_problems_direct(w, source="127.0.0.1") +
+                    ([] if request(w.port, "GET", "/v1/health")[0] == 502
+                     else ["nginx: not 502"]))
+            for _ in range(REFUSED):
+                refused_problems_direct(w, source="127.0.0.1")
+            r.check(f"... the log counts refused peers ({REFUSED + 1} at least), a line at "
+                    "the first, the rest in one more a second later",
+                    direct_problems(w, source="127.0.0.2") +
+                    tally_problems(w, REFUSED_LINE, REFUSED + 1, "127.0.0.1"))
+            gone = peer_closed(silent, WAIT_S) is not None
+            took = time.monotonic() - t0
+            r.check(f"... an allowed peer that sends nothing is closed after {READ_TIMEOUT_S} s, "
+                    "and counted",
+                    ([] if gone and READ_TIMEOUT_S - 1 <= took <= READ_TIMEOUT_S + STOP_S
+                     else [f"closed: {gone}, after {took:.1f} s"]) +
+                    tally_problems(w, SILENT_LINE, 1, f"no request within {READ_TIMEOUT_S} s"))
+        finally:
+            silent.close()
         w.print_log = r.failed > 0
 
 
-def refused_problems(w, peer):
-    """The log says peers from peer were refused, in one or two lines (a
-    second may begin during the run)."""
-    lines = wait_refused(w)
-    if not 1 <= len(lines) <= 2 or any(last != peer for _, last in lines):
-        return [f"refused lines: {lines}"]
+def tally_problems(w, line, at_least, last):
+    """The log counts at least at_least events in its `line` lines (waiting
+    up to WAIT_S for the line owed), two lines at most, each with detail last."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        lines = [(int(n), d) for n, d in line.findall(log_text(w))]
+        if sum(n for n, _ in lines) >= at_least or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if sum(n for n, _ in lines) < at_least or len(lines) > 2 or \
+            any(d != last for _, d in lines):
+        return [f"log lines (count, last): {lines}"]
     return []
 
 
-def wait_refused(w):
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        lines = [(int(n), last) for n, last in REFUSED_LINE.findall(log_text(w))]
-        if lines or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.05)
+def scenario_flood(r, binary):
+    """More silent peers than may wait: the oldest are closed at once."""
+    prlimit = shutil.which("prlimit")
+    with worker(binary, "127.0.0.1", wrapper=[prlimit, f"--nofile={FEW_FDS}"]) as w:
+        if not started(r, w, "a worker with few fds"):
+            return
+        socks = []
+        try:
+            for _ in range(FLOOD):
+                socks.append(fcgi_connect(fcgi_addr(w), WAIT_S))
+                time.sleep(0.02)  # accepted in this order
+            first = [peer_closed(s, WAIT_S) for s in socks[:FLOOD - FEW_FRESH]]
+            r.check(f"with {FEW_FDS} fds, {FLOOD} silent peers: the {FLOOD - FEW_FRESH} oldest "
+                    f"are closed at once, and counted",
+                    ([] if all(t is not None and t < STOP_S for t in first)
+                     else [f"closed after {first}"]) +
+                    tally_problems(w, SILENT_LINE, FLOOD - FEW_FRESH,
+                                   f"{FEW_FRESH} others waiting"))
+            r.check(f"... the {FEW_FRESH} newest still wait, and health and an echo answer",
+                    [f"peer {i} closed" for i, s in enumerate(socks[FLOOD - FEW_FRESH:])
+                     if peer_closed(s, 0) is not None] + served_problems(w.port, "flood-echo"))
+        finally:
+            for s in socks:
+                s.close()
+        w.print_log = r.failed > 0
 
 
 def scenario_ipv6(r, binary):
@@ -187,7 +258,7 @@ def scenario_ipv6(r, binary):
         if started(r, w, "TCP ::1"):
             r.check("on TCP ::1 with FCGI_WEB_SERVER_ADDRS=127.0.0.1: a peer from ::1 is "
                     "closed unanswered (libfcgi let every IPv6 peer in)",
-                    direct_problems(w, want=0) + refused_problems(w, "::1"))
+                    refused_problems_direct(w) + tally_problems(w, REFUSED_LINE, 1, "::1"))
         w.print_log = r.failed > 0
     with worker(binary, "::1", {"FCGI_WEB_SERVER_ADDRS": "127.0.0.1,::1"}) as w:
         if started(r, w, "TCP ::1"):
@@ -220,6 +291,7 @@ def main():
                      ("served on a Unix socket, one worker", lambda: scenario_served(r, b, None)),
                      ("FCGI_WEB_SERVER_ADDRS", lambda: scenario_allowlist(r, b)),
                      ("IPv6", lambda: scenario_ipv6(r, b)),
+                     ("a flood of silent peers", lambda: scenario_flood(r, b)),
                      ("a list that is not one", lambda: scenario_bad_list(r, b))))
     return r.close()
 

@@ -11,8 +11,8 @@
  *
  * JARVIS_TEST_FAULTS is a comma-separated list of name or name=N:
  *   rcvtimeo            every setsockopt(SO_RCVTIMEO) fails ENOPROTOOPT
- *   conn_add=N          the first N epoll_ctl(ADD) of a connection (an
- *                       EPOLLONESHOT event) fail ENOMEM
+ *   conn_add=N          the first N epoll_ctl(ADD) of a FastCGI connection
+ *                       (EPOLLONESHOT without EPOLLRDHUP) fail ENOMEM
  *   conn_mod            every epoll_ctl(MOD) fails ENOMEM
  *   listen_add_after=N  each epoll_ctl(ADD) of fd 0 (the listening socket)
  *                       after the first N fails ENOSPC
@@ -174,8 +174,10 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 
 int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 {
+    /* A FastCGI connection's event: one-shot; the runner's watch of a
+     * client (runner.c) also asks for EPOLLRDHUP. */
     if (op == EPOLL_CTL_ADD && ev != NULL && (ev->events & EPOLLONESHOT) &&
-        first_n(&faults[FI_CONN_ADD]))
+        !(ev->events & EPOLLRDHUP) && first_n(&faults[FI_CONN_ADD]))
         return fired("epoll_ctl(ADD, a connection)", ENOMEM);
     if (op == EPOLL_CTL_MOD && faults[FI_CONN_MOD].armed)
         return fired("epoll_ctl(MOD)", ENOMEM);

@@ -407,6 +407,22 @@ def fcgi_connect(addr, timeout=30, source=None):
     return s
 
 
+def peer_closed(sock, timeout):
+    """Seconds until the peer closes sock (EOF or a reset), or None if it
+    stays open timeout seconds (0: a look, no wait) or sends something."""
+    t0 = time.monotonic()
+    if timeout > 0:
+        sock.settimeout(timeout)
+    else:
+        sock.setblocking(False)
+    try:
+        return time.monotonic() - t0 if sock.recv(1) == b"" else None
+    except (ConnectionResetError, BrokenPipeError):
+        return time.monotonic() - t0
+    except OSError:  # the timeout, or nothing to read yet
+        return None
+
+
 def fcgi_request(addr, method, uri, body=b"", timeout=30, source=None):
     """One request straight to the FastCGI socket (fcgi_connect's addr and
     source) on a new connection that closes after it, bypassing nginx (and
