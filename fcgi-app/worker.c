@@ -154,6 +154,7 @@ enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
 /* epoll data of the wait set's own fds; a kept connection's is its fd. */
 #define EV_LISTEN UINT64_MAX
 #define EV_STOP (UINT64_MAX - 1)
+#define EV_WAKE (UINT64_MAX - 2)
 /* ... with this bit: a connection accepted but not served yet (fds are
  * below 2^31, so the two above are never taken for one), and above it its
  * slot in p->fresh and the slot's generation: an event taken after its
@@ -185,11 +186,13 @@ _Static_assert(WK_MAX_FRESH <= (1 << EV_SLOT_BITS), "a fresh slot fits its event
 #define WK_REFUSED (-2)
 
 /* A connection waiting for its first request (accept_one): its fd (-1: the
- * slot is free), the slot's generation, and when it was accepted. */
+ * slot is free), the slot's generation, when it was accepted, and its
+ * neighbours in age order (older, newer; the free list uses newer). */
 struct wk_fresh {
     int fd;
     uint64_t gen;
     int64_t since_ms;
+    int older, newer; /* slots, -1: none */
 };
 
 /* Events counted between log lines (WK_TALLY_LOG_MS). */
@@ -220,7 +223,7 @@ struct wk_pool {
     unsigned busy;                       /* of which holding a request */
     int kept;                            /* idle connections in the wait set, kept or
                                           * fresh (may dip below 0 for a moment: see
-                                          * put_back and accept_one) */
+                                          * put_back) */
     int fresh_waiting;                   /* of which accepted, no request taken yet */
     int backlog;                         /* the last accept took one: more may wait */
     int backlog_turn;                    /* ... and the socket's turn is next */
@@ -238,15 +241,16 @@ struct wk_pool {
     int trimmed;                         /* malloc_trim ran since the last request began */
     atomic_int stopping;                 /* no new accept; exit once busy and accepting are 0 */
     int unix_socket;                     /* the listening socket is AF_UNIX (see answer) */
-    struct wk_fresh fresh[WK_MAX_FRESH]; /* a ring, oldest at fresh_head */
+    struct wk_fresh fresh[WK_MAX_FRESH]; /* slots, in age order from fresh_oldest */
     unsigned max_fresh;                  /* its size: WK_MAX_FRESH, or less when fds are short */
-    unsigned fresh_head;                 /* the oldest slot in use (or free, not yet passed) */
-    unsigned fresh_n;                    /* slots from the head on, free ones between included */
+    int fresh_oldest, fresh_newest;      /* the age list's ends (-1: none waits) */
+    int fresh_free;                      /* the free slots' list (-1: all in use) */
     uint64_t fresh_gen;                  /* the last generation given */
     int64_t listen_paused_ms;            /* accepts wait until then (monotonic; 0: they do not) */
     struct wk_tally tally[WK_N_TALLIES];
     int exit_code;
     int stop_fd; /* readable once stopping: wakes the leader */
+    int wake_fd; /* readable when a leader taken over gave the lead timed work */
     int ep;      /* the wait set */
 };
 
@@ -476,15 +480,18 @@ static void requeue_failed_locked(struct wk_pool *p)
 }
 
 /* The worker's wait set: the listening socket (one worker woken per
- * connection), the stop fd, and later the idle kept connections. 0 or -1. */
+ * connection), the stop and wake fds, and later the idle kept connections.
+ * 0 or -1. */
 static int wait_set(struct wk_pool *p)
 {
     struct epoll_event stop_ev = {.events = EPOLLIN, .data.u64 = EV_STOP};
+    struct epoll_event wake_ev = {.events = EPOLLIN, .data.u64 = EV_WAKE};
 
     p->ep = epoll_create1(EPOLL_CLOEXEC);
     if (p->ep < 0)
         return -1;
-    if (listen_again(p, 1) != 0 || epoll_ctl(p->ep, EPOLL_CTL_ADD, p->stop_fd, &stop_ev) != 0)
+    if (listen_again(p, 1) != 0 || epoll_ctl(p->ep, EPOLL_CTL_ADD, p->stop_fd, &stop_ev) != 0 ||
+        epoll_ctl(p->ep, EPOLL_CTL_ADD, p->wake_fd, &wake_ev) != 0)
         return -1;
     return 0;
 }
@@ -733,7 +740,10 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
         /* Out of fds or memory for a moment: others may free some. The
          * socket leaves the wait set until then (lead puts it back), so
          * the leader serves the kept connections meanwhile instead of
-         * sleeping, or spinning on a socket that stays readable. */
+         * sleeping, or spinning on a socket that stays readable. The
+         * connection that waits is not handed to another worker (the
+         * socket's exclusive wake-up went to this one): another takes it
+         * only when a newer one wakes it, as before. */
         tally_locked(&p->tally[TALLY_ACCEPT], strerror(e));
         if (epoll_ctl(p->ep, EPOLL_CTL_DEL, 0, NULL) != 0 && errno != ENOENT) {
             requeue_failed_locked(p);
@@ -790,68 +800,81 @@ static int take_connection(const struct wk_pool *p, char *peer, size_t plen)
     return fd;
 }
 
-/* Drops the free slots at the head of the ring of waiting connections.
- * Call with p->lock held. */
-static void fresh_trim_locked(struct wk_pool *p)
+/* Takes slot i out of the age list and frees it. Call with p->lock held. */
+static void fresh_free_locked(struct wk_pool *p, int i)
 {
-    while (p->fresh_n > 0 && p->fresh[p->fresh_head].fd < 0) {
-        p->fresh_head = (p->fresh_head + 1) % p->max_fresh;
-        p->fresh_n--;
-    }
-}
+    struct wk_fresh *f = &p->fresh[i];
 
-/* Closes the oldest waiting connection (the ring's head, in use), which
- * takes it out of the wait set too, and counts it with why. Call with
- * p->lock held. */
-static void fresh_close_oldest_locked(struct wk_pool *p, const char *why)
-{
-    struct wk_fresh *f = &p->fresh[p->fresh_head];
-
-    close(f->fd);
+    if (f->older >= 0)
+        p->fresh[f->older].newer = f->newer;
+    else
+        p->fresh_oldest = f->newer;
+    if (f->newer >= 0)
+        p->fresh[f->newer].older = f->older;
+    else
+        p->fresh_newest = f->older;
     f->fd = -1;
+    f->older = -1;
+    f->newer = p->fresh_free;
+    p->fresh_free = i;
     p->kept--;
     p->fresh_waiting--;
+}
+
+/* Closes the oldest waiting connection, which takes it out of the wait
+ * set too, and counts it: too old (expired), or room for a newer one.
+ * Call with p->lock held. */
+static void fresh_close_oldest_locked(struct wk_pool *p, int expired)
+{
+    char why[64];
+
+    if (expired)
+        snprintf(why, sizeof why, "no request within %d s", WK_FRESH_TTL_MS / 1000);
+    else
+        snprintf(why, sizeof why, "%u others waiting", p->max_fresh);
+    close(p->fresh[p->fresh_oldest].fd);
+    fresh_free_locked(p, p->fresh_oldest);
     tally_locked(&p->tally[TALLY_SILENT], why);
-    fresh_trim_locked(p);
 }
 
 /* Closes the waiting connections older than WK_FRESH_TTL_MS; the ms until
  * the next one is, or -1 if none waits. Call with p->lock held. */
 static int fresh_expire_locked(struct wk_pool *p, int64_t now_ms)
 {
-    char why[64];
-
-    snprintf(why, sizeof why, "no request within %d s", WK_FRESH_TTL_MS / 1000);
-    fresh_trim_locked(p);
-    while (p->fresh_n > 0 && now_ms - p->fresh[p->fresh_head].since_ms >= WK_FRESH_TTL_MS)
-        fresh_close_oldest_locked(p, why);
-    if (p->fresh_n == 0)
+    while (p->fresh_oldest >= 0 && now_ms - p->fresh[p->fresh_oldest].since_ms >= WK_FRESH_TTL_MS)
+        fresh_close_oldest_locked(p, 1);
+    if (p->fresh_oldest < 0)
         return -1;
-    return (int)(p->fresh[p->fresh_head].since_ms + WK_FRESH_TTL_MS - now_ms);
+    return (int)(p->fresh[p->fresh_oldest].since_ms + WK_FRESH_TTL_MS - now_ms);
 }
 
-/* Puts new connection fd, silent so far, in the ring (closing the oldest
- * waiting one when the ring is full) and in the wait set for its first
- * request. 0, or -1 (errno set) with fd left open. Call with p->lock held. */
+/* Puts new connection fd, silent so far, in the wait set for its first
+ * request and last in the age list; when p->max_fresh wait already, the
+ * oldest is closed for it, once the new one is in the set (a failure
+ * loses neither). 0, or -1 (errno set) with fd left open. Call with
+ * p->lock held (one epoll_ctl under it, on the path of silent peers only). */
 static int fresh_add_locked(struct wk_pool *p, int fd)
 {
-    struct wk_fresh *f;
-    unsigned slot;
-    char why[64];
+    int i = p->fresh_free >= 0 ? p->fresh_free : p->fresh_oldest;
+    uint64_t gen = (p->fresh_gen + 1) & EV_GEN_MASK;
+    struct wk_fresh *f = &p->fresh[i];
 
-    fresh_trim_locked(p);
-    if (p->fresh_n == p->max_fresh) {
-        snprintf(why, sizeof why, "%u others waiting", p->max_fresh);
-        fresh_close_oldest_locked(p, why);
-    }
-    slot = (p->fresh_head + p->fresh_n) % p->max_fresh;
-    f = &p->fresh[slot];
-    f->gen = ++p->fresh_gen & EV_GEN_MASK;
-    if (arm(p, fd, EV_FRESH | (uint64_t)slot << EV_SLOT_SHIFT | f->gen << EV_GEN_SHIFT) != 0)
+    if (arm(p, fd, EV_FRESH | (uint64_t)i << EV_SLOT_SHIFT | gen << EV_GEN_SHIFT) != 0)
         return -1;
+    p->fresh_gen = gen;
+    if (p->fresh_free < 0)
+        fresh_close_oldest_locked(p, 0); /* frees slot i, the oldest's */
+    p->fresh_free = f->newer;
     f->fd = fd;
+    f->gen = gen;
     f->since_ms = ts_mono_us() / 1000;
-    p->fresh_n++;
+    f->older = p->fresh_newest;
+    f->newer = -1;
+    if (p->fresh_newest >= 0)
+        p->fresh[p->fresh_newest].newer = i;
+    else
+        p->fresh_oldest = i;
+    p->fresh_newest = i;
     p->kept++;
     p->fresh_waiting++;
     return 0;
@@ -868,11 +891,17 @@ static int fresh_take_locked(struct wk_pool *p, uint64_t data)
 
     if (slot >= p->max_fresh || f->fd != fd || f->gen != data >> EV_GEN_SHIFT)
         return -1;
-    f->fd = -1;
-    fresh_trim_locked(p);
-    p->kept--;
-    p->fresh_waiting--;
+    fresh_free_locked(p, (int)slot);
     return fd;
+}
+
+/* Makes the leader look again at what has a time (lead). */
+static void wake_leader(const struct wk_pool *p)
+{
+    const uint64_t one = 1;
+
+    if (write(p->wake_fd, &one, sizeof one) != sizeof one && errno != EAGAIN)
+        log_msg(JARVIS_LOG_ERROR, "cannot wake the leader: %s", strerror(errno));
 }
 
 /*
@@ -908,6 +937,12 @@ static enum turn accept_one(struct wk_thread *t)
         serve = poll(&pf, 1, 0) == 1;
     }
     pthread_mutex_lock(&p->lock);
+    /* Taken over meanwhile (a takeover while this thread was unlocked
+     * above): what follows may give the new leader something timed (a
+     * connection's deadline, paused accepts, a line owed) after it chose
+     * how long to wait. */
+    if (!(fd >= 0 && serve) && !leads_locked(t))
+        wake_leader(p);
     p->backlog = fd != -1;
     if (fd >= 0 && !serve) {
         if (fresh_add_locked(p, fd) == 0) {
@@ -964,8 +999,9 @@ static enum turn lead(struct wk_thread *t)
     p->lead_serving = 0;
     /* What has a time: accepts paused for want of fds (accept_failed) go
      * on, connections silent too long close, and owed log lines are
-     * written. The clock is read only then: the hot path has none. */
-    if (p->listen_paused_ms != 0 || p->fresh_n > 0 || tallies_counting(p)) {
+     * written. The clock is read here only then (a stream of requests on
+     * kept connections has nothing timed). */
+    if (p->listen_paused_ms != 0 || p->fresh_oldest >= 0 || tallies_counting(p)) {
         now_ms = ts_mono_us() / 1000;
         if (p->listen_paused_ms != 0 && (now_ms >= p->listen_paused_ms || sealing)) {
             p->listen_paused_ms = 0;
@@ -987,8 +1023,8 @@ static enum turn lead(struct wk_thread *t)
         /* Woken for the oldest waiting connection's deadline and for
          * paused accepts; with neither, an idle worker gives back its
          * memory after the first wait, then sleeps until something comes
-         * (a connection added meanwhile by a leader taken over inside
-         * accept_one waits for the next wake-up to be timed). */
+         * (what a leader taken over inside accept_one adds meanwhile
+         * comes with a wake: wake_leader). */
         if (!sealing && next >= 0 && next < wait)
             wait = next;
         if (!sealing && p->listen_paused_ms != 0 && p->listen_paused_ms - now_ms < wait)
@@ -999,15 +1035,25 @@ static enum turn lead(struct wk_thread *t)
         if (n == 0 && idle) {
             pthread_mutex_lock(&p->lock);
             tallies_owed_locked(p, 1);
+            idle = p->fresh_oldest < 0 && p->listen_paused_ms == 0;
             pthread_mutex_unlock(&p->lock);
-            release_idle(p, t->stack_lo);
-            n = epoll_wait(p->ep, &ev, 1, -1);
+            if (idle) {
+                release_idle(p, t->stack_lo);
+                n = epoll_wait(p->ep, &ev, 1, -1);
+            }
         }
         pthread_mutex_lock(&p->lock);
     }
     if (n == 0 && sealing) {
         p->drained = 1;
         return TURN_LEAVE;
+    }
+    if (n == 1 && ev.data.u64 == EV_WAKE) {
+        uint64_t count;
+
+        if (read(p->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+            log_msg(JARVIS_LOG_ERROR, "cannot read the wake fd: %s", strerror(errno));
+        return TURN_AGAIN;
     }
     if (n <= 0 || ev.data.u64 == EV_STOP || (sealing && ev.data.u64 == EV_LISTEN))
         return TURN_AGAIN;
@@ -1218,8 +1264,11 @@ void wk_serve(struct app *app)
     wk_block_stop_signals(&stop);
     signal(SIGPIPE, SIG_IGN);
     size_for_fds(&pool);
-    for (i = 0; i < WK_MAX_FRESH; i++)
-        pool.fresh[i].fd = -1;
+    pool.fresh_oldest = pool.fresh_newest = -1;
+    pool.fresh_free = 0;
+    for (i = 0; i < pool.max_fresh; i++)
+        pool.fresh[i] = (struct wk_fresh){
+            .fd = -1, .older = -1, .newer = i + 1 < pool.max_fresh ? (int)i + 1 : -1};
     pool.tally[TALLY_REFUSED].what = "peers refused (not in FCGI_WEB_SERVER_ADDRS)";
     pool.tally[TALLY_SILENT].what = "new connections closed before their first request";
     pool.tally[TALLY_ACCEPT].what =
@@ -1228,11 +1277,12 @@ void wk_serve(struct app *app)
         mallopt(M_ARENA_MAX, WK_MALLOC_ARENAS);
     pool.unix_socket = listens_on_unix();
     pool.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pool.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     /* Every worker of the pool shares this open socket, so all of them set
      * the same flag: accept never blocks (see the top of the file). */
     flags = fcntl(0, F_GETFL);
-    if (pool.stop_fd < 0 || flags < 0 || fcntl(0, F_SETFL, flags | O_NONBLOCK) != 0 ||
-        wait_set(&pool) != 0) {
+    if (pool.stop_fd < 0 || pool.wake_fd < 0 || flags < 0 ||
+        fcntl(0, F_SETFL, flags | O_NONBLOCK) != 0 || wait_set(&pool) != 0) {
         log_msg(JARVIS_LOG_ERROR, "cannot set up the listening socket: %s", strerror(errno));
         _exit(1);
     }

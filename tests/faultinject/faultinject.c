@@ -16,6 +16,8 @@
  *   conn_mod            every epoll_ctl(MOD) fails ENOMEM
  *   listen_add_after=N  each epoll_ctl(ADD) of fd 0 (the listening socket)
  *                       after the first N fails ENOSPC
+ *   accept_slow_emfile=MS  the first accept4 sleeps MS ms, then fails
+ *                       EMFILE (the leader is taken over inside it)
  *   accept_emfile=N     the first N accept4 fail EMFILE
  *   accept_einval       every accept4 fails EINVAL
  *   threads_after=N     each pthread_create after the first N fails EAGAIN
@@ -61,6 +63,7 @@ enum {
     FI_CONN_ADD,
     FI_CONN_MOD,
     FI_LISTEN_ADD_AFTER,
+    FI_ACCEPT_SLOW_EMFILE,
     FI_ACCEPT_EMFILE,
     FI_ACCEPT_EINVAL,
     FI_THREADS_AFTER,
@@ -72,6 +75,7 @@ static struct fi_fault faults[FI_N] = {
     [FI_CONN_ADD] = {"conn_add", 1, 0, 0, 0},
     [FI_CONN_MOD] = {"conn_mod", 0, 0, 0, 0},
     [FI_LISTEN_ADD_AFTER] = {"listen_add_after", 1, 0, 0, 0},
+    [FI_ACCEPT_SLOW_EMFILE] = {"accept_slow_emfile", 1, 0, 0, 0},
     [FI_ACCEPT_EMFILE] = {"accept_emfile", 1, 0, 0, 0},
     [FI_ACCEPT_EINVAL] = {"accept_einval", 0, 0, 0, 0},
     [FI_THREADS_AFTER] = {"threads_after", 1, 0, 0, 0},
@@ -188,6 +192,13 @@ int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
+    if (faults[FI_ACCEPT_SLOW_EMFILE].armed &&
+        atomic_fetch_add(&faults[FI_ACCEPT_SLOW_EMFILE].seen, 1) == 0) {
+        dprintf(STDERR_FILENO, "faultinject: accept4 sleeps %ld ms\n",
+                faults[FI_ACCEPT_SLOW_EMFILE].n);
+        usleep((useconds_t)faults[FI_ACCEPT_SLOW_EMFILE].n * 1000);
+        return fired("accept4", EMFILE);
+    }
     if (faults[FI_ACCEPT_EINVAL].armed)
         return fired("accept4", EINVAL);
     if (first_n(&faults[FI_ACCEPT_EMFILE]))

@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from jarvis_pool import (Checks, PlainWorker, execute_body, fcgi_connect,  # noqa: E402
@@ -212,6 +213,20 @@ def scenario_accept_emfile(r, w):
     goes_on(r, w, "fi-emfile")
 
 
+def scenario_accept_taken_over(r, w):
+    # The first accept sleeps 300 ms (a leader preempted inside accept_one):
+    # the standby takes the lead and serves the request from the socket,
+    # then the sleeper's accept fails EMFILE and pauses the socket after
+    # the new leader chose how long to wait. The pause must still end.
+    r.check("a leader taken over inside an accept that then runs out of fds: the request "
+            "is answered", health_problems(sock=w.sock) +
+            log_problems(w, "faultinject: accept4 sleeps 300 ms", "faultinject: accept4 -> EMFILE"))
+    time.sleep(2.5)  # idle: the leader's second wait has no end of its own
+    r.check("... and the worker, idle since, still takes new connections (the pause ended)",
+            health_problems(sock=w.sock))
+    goes_on(r, w, "fi-taken-over")
+
+
 def scenario_accept_einval(r, w):
     st, _, _ = fcgi_request(w.sock, "GET", "/v1/health", timeout=WAIT_S)
     r.check("an accept that fails for good (EINVAL): the connection gets no answer and "
@@ -307,6 +322,8 @@ def main():
             ("a listening socket that cannot be requeued", "listen_add_after=1",
              scenario_requeue, True),
             ("accepts out of fds for a moment", "accept_emfile=3", scenario_accept_emfile, True),
+            ("a leader taken over inside an accept out of fds", "accept_slow_emfile=300",
+             scenario_accept_taken_over, True),
             ("an accept that fails for good", "accept_einval", scenario_accept_einval, True),
             # spawn-fcgi execs the worker, which ends before nginx starts.
             ("no thread for the runner", "threads_after=0", scenario_no_watcher, False),
