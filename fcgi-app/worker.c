@@ -5,9 +5,10 @@
  *
  * Leader and followers. The worker has one wait set (epoll): the shared
  * listening socket (EPOLLEXCLUSIVE: one worker woken per connection), the
- * stop eventfd, and every idle kept FastCGI connection (EPOLLONESHOT: one
- * taker per request). One thread at a time, the leader, waits on it; the
- * others wait on a condition variable. The leader serves the request it
+ * stop and wake eventfds, every idle kept FastCGI connection and every new
+ * one that has not sent its first request yet (EPOLLONESHOT: one taker per
+ * request; the new ones wait for a bounded time, fresh_add_locked). One thread at a time, the
+ * leader, waits on it; the others wait on a condition variable. The leader serves the request it
  * takes itself and keeps the lead while it does: back in epoll_wait it
  * finds the next connection already ready under load, so a stream of short
  * requests is served without a context switch or a thread hand-off, in
@@ -156,7 +157,8 @@ enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
 #define EV_STOP (UINT64_MAX - 1)
 #define EV_WAKE (UINT64_MAX - 2)
 /* ... with this bit: a connection accepted but not served yet (fds are
- * below 2^31, so the two above are never taken for one), and above it its
+ * below 2^31, so the three above, which have it too and are told apart
+ * first, are never taken for one), and above it its
  * slot in p->fresh and the slot's generation: an event taken after its
  * connection was closed as too old (and its fd number maybe reused) is
  * known by a generation that no longer matches. */
@@ -241,7 +243,7 @@ struct wk_pool {
     int trimmed;                         /* malloc_trim ran since the last request began */
     atomic_int stopping;                 /* no new accept; exit once busy and accepting are 0 */
     int unix_socket;                     /* the listening socket is AF_UNIX (see answer) */
-    struct wk_fresh fresh[WK_MAX_FRESH]; /* slots, in age order from fresh_oldest */
+    struct wk_fresh fresh[WK_MAX_FRESH]; /* slots: waiting connections and free ones */
     unsigned max_fresh;                  /* its size: WK_MAX_FRESH, or less when fds are short */
     int fresh_oldest, fresh_newest;      /* the age list's ends (-1: none waits) */
     int fresh_free;                      /* the free slots' list (-1: all in use) */
@@ -724,6 +726,15 @@ static void bound_reads(int fd)
         log_msg(JARVIS_LOG_WARN, "cannot bound reads on a connection: %s", strerror(errno));
 }
 
+/* Makes the leader look again at what has a time (lead). */
+static void wake_leader(const struct wk_pool *p)
+{
+    const uint64_t one = 1;
+
+    if (write(p->wake_fd, &one, sizeof one) != sizeof one && errno != EAGAIN)
+        log_msg(JARVIS_LOG_ERROR, "cannot wake the leader: %s", strerror(errno));
+}
+
 /* How an accept that failed with rc goes on: TURN_AGAIN or TURN_LEAVE.
  * Called and returns with p->lock held. */
 static enum turn accept_failed(struct wk_pool *p, int rc)
@@ -752,6 +763,7 @@ static enum turn accept_failed(struct wk_pool *p, int rc)
         }
         p->listen_paused_ms = ts_mono_us() / 1000 + WK_ACCEPT_RETRY_MS;
         p->backlog = 0;
+        wake_leader(p); /* this thread may lead no more: the leader times the pause */
         return TURN_AGAIN;
     }
     log_msg(JARVIS_LOG_ERROR, "accept failed: %d (%s); worker stops", rc, strerror(e));
@@ -880,28 +892,19 @@ static int fresh_add_locked(struct wk_pool *p, int fd)
     return 0;
 }
 
-/* The waiting connection an EV_FRESH event names, taken out of the ring:
+/* The waiting connection an EV_FRESH event names, taken out of the lists:
  * its fd, or -1 if it was closed since (a stale event). Call with p->lock
  * held. */
 static int fresh_take_locked(struct wk_pool *p, uint64_t data)
 {
     unsigned slot = (unsigned)(data >> EV_SLOT_SHIFT) & ((1u << EV_SLOT_BITS) - 1);
-    struct wk_fresh *f = &p->fresh[slot];
     int fd = (int)(data & EV_FD_MASK);
 
-    if (slot >= p->max_fresh || f->fd != fd || f->gen != data >> EV_GEN_SHIFT)
+    if (slot >= p->max_fresh || p->fresh[slot].fd != fd ||
+        p->fresh[slot].gen != data >> EV_GEN_SHIFT)
         return -1;
     fresh_free_locked(p, (int)slot);
     return fd;
-}
-
-/* Makes the leader look again at what has a time (lead). */
-static void wake_leader(const struct wk_pool *p)
-{
-    const uint64_t one = 1;
-
-    if (write(p->wake_fd, &one, sizeof one) != sizeof one && errno != EAGAIN)
-        log_msg(JARVIS_LOG_ERROR, "cannot wake the leader: %s", strerror(errno));
 }
 
 /*
@@ -990,6 +993,7 @@ static enum turn lead(struct wk_thread *t)
     struct epoll_event ev;
     int n, sealing = atomic_load(&p->stopping), wait, next = -1, idle, fd = -1;
     int64_t now_ms = 0;
+    uint64_t gen = p->fresh_gen;
 
     if (sealing && !p->sealed) {
         epoll_ctl(p->ep, EPOLL_CTL_DEL, 0, NULL);
@@ -1044,7 +1048,10 @@ static enum turn lead(struct wk_thread *t)
         }
         pthread_mutex_lock(&p->lock);
     }
-    if (n == 0 && sealing) {
+    /* Drained, unless a leader taken over inside accept_one added a
+     * connection while this one waited: its first request is waited for
+     * too (WK_FRESH_WAIT_MS). */
+    if (n == 0 && sealing && p->fresh_gen == gen) {
         p->drained = 1;
         return TURN_LEAVE;
     }
