@@ -194,7 +194,11 @@ class PlainWorker:
         self.nginx_started = subprocess.run(
             [nginx, "-p", self.state, "-c", f"{self.state}/nginx.conf",
              "-e", f"{self.state}/nginx-error.log"]).returncode == 0
-        if not self.nginx_started:
+        # The daemon writes its pid file after the command returns: leaving
+        # before it is there would leave nginx running (seen after short
+        # scenarios).
+        if not self.nginx_started or \
+                not wait_for(lambda: os.path.exists(f"{self.state}/nginx.pid"), self.start_secs):
             self.problem = "nginx did not start"
         return self
 
