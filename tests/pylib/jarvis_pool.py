@@ -125,6 +125,15 @@ http {{
 """
 
 
+def process_alive(pid):
+    """1 if process pid runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def wait_for(pred, seconds, step=0.02):
     """Polls pred until it holds or seconds pass; its last value."""
     until = time.monotonic() + seconds
@@ -195,12 +204,19 @@ class PlainWorker:
             [nginx, "-p", self.state, "-c", f"{self.state}/nginx.conf",
              "-e", f"{self.state}/nginx-error.log"]).returncode == 0
         # The daemon writes its pid file after the command returns: leaving
-        # before it is there would leave nginx running (seen after short
-        # scenarios).
-        if not self.nginx_started or \
-                not wait_for(lambda: os.path.exists(f"{self.state}/nginx.pid"), self.start_secs):
+        # before the pid is in it would leave nginx running (seen after
+        # short scenarios).
+        if not self.nginx_started or not wait_for(lambda: self.nginx_pid(), self.start_secs):
             self.problem = "nginx did not start"
         return self
+
+    def nginx_pid(self):
+        """nginx's master pid from its pid file, or None (not written yet)."""
+        try:
+            with open(f"{self.state}/nginx.pid") as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
 
     def listening(self):
         """1 if the FastCGI socket is there (spawn-fcgi binds it before it
@@ -228,12 +244,19 @@ class PlainWorker:
             self.proc.kill()
             self.proc.wait(10)
         if self.nginx_started:
-            try:
-                with open(f"{self.state}/nginx.pid") as f:
-                    os.kill(int(f.read().strip()), signal.SIGTERM)
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.2)
+            wait_for(lambda: self.nginx_pid(), self.start_secs)
+            pid = self.nginx_pid()
+            # A SIGTERM that reaches the master before its signal loop is
+            # handled and then forgotten (the master waits for the next
+            # signal): sent again, then SIGKILL, until it is gone.
+            for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGKILL):
+                if not pid or not process_alive(pid):
+                    break
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    break
+                wait_for(lambda: not process_alive(pid), 1.0)
         if self.log is not None:
             self.log.close()
             if self.print_log:
