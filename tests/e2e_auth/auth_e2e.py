@@ -38,6 +38,9 @@ import time
 
 from jsonschema import Draft202012Validator, RefResolver
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from jarvis_pool import process_alive  # noqa: E402
+
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 RUNNER = REPO / "scripts/run-local"
@@ -226,14 +229,6 @@ def reserve_closed_port():
     return s, s.getsockname()[1]
 
 
-def pid_running(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def group_members(pgid):
     out = []
     for d in os.listdir("/proc"):
@@ -332,7 +327,7 @@ class Pool:
         (run-local exports JARVIS_RUN_TABLE=<state>/runtable to multiwatch and workers)."""
         left = set()
         for pid in self.pids:
-            if pid_running(pid):
+            if process_alive(pid):
                 left.add(pid)
             left.update(group_members(pid))
         mark = (self.state + "/").encode()
@@ -342,7 +337,7 @@ class Pool:
             for what in ("cmdline", "environ"):
                 try:
                     with open(f"/proc/{d}/{what}", "rb") as f:
-                        if mark in f.read() and pid_running(int(d)):
+                        if mark in f.read() and process_alive(int(d)):
                             left.add(int(d))
                 except OSError:
                     pass

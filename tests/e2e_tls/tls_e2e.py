@@ -53,8 +53,8 @@ import warnings
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "pylib"))
-from jarvis_pool import (REPO, RUNNER, Checks, LocalPool, free_port, raw_http,  # noqa: E402
-                         wait_for)
+from jarvis_pool import (REPO, RUNNER, Checks, LocalPool, free_port, process_alive,  # noqa: E402
+                         raw_http, wait_for)
 from jarvis_pool import execute_body as pool_execute_body  # noqa: E402
 
 SEND = REPO / "tools/send-request"
@@ -156,14 +156,6 @@ def request(port, method, path, body=None, cafile=None, headers=None, timeout=TI
 
 def execute_body(node_run_id, node_type, inputs):
     return pool_execute_body(node_run_id, node_type, inputs, run_id="run-tls-e2e")
-
-
-def alive(pid):
-    """Not gone and not a zombie."""
-    try:
-        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def nginx_error_checks(r, port, cafile, label, hsts, api=True):
@@ -581,7 +573,7 @@ http {{
         # nginx has written its pid before its start command returned
         pid = int(pathlib.Path(f"{d}/nginx.pid").read_text())
         os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: not alive(pid), 15)
+        wait_for(lambda: not process_alive(pid), 15)
 
 
 def pwd_name():
