@@ -53,7 +53,9 @@ int peers_parse(const char *list, struct peers *p, char *bad, size_t bad_len)
     if (bad_len > 0)
         bad[0] = '\0';
     p->any = list == NULL || *list == '\0';
-    while (!p->any) {
+    if (p->any)
+        return 0;
+    for (;;) {
         end = strchr(s, ',');
         n = end != NULL ? (size_t)(end - s) : strlen(s);
         while (n > 0 && blank(*s)) {

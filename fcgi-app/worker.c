@@ -7,8 +7,9 @@
  * listening socket (EPOLLEXCLUSIVE: one worker woken per connection), the
  * stop and wake eventfds, every idle kept FastCGI connection and every new
  * one that has not sent its first request yet (EPOLLONESHOT: one taker per
- * request; the new ones wait for a bounded time, fresh_add_locked). One thread at a time, the
- * leader, waits on it; the others wait on a condition variable. The leader serves the request it
+ * request; the new ones wait for a bounded time, fresh_add_locked). One
+ * thread at a time, the leader, waits on it; the others wait on a
+ * condition variable. The leader serves the request it
  * takes itself and keeps the lead while it does: back in epoll_wait it
  * finds the next connection already ready under load, so a stream of short
  * requests is served without a context switch or a thread hand-off, in
@@ -158,10 +159,10 @@ enum { WK_EXIT_ASKED = 0, WK_EXIT_FAILED = 1, WK_EXIT_ABANDONED = 3 };
 #define EV_WAKE (UINT64_MAX - 2)
 /* ... with this bit: a connection accepted but not served yet (fds are
  * below 2^31, so the three above, which have it too and are told apart
- * first, are never taken for one), and above it its
- * slot in p->fresh and the slot's generation: an event taken after its
- * connection was closed as too old (and its fd number maybe reused) is
- * known by a generation that no longer matches. */
+ * first, are never taken for one), and above it its slot in p->fresh and
+ * the slot's generation: an event taken after its connection was closed
+ * as too old (and its fd number maybe reused) is known by a generation
+ * that no longer matches. */
 #define EV_FRESH (UINT64_C(1) << 32)
 #define EV_FD_MASK UINT64_C(0x7fffffff)
 #define EV_SLOT_SHIFT 33
@@ -224,9 +225,8 @@ struct wk_pool {
     unsigned accepting;                  /* of which taking a request (accept_one, FCGX_Accept_r) */
     unsigned busy;                       /* of which holding a request */
     int kept;                            /* idle connections in the wait set, kept or
-                                          * fresh (may dip below 0 for a moment: see
-                                          * put_back) */
-    int fresh_waiting;                   /* of which accepted, no request taken yet */
+                                          * fresh, these in the age list (may dip
+                                          * below 0 for a moment: see put_back) */
     int backlog;                         /* the last accept took one: more may wait */
     int backlog_turn;                    /* ... and the socket's turn is next */
     int lead;                            /* a thread holds the lead */
@@ -335,6 +335,13 @@ static void tally_locked(struct wk_tally *t, const char *detail)
     utf8_drop_partial(strncpy(t->last, detail, sizeof t->last - 1));
     if (t->logged_ms == 0 || now_ms - t->logged_ms >= WK_TALLY_LOG_MS)
         tally_log_locked(t, now_ms);
+}
+
+/* 1 if nothing waits for a time: no connection for its first request, no
+ * paused accepts (lead). Call with p->lock held. */
+static int untimed_locked(const struct wk_pool *p)
+{
+    return p->fresh_oldest < 0 && p->listen_paused_ms == 0;
 }
 
 /* 1 if a tally counts events not logged yet. Call with p->lock held. */
@@ -835,7 +842,6 @@ static void fresh_free_locked(struct wk_pool *p, int i)
     f->newer = p->fresh_free;
     p->fresh_free = i;
     p->kept--;
-    p->fresh_waiting--;
 }
 
 /* Closes the oldest waiting connection, which takes it out of the wait
@@ -893,7 +899,6 @@ static int fresh_add_locked(struct wk_pool *p, int fd)
         p->fresh_oldest = i;
     p->fresh_newest = i;
     p->kept++;
-    p->fresh_waiting++;
     return 0;
 }
 
@@ -918,8 +923,9 @@ static int fresh_take_locked(struct wk_pool *p, uint64_t data)
  * kept connection would be); if the peer has sent nothing yet, the
  * connection joins the wait set (EV_FRESH) like an idle kept one, so a
  * silent peer holds no thread, and for WK_FRESH_TTL_MS at most, among
- * p->max_fresh at most (fresh_add_locked). While accepts succeed, p->backlog makes the
- * leader take the next connection every other turn (lead): a burst of new
+ * p->max_fresh at most (fresh_add_locked). While accepts succeed,
+ * p->backlog makes the leader take the next connection every other turn
+ * (lead): a burst of new
  * connections (whose requests are older than most on the kept ones) is
  * taken one per two requests served, not one per round of every kept
  * connection, and one at a time, so an idle worker woken by the same burst
@@ -1010,7 +1016,7 @@ static enum turn lead(struct wk_thread *t)
      * on, connections silent too long close, and owed log lines are
      * written. The clock is read here only then (a stream of requests on
      * kept connections has nothing timed). */
-    if (p->listen_paused_ms != 0 || p->fresh_oldest >= 0 || tallies_counting(p)) {
+    if (!untimed_locked(p) || tallies_counting(p)) {
         now_ms = ts_mono_us() / 1000;
         if (p->listen_paused_ms != 0 && (now_ms >= p->listen_paused_ms || sealing)) {
             p->listen_paused_ms = 0;
@@ -1028,7 +1034,7 @@ static enum turn lead(struct wk_thread *t)
         ev.data.u64 = EV_LISTEN;
         n = 1;
     } else {
-        wait = !sealing ? WK_RELEASE_AFTER_MS : p->fresh_waiting > 0 ? WK_FRESH_WAIT_MS : 0;
+        wait = !sealing ? WK_RELEASE_AFTER_MS : p->fresh_oldest >= 0 ? WK_FRESH_WAIT_MS : 0;
         /* Woken for the oldest waiting connection's deadline and for
          * paused accepts; with neither, an idle worker gives back its
          * memory after the first wait, then sleeps until something comes
@@ -1038,13 +1044,13 @@ static enum turn lead(struct wk_thread *t)
             wait = next;
         if (!sealing && p->listen_paused_ms != 0 && p->listen_paused_ms - now_ms < wait)
             wait = (int)(p->listen_paused_ms - now_ms);
-        idle = !sealing && next < 0 && p->listen_paused_ms == 0;
+        idle = !sealing && untimed_locked(p);
         pthread_mutex_unlock(&p->lock);
         n = epoll_wait(p->ep, &ev, 1, wait);
         if (n == 0 && idle) {
             pthread_mutex_lock(&p->lock);
             tallies_owed_locked(p, 1);
-            idle = p->fresh_oldest < 0 && p->listen_paused_ms == 0;
+            idle = untimed_locked(p);
             pthread_mutex_unlock(&p->lock);
             if (idle) {
                 release_idle(p, t->stack_lo);
